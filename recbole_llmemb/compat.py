@@ -1,0 +1,126 @@
+"""The one place where RecBole 1.2.1 is made to work on today's Python stack.
+
+Every patch here is idempotent and names the failure it removes (see DESIGN.md §5):
+
+* numpy 2 removed ``np.float_``/``np.unicode_``/... that RecBole's Config aliases and its
+  metrics use (``np.float``).
+* torch >= 2.6 loads checkpoints ``weights_only=True``; RecBole's checkpoints pickle a Config.
+* ``Collector.get_data_struct`` calls ``.cpu()`` on ints (ItemCoverage, GiniIndex, ...).
+* ``Config`` reads ``--k=v`` from ``sys.argv``; the plugin's Config reads only what it is given.
+* ``recbole.quick_start`` imports ray; nothing in this package imports it.
+"""
+import numpy as np
+import torch
+
+_APPLIED = False
+
+# numpy 2 names that RecBole 1.2.1 reads, with their numpy 1 meaning.
+_NUMPY_ALIASES = {
+    "float_": np.float64,
+    "complex_": np.complex128,
+    "unicode_": np.str_,
+    "int_": np.int_,
+    "bool": np.bool_,
+    "int": np.int_,
+    "float": np.float64,
+    "complex": np.complex128,
+    "object": np.object_,
+    "str": np.str_,
+    "long": np.int_,
+    "unicode": np.str_,
+}
+
+
+def patch_numpy():
+    """Give numpy 2 back the aliases that RecBole 1.2.1 reads."""
+    for name, value in _NUMPY_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Load a RecBole checkpoint (it pickles a Config, so it cannot be weights-only)."""
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def patch_trainer_checkpoint_loading():
+    """Make ``Trainer.evaluate(load_best_model=True)`` and ``resume_checkpoint`` load under torch >= 2.6."""
+    import recbole.trainer.trainer as trainer_module
+
+    if getattr(trainer_module.torch, "_llmemb_patched", False):
+        return
+
+    class _TorchWithFullLoad:
+        """``torch`` as seen from RecBole's trainer module, with a ``load`` that unpickles."""
+
+        _llmemb_patched = True
+
+        def __getattr__(self, name):
+            return getattr(torch, name)
+
+        @staticmethod
+        def load(f, map_location=None, **kwargs):
+            kwargs.setdefault("weights_only", False)
+            return torch.load(f, map_location=map_location, **kwargs)
+
+    trainer_module.torch = _TorchWithFullLoad()
+
+
+def patch_collector():
+    """RecBole 1.2.1's ``get_data_struct`` calls ``.cpu()`` on the ints that some metrics store."""
+    import copy
+
+    from recbole.evaluator.collector import Collector
+
+    if getattr(Collector.get_data_struct, "_llmemb_patched", False):
+        return
+
+    def get_data_struct(self):
+        for key, value in self.data_struct._data_dict.items():
+            if isinstance(value, torch.Tensor):
+                self.data_struct._data_dict[key] = value.cpu()
+        returned = copy.deepcopy(self.data_struct)
+        for key in ["rec.topk", "rec.meanrank", "rec.score", "rec.items", "data.label"]:
+            if key in self.data_struct:
+                del self.data_struct[key]
+        return returned
+
+    get_data_struct._llmemb_patched = True
+    Collector.get_data_struct = get_data_struct
+
+
+def patch_config_argv():
+    """Stop RecBole's ``Config`` from reading ``sys.argv`` (pytest's flags, the runner's own).
+
+    The plugin's runner parses the command line itself and passes it as the top layer.
+    """
+    from recbole.config.configurator import Config
+
+    if getattr(Config._load_cmd_line, "_llmemb_patched", False):
+        return
+
+    def _load_cmd_line(self):
+        return {}
+
+    _load_cmd_line._llmemb_patched = True
+    Config._load_cmd_line = _load_cmd_line
+
+
+def quiet_pandas_warnings():
+    """RecBole 1.2.1's pandas idioms warn on every load (FutureWarning); the behaviour is fine on pandas<3."""
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\..*")
+
+
+def apply():
+    """Apply every patch once; cheap to call again."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    quiet_pandas_warnings()
+    patch_numpy()
+    patch_trainer_checkpoint_loading()
+    patch_collector()
+    patch_config_argv()
+    _APPLIED = True

@@ -1,0 +1,102 @@
+"""Configuration: RecBole's Config with the plugin's property files and model lookup.
+
+Layers, lowest first: RecBole's defaults, ``props/overall.yaml``, ``props/<Model>.yaml``,
+``props/<dataset>.yaml``, the user's ``config_file_list``, ``config_dict`` (the command line).
+"""
+import os
+from pathlib import Path
+
+from recbole_llmemb import compat
+
+compat.apply()
+
+from recbole.config import Config as RecBoleConfig  # noqa: E402
+from recbole.utils import ModelType  # noqa: E402
+from recbole.utils import get_model as recbole_get_model  # noqa: E402
+
+PROPS_DIR = Path(__file__).resolve().parent.parent / "props"
+REPO_ROOT = PROPS_DIR.parent
+RECBOLE_EXAMPLE_DIR = Path(__import__("recbole").__file__).resolve().parent / "dataset_example"
+
+
+class UserError(Exception):
+    """A mistake in the user's input: printed as one message, never as a traceback."""
+
+
+def plugin_models():
+    """The plugin's own models by name (imported lazily: they pull in the LM stack)."""
+    from recbole_llmemb.model import MODELS
+
+    return MODELS
+
+
+def get_model_class(name):
+    """Find a model class by name, the plugin's first, then RecBole's."""
+    if not isinstance(name, str):
+        return name
+    models = plugin_models()
+    if name in models:
+        return models[name]
+    try:
+        return recbole_get_model(name)
+    except (ValueError, AttributeError):
+        raise UserError(
+            f"Unknown model '{name}'. Plugin models: {', '.join(sorted(models))}; "
+            "or any RecBole model name (SASRec, BERT4Rec, GRU4Rec, Caser, NARM, BPR, ...)."
+        ) from None
+
+
+def props_files(model_name, dataset):
+    """The plugin's property files that exist for this model and dataset, lowest first."""
+    names = ["overall.yaml", f"{model_name}.yaml", f"{dataset}.yaml"]
+    return [str(PROPS_DIR / n) for n in names if (PROPS_DIR / n).is_file()]
+
+
+class Config(RecBoleConfig):
+    """RecBole's Config that finds plugin models and layers the plugin's ``props/``."""
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None):
+        config_dict = dict(config_dict or {})
+        model = model or config_dict.get("model")
+        dataset = dataset or config_dict.get("dataset")
+        if model is None or dataset is None:
+            raise UserError("Both a model and a dataset are needed, e.g. --model=SASRec --dataset=ml-100k.")
+        model_class = get_model_class(model)
+        for f in config_file_list or []:
+            if not os.path.isfile(f):
+                raise UserError(f"Config file not found: {f}")
+        files = props_files(model_class.__name__, dataset) + list(config_file_list or [])
+        self._explicit_keys = set(config_dict)
+        super().__init__(model_class, dataset, files, config_dict)
+
+    def _get_final_config_dict(self):
+        final = super()._get_final_config_dict()
+        # CE needs no sampled negatives; RecBole refuses its own default for sequential CE models.
+        if (
+            final.get("loss_type") == "CE"
+            and final.get("MODEL_TYPE") == ModelType.SEQUENTIAL
+            and "train_neg_sample_args" not in self.external_config_dict
+        ):
+            final["train_neg_sample_args"] = None
+        return final
+
+    def _set_default_parameters(self):
+        data_root = self.final_config_dict.get("data_path") or "dataset/"
+        super()._set_default_parameters()
+        self.final_config_dict["data_path"] = resolve_data_path(data_root, self.dataset)
+
+
+def resolve_data_path(data_root, dataset):
+    """``<data_root>/<dataset>``; a relative root is tried from the cwd, then the repository.
+
+    ml-100k falls back to the copy that RecBole's wheel ships.
+    """
+    candidates = [Path(data_root) / dataset]
+    if not Path(data_root).is_absolute():
+        candidates.append(REPO_ROOT / data_root / dataset)
+    if dataset == "ml-100k":
+        candidates.append(RECBOLE_EXAMPLE_DIR / "ml-100k")
+    for c in candidates:
+        if (c / f"{dataset}.inter").is_file():
+            return str(c.resolve())
+    return str(candidates[0])

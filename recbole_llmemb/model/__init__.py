@@ -1,0 +1,2 @@
+"""The plugin's models, by name, looked up before RecBole's."""
+MODELS = {}
