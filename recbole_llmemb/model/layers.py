@@ -1,0 +1,171 @@
+"""Building blocks shared by the plugin's models (and by SCFT).
+
+* :func:`soft_contrastive_loss`: LLMEmb's symmetric contrastive loss with soft targets, used by
+  RAT's collaborative alignment (and usable by SCFT's view-to-view loss).
+* :class:`Adapter`: the trainable map from frozen language-model item vectors to the backbone's
+  item-table size (LLMEmb RAT: two linear layers ``d -> d/2 -> hidden``).
+* :class:`AdaptedItemEmbedding`: a drop-in for a backbone's ``nn.Embedding`` item table whose rows
+  are ``adapter(frozen LM vectors)``, so RecBole's own ``forward`` / ``calculate_loss`` /
+  ``predict`` / ``full_sort_predict`` code keeps working unchanged.
+"""
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbole_llmemb.config import UserError
+
+
+def soft_contrastive_loss(x, y, tau=2.0, normalize=False):
+    """Symmetric contrastive loss between paired rows of ``x`` and ``y``, with soft targets.
+
+    Row ``i`` of ``x`` and row ``i`` of ``y`` describe the same object (an item's two text views in
+    SCFT; an item's adapted LM vector and its collaborative vector in RAT). With ``B`` rows:
+
+    * logits ``L = x y^T / tau``  (``B x B``)
+    * soft targets ``T = softmax_rows((x x^T + y y^T) / 2 * tau)``: objects that look alike in
+      *both* spaces share probability mass instead of being pushed apart as hard negatives;
+    * loss ``= mean_i [ CE(L_i, T_i) + CE((L^T)_i, T_i) ] / 2``.
+
+    This is the form of the official LLMEmb code (``Contrastive_Loss2``: same ``tau`` dividing the
+    logits and multiplying the target similarities, no normalisation by default, gradients flow
+    through the targets). One deliberate difference: the official code scores the ``y -> x``
+    direction against ``T^T``, whose rows do not sum to one; since the target similarity matrix is
+    symmetric, the row-softmax ``T`` is the right target for both directions, and that is used
+    here. The loss is therefore symmetric in ``x`` and ``y``.
+
+    ``normalize=True`` L2-normalises the rows first (cosine similarities); note that with
+    ``tau > 1`` cosine logits lie in ``[-1/tau, 1/tau]`` and the loss is then nearly flat, which is
+    why the official alignment (tau 2) works on raw vectors.
+
+    Returns a scalar; 0 (keeping the graph) when there are fewer than two rows.
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"soft_contrastive_loss needs paired rows of one size, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[0] < 2:
+        return (x.sum() + y.sum()) * 0.0
+    if normalize:
+        x = F.normalize(x, dim=-1)
+        y = F.normalize(y, dim=-1)
+    logits = x @ y.t() / tau
+    targets = F.softmax((x @ x.t() + y @ y.t()) / 2 * tau, dim=-1)
+    loss_xy = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
+    loss_yx = -(targets * F.log_softmax(logits.t(), dim=-1)).sum(-1)
+    return ((loss_xy + loss_yx) / 2).mean()
+
+
+_ACTIVATIONS = {
+    "gelu": nn.GELU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "silu": nn.SiLU,
+    "none": nn.Identity,
+    "linear": nn.Identity,
+}
+
+
+def make_activation(name):
+    """An activation module by name (``gelu``, ``relu``, ``tanh``, ``silu``; ``none``/``linear``: identity)."""
+    key = "none" if name is None else str(name).lower()
+    if key not in _ACTIVATIONS:
+        raise UserError(f"adapter_act '{name}' is not one of: {', '.join(sorted(_ACTIVATIONS))}.")
+    return _ACTIVATIONS[key]()
+
+
+class Adapter(nn.Module):
+    """``Linear(d, h) -> activation -> dropout -> Linear(h, out)``, optionally LayerNorm on the output.
+
+    ``hidden=None`` means ``d // 2`` (LLMEmb). ``activation='none'`` gives the official code's
+    purely linear two-layer adapter.
+    """
+
+    def __init__(self, in_dim, out_dim, hidden=None, activation="gelu", dropout=0.0, layernorm=False):
+        super().__init__()
+        hidden = max(1, int(in_dim) // 2) if hidden is None else int(hidden)
+        if hidden < 1:
+            raise UserError(f"adapter_hidden must be a positive size (or ~ for d/2), got {hidden}.")
+        if not 0.0 <= float(dropout) < 1.0:
+            raise UserError(f"adapter_dropout must be in [0, 1), got {dropout}.")
+        self.in_dim, self.hidden, self.out_dim = int(in_dim), hidden, int(out_dim)
+        self.net = nn.Sequential(
+            nn.Linear(self.in_dim, hidden),
+            make_activation(activation),
+            nn.Dropout(float(dropout)),
+            nn.Linear(hidden, self.out_dim),
+        )
+        self.norm = nn.LayerNorm(self.out_dim) if layernorm else nn.Identity()
+
+    def forward(self, x):
+        return self.norm(self.net(x))
+
+
+class AdaptedItemEmbedding(nn.Module):
+    """An item table ``adapter(frozen LM item vectors)`` that stands in for ``nn.Embedding``.
+
+    * ``llm_weight``: the LM matrix, ``(n_items, d)``, row 0 = padding. A parameter with
+      ``requires_grad = not freeze`` so that frozen and unfrozen models share one state-dict
+      layout; frozen, it gets no gradient and the optimizer never changes it.
+    * ``weight`` (property): the adapted table ``(n_items + n_special, out_dim)``; the padding row is
+      zero (as ``nn.Embedding(padding_idx=0)`` keeps it out of the scores' gradients), and
+      ``n_special`` trainable rows follow the items (BERT4Rec's mask token at index ``n_items``).
+    * ``forward(ids)``: rows of ``weight``.
+
+    Inside ``with emb.cached():`` the adapted table is computed once and reused by every lookup and
+    every ``.weight`` access (one forward + loss, or one prediction batch); outside, every access
+    recomputes it.
+    """
+
+    def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, activation="gelu",
+                 dropout=0.0, layernorm=False, special_init_std=0.02):
+        super().__init__()
+        llm_matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
+        if llm_matrix.dim() != 2:
+            raise ValueError(f"the LM item matrix must be 2-d, got shape {tuple(llm_matrix.shape)}")
+        self.n_items, self.llm_dim = llm_matrix.shape
+        self.embedding_dim = int(out_dim)
+        self.num_embeddings = self.n_items + int(n_special)
+        self.freeze = bool(freeze)
+        self.llm_weight = nn.Parameter(llm_matrix.clone(), requires_grad=not self.freeze)
+        self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, activation, dropout, layernorm)
+        if n_special:
+            self.special = nn.Parameter(torch.empty(int(n_special), self.embedding_dim).normal_(0.0, special_init_std))
+        else:
+            self.register_parameter("special", None)
+        self._cached_table = None
+        self._caching = False
+
+    def table(self):
+        """The adapted table, computed now."""
+        adapted = self.adapter(self.llm_weight[1:])
+        parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
+        if self.special is not None:
+            parts.append(self.special)
+        return torch.cat(parts, dim=0)
+
+    @property
+    def weight(self):
+        if self._caching:
+            if self._cached_table is None:
+                self._cached_table = self.table()
+            return self._cached_table
+        return self.table()
+
+    def forward(self, ids):
+        return F.embedding(ids, self.weight)
+
+    @contextlib.contextmanager
+    def cached(self):
+        """Compute the adapted table at most once inside the block (re-entrant)."""
+        if self._caching:
+            yield self
+            return
+        self._caching = True
+        try:
+            yield self
+        finally:
+            self._caching = False
+            self._cached_table = None
+
+    def extra_repr(self):
+        return f"n_items={self.n_items}, llm_dim={self.llm_dim}, out={self.embedding_dim}, freeze={self.freeze}"

@@ -1,0 +1,175 @@
+"""LLMEmb's recommendation adaptation training (RAT) on RecBole's own backbones.
+
+Each class is RecBole's ``SASRec`` / ``BERT4Rec`` / ``GRU4Rec`` with one change, made once in
+:class:`LLMEmbMixin`: the trainable item-id table is replaced by
+``adapter(frozen LM item embeddings)`` (:class:`~recbole_llmemb.model.layers.AdaptedItemEmbedding`),
+used both for the input sequence and for the output scores; plus, when ``alpha > 0`` and a
+collaborative item table is attached, ``alpha *`` a soft contrastive loss that aligns the adapted
+vectors of the batch's target items with a trained SASRec's item embeddings.
+
+What the models read from the dataset passed to ``__init__`` (see ``recbole_llmemb.data.dataset``):
+``dataset.llm_item_emb`` (``(item_num, d)``, required) and ``dataset.collaborative_item_emb``
+(``(item_num, hidden)``, needed only for ``alpha > 0``).
+
+Config keys (defaults in ``props/LLMEmb*.yaml``): ``freeze_emb`` (True), ``adapter_hidden`` (~: d/2),
+``adapter_act`` (gelu), ``adapter_dropout`` (0.0), ``adapter_layernorm`` (False), ``alpha`` (0.01),
+``align_tau`` (2.0), ``align_normalize`` (False).
+"""
+import numpy as np
+import torch
+from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
+from recbole.utils import set_color
+
+from recbole_llmemb.config import UserError
+from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, LLM_ITEM_EMB_ATTR
+from recbole_llmemb.model import layers
+from recbole_llmemb.model.layers import AdaptedItemEmbedding
+
+
+def _cfg(config, key, default):
+    """``config[key]``, or ``default`` when the key is absent or ``None``-valued where a value is required."""
+    try:
+        value = config[key]
+    except KeyError:
+        return default
+    return default if value is None else value
+
+
+class LLMEmbMixin:
+    """The LLMEmb part shared by every backbone; put it before the RecBole class in the bases."""
+
+    #: the embedding generator whose output these models consume (read by the pipeline)
+    item_embedding_method = "scft"
+    #: the pipeline trains / loads a SASRec and attaches its item table when ``alpha > 0``
+    needs_collaborative = True
+    #: the dataset attribute holding the frozen LM matrix
+    llm_embedding_attr = LLM_ITEM_EMB_ATTR
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self._build_llmemb(config, dataset)
+
+    # ---------------------------------------------------------------- construction
+    def _build_llmemb(self, config, dataset):
+        matrix = getattr(dataset, self.llm_embedding_attr, None)
+        if matrix is None:
+            raise UserError(
+                f"{type(self).__name__} needs the LM item embeddings on the dataset "
+                f"(dataset.{self.llm_embedding_attr}). Run it through run_recbole_llmemb.py, which builds "
+                f"them (`python -m recbole_llmemb.generate --method={self.item_embedding_method} "
+                f"--dataset={config['dataset']}`) and attaches them with "
+                "recbole_llmemb.data.dataset.attach_item_embeddings before data_preparation."
+            )
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2 or matrix.shape[0] != self.n_items:
+            raise ValueError(
+                f"dataset.{self.llm_embedding_attr} has shape {matrix.shape}; expected ({self.n_items}, d)"
+            )
+
+        # The backbone's own table tells the size the adapter must produce and how many special
+        # rows follow the items (BERT4Rec: the mask token at index n_items).
+        old = self.item_embedding
+        out_dim, n_rows = old.embedding_dim, old.num_embeddings
+        n_special = n_rows - self.n_items
+        init_std = _cfg(config, "initializer_range", 0.02)
+        # Built after the backbone's ``apply(self._init_weights)``: the LM matrix is never re-initialised.
+        self.item_embedding = AdaptedItemEmbedding(
+            matrix,
+            out_dim,
+            n_special=n_special,
+            freeze=bool(_cfg(config, "freeze_emb", True)),
+            hidden=_cfg(config, "adapter_hidden", None),
+            activation=_cfg(config, "adapter_act", "gelu"),
+            dropout=float(_cfg(config, "adapter_dropout", 0.0)),
+            layernorm=bool(_cfg(config, "adapter_layernorm", False)),
+            special_init_std=init_std,
+        )
+        del old
+
+        self.alpha = float(_cfg(config, "alpha", 0.0))
+        self.align_tau = float(_cfg(config, "align_tau", 2.0))
+        self.align_normalize = bool(_cfg(config, "align_normalize", False))
+        if self.alpha < 0:
+            raise UserError(f"alpha must be >= 0, got {self.alpha}.")
+        if self.align_tau <= 0:
+            raise UserError(f"align_tau must be > 0, got {self.align_tau}.")
+        collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.alpha > 0 else None
+        if collab is not None:
+            collab = torch.as_tensor(np.asarray(collab, dtype=np.float32))
+            if collab.shape != (self.n_items, out_dim):
+                raise UserError(
+                    f"The collaborative item table has shape {tuple(collab.shape)}, but alignment needs "
+                    f"({self.n_items}, {out_dim}): train the alignment SASRec with hidden_size={out_dim} "
+                    "(the size of this model's item table), or set alpha=0."
+                )
+            # Not persistent: checkpoints stay loadable without it (it only matters for training).
+            self.register_buffer("collaborative_emb", collab, persistent=False)
+        else:
+            self.collaborative_emb = None
+            if self.alpha > 0:
+                self.logger.warning(
+                    set_color(
+                        f"{type(self).__name__}: alpha={self.alpha} but no collaborative item table is "
+                        "attached to the dataset; collaborative alignment is off.",
+                        "yellow",
+                    )
+                )
+        #: the last training step's loss terms (floats), for logging and tests
+        self.loss_components = {}
+
+    @property
+    def align_enabled(self):
+        return self.alpha > 0 and self.collaborative_emb is not None
+
+    # ---------------------------------------------------------------- alignment
+    def alignment_targets(self, interaction):
+        """The batch's target item ids (may contain padding 0s and repeats)."""
+        return interaction[self.POS_ITEM_ID]
+
+    def alignment_loss(self, interaction):
+        """Soft contrastive loss between the adapted and the collaborative vectors of the batch's
+        unique target items (unweighted; ``calculate_loss`` multiplies by ``alpha``)."""
+        ids = torch.unique(self.alignment_targets(interaction).reshape(-1))
+        ids = ids[ids > 0]
+        adapted = self.item_embedding(ids)
+        collaborative = self.collaborative_emb[ids]
+        return layers.soft_contrastive_loss(
+            collaborative, adapted, tau=self.align_tau, normalize=self.align_normalize
+        )
+
+    # ---------------------------------------------------------------- RecBole entry points
+    def calculate_loss(self, interaction):
+        with self.item_embedding.cached():
+            loss = super().calculate_loss(interaction)
+            components = {"rec": loss.detach().item()}
+            if self.align_enabled:
+                align = self.alignment_loss(interaction)
+                components["align"] = align.detach().item()
+                loss = loss + self.alpha * align
+        self.loss_components = components
+        return loss
+
+    def predict(self, interaction):
+        with self.item_embedding.cached():
+            return super().predict(interaction)
+
+    def full_sort_predict(self, interaction):
+        with self.item_embedding.cached():
+            return super().full_sort_predict(interaction)
+
+
+class LLMEmbSASRec(LLMEmbMixin, SASRec):
+    """RecBole's SASRec with LLMEmb's adapted frozen LM item table and collaborative alignment."""
+
+
+class LLMEmbGRU4Rec(LLMEmbMixin, GRU4Rec):
+    """RecBole's GRU4Rec with LLMEmb's adapted frozen LM item table (output size ``embedding_size``)."""
+
+
+class LLMEmbBERT4Rec(LLMEmbMixin, BERT4Rec):
+    """RecBole's BERT4Rec with LLMEmb's adapted frozen LM item table; the mask token (index
+    ``n_items``) gets its own trainable vector, as in the official code."""
+
+    def alignment_targets(self, interaction):
+        # the items at the masked positions; unmasked slots are padding (0)
+        return interaction[self.POS_ITEMS]
