@@ -81,7 +81,7 @@ def build(data_root, model, tmp_path, collaborative=True, **extra):
     tokens, vectors = store_for()
     attach_item_embeddings(dataset, align_item_embeddings(dataset, tokens, vectors))
     if collaborative and config["alpha"] > 0:
-        hidden = config["embedding_size"] if model == "LLMEmbGRU4Rec" else config["hidden_size"]
+        hidden = MODELS[model].collaborative_hidden_size(config)
         collab = np.random.default_rng(2).normal(size=(dataset.item_num, hidden)).astype(np.float32)
         attach_collaborative_embeddings(dataset, collab)
     train_data, valid_data, test_data = data_preparation(config, dataset)
@@ -250,6 +250,38 @@ def test_alignment_absent_with_alpha_zero(data_root, tmp_path, monkeypatch, mode
     model.calculate_loss(first_batch(train_data))
     assert calls == []
     assert "align" not in model.loss_components
+
+
+def test_alpha_without_collaborative_table_turns_alignment_off(data_root, tmp_path, monkeypatch):
+    calls = _spy_alignment(monkeypatch)
+    _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, collaborative=False, alpha=0.5)
+    assert not model.align_enabled
+    model.calculate_loss(first_batch(train_data))
+    assert calls == []
+
+
+def test_collaborative_hidden_size_is_the_item_table_size(data_root, tmp_path):
+    for name in MODEL_NAMES:
+        config = make_config(data_root, name, tmp_path, hidden_size=16, embedding_size=12)
+        assert MODELS[name].collaborative_hidden_size(config) == (12 if name == "LLMEmbGRU4Rec" else 16)
+
+
+def test_input_rescale(data_root, tmp_path):
+    _, dataset, model, _ = build(data_root, "LLMEmbSASRec", tmp_path)
+    mean_norm = np.linalg.norm(dataset.llm_item_emb[1:], axis=1).mean()
+    assert float(model.item_embedding.input_scale) == pytest.approx(1 / mean_norm, rel=1e-5)
+    assert "item_embedding.input_scale" in model.state_dict()
+    _, _, plain, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_rescale=False)
+    assert float(plain.item_embedding.input_scale) == 1.0
+
+
+def test_config_defaults(data_root, tmp_path):
+    for name in MODEL_NAMES:
+        config = Config(name, "tiny", config_dict={"data_path": str(data_root)})
+        assert config["loss_type"] == "CE" and config["alpha"] == 0.01 and config["freeze_emb"] is True
+        assert config["adapter_hidden"] is None and config["adapter_act"] == "gelu"
+        assert config["align_tau"] == 2.0 and config["llm_embedding_method"] == "scft"
+    assert Config("LLMEmbBERT4Rec", "tiny", config_dict={"data_path": str(data_root)})["transform"] == "mask_itemseq"
 
 
 def test_alignment_dimension_mismatch_is_a_user_error(data_root, tmp_path):

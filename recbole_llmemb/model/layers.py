@@ -117,7 +117,7 @@ class AdaptedItemEmbedding(nn.Module):
     """
 
     def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, activation="gelu",
-                 dropout=0.0, layernorm=False, special_init_std=0.02):
+                 dropout=0.0, layernorm=False, special_init_std=0.02, rescale=True):
         super().__init__()
         llm_matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
         if llm_matrix.dim() != 2:
@@ -127,6 +127,12 @@ class AdaptedItemEmbedding(nn.Module):
         self.num_embeddings = self.n_items + int(n_special)
         self.freeze = bool(freeze)
         self.llm_weight = nn.Parameter(llm_matrix.clone(), requires_grad=not self.freeze)
+        scale = 1.0
+        if rescale:
+            norms = llm_matrix[1:].norm(dim=-1)
+            mean_norm = float(norms.mean()) if norms.numel() else 0.0
+            scale = 1.0 / mean_norm if mean_norm > 0 else 1.0
+        self.register_buffer("input_scale", torch.tensor(scale, dtype=torch.float32))
         self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, activation, dropout, layernorm)
         if n_special:
             self.special = nn.Parameter(torch.empty(int(n_special), self.embedding_dim).normal_(0.0, special_init_std))
@@ -137,7 +143,7 @@ class AdaptedItemEmbedding(nn.Module):
 
     def table(self):
         """The adapted table, computed now."""
-        adapted = self.adapter(self.llm_weight[1:])
+        adapted = self.adapter(self.llm_weight[1:] * self.input_scale)
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:
             parts.append(self.special)
@@ -168,4 +174,7 @@ class AdaptedItemEmbedding(nn.Module):
             self._cached_table = None
 
     def extra_repr(self):
-        return f"n_items={self.n_items}, llm_dim={self.llm_dim}, out={self.embedding_dim}, freeze={self.freeze}"
+        return (
+            f"n_items={self.n_items}, llm_dim={self.llm_dim}, out={self.embedding_dim}, "
+            f"freeze={self.freeze}, input_scale={float(self.input_scale):.4g}"
+        )

@@ -12,7 +12,8 @@ What the models read from the dataset passed to ``__init__`` (see ``recbole_llme
 (``(item_num, hidden)``, needed only for ``alpha > 0``).
 
 Config keys (defaults in ``props/LLMEmb*.yaml``): ``freeze_emb`` (True), ``adapter_hidden`` (~: d/2),
-``adapter_act`` (gelu), ``adapter_dropout`` (0.0), ``adapter_layernorm`` (False), ``alpha`` (0.01),
+``adapter_act`` (gelu), ``adapter_dropout`` (0.0), ``adapter_layernorm`` (False),
+``llm_emb_rescale`` (True: the adapter reads the LM vectors divided by their mean norm), ``alpha`` (0.01),
 ``align_tau`` (2.0), ``align_normalize`` (False).
 """
 import numpy as np
@@ -44,6 +45,13 @@ class LLMEmbMixin:
     needs_collaborative = True
     #: the dataset attribute holding the frozen LM matrix
     llm_embedding_attr = LLM_ITEM_EMB_ATTR
+    #: the config key that sizes the backbone's item table (= the adapter's output size)
+    item_table_size_key = "hidden_size"
+
+    @classmethod
+    def collaborative_hidden_size(cls, config):
+        """The ``hidden_size`` the alignment SASRec must have: this model's item-table size."""
+        return int(config[cls.item_table_size_key])
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -83,6 +91,7 @@ class LLMEmbMixin:
             dropout=float(_cfg(config, "adapter_dropout", 0.0)),
             layernorm=bool(_cfg(config, "adapter_layernorm", False)),
             special_init_std=init_std,
+            rescale=bool(_cfg(config, "llm_emb_rescale", True)),
         )
         del old
 
@@ -164,6 +173,8 @@ class LLMEmbSASRec(LLMEmbMixin, SASRec):
 
 class LLMEmbGRU4Rec(LLMEmbMixin, GRU4Rec):
     """RecBole's GRU4Rec with LLMEmb's adapted frozen LM item table (output size ``embedding_size``)."""
+
+    item_table_size_key = "embedding_size"
 
 
 class LLMEmbBERT4Rec(LLMEmbMixin, BERT4Rec):
