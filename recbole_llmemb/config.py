@@ -52,6 +52,18 @@ def props_files(model_name, dataset):
     return [str(PROPS_DIR / n) for n in names if (PROPS_DIR / n).is_file()]
 
 
+def merge_layers(*layers):
+    """Later layers win key by key; a dict value merges into the dict below it."""
+    merged = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                merged[key] = {**merged[key], **value}
+            else:
+                merged[key] = value
+    return merged
+
+
 class Config(RecBoleConfig):
     """RecBole's Config that finds plugin models and layers the plugin's ``props/``."""
 
@@ -68,6 +80,14 @@ class Config(RecBoleConfig):
         files = props_files(model_class.__name__, dataset) + list(config_file_list or [])
         self._explicit_keys = set(config_dict)
         super().__init__(model_class, dataset, files, config_dict)
+
+    def _merge_external_config_dict(self):
+        """Later layers override earlier ones key by key; dict values (eval_args, long_tail) merge."""
+        self.external_config_dict = merge_layers(self.file_config_dict, self.variable_config_dict, self.cmd_config_dict)
+
+    def _load_config_files(self, file_list):
+        """Like RecBole's, but dict values of later files merge into earlier ones."""
+        return merge_layers(*(super(Config, self)._load_config_files([f]) for f in file_list or []))
 
     def _get_final_config_dict(self):
         final = super()._get_final_config_dict()

@@ -1,0 +1,196 @@
+"""Long-tail groups and per-row ranking metrics.
+
+Items are grouped by their number of training interactions (head = the top ``head_ratio``),
+users by the length of their training history (short = at most ``user_short_threshold``), and
+both into equal-size buckets for plots. Metrics per group are plain means over evaluation rows:
+
+* user groups average the row metrics (RecBole's own Hit and NDCG for that row);
+* item groups average over (row, target item) pairs; with one target per row (leave-one-out,
+  the sequential protocol) a pair is a row, and group means partition RecBole's overall mean.
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class LongTailGroups:
+    """Which items are head, which users are short, and the buckets, all from training counts."""
+
+    item_count: np.ndarray  # training interactions per internal item id (index 0 = padding)
+    user_len: np.ndarray  # training interactions per internal user id
+    head_ratio: float
+    user_short_threshold: int
+    is_head: np.ndarray  # bool per item id
+    item_bucket: np.ndarray  # bucket index per item id (-1 = padding)
+    item_bucket_labels: list
+    user_bucket: np.ndarray
+    user_bucket_labels: list
+
+    @property
+    def head_min_count(self):
+        counts = self.item_count[self.is_head]
+        return int(counts.min()) if len(counts) else 0
+
+    def definition(self):
+        return {
+            "head_ratio": self.head_ratio,
+            "head_min_count": self.head_min_count,
+            "n_head_items": int(self.is_head.sum()),
+            "n_tail_items": int(len(self.is_head) - 1 - self.is_head.sum()),
+            "user_short_threshold": self.user_short_threshold,
+        }
+
+
+def _buckets(values, ids, n_buckets):
+    """Split ``ids`` sorted by ``values`` (ascending) into ``n_buckets`` near-equal chunks."""
+    bucket = np.full(len(values), -1, dtype=np.int64)
+    labels = []
+    order = ids[np.argsort(values[ids], kind="stable")]
+    for b, chunk in enumerate(np.array_split(order, max(1, min(n_buckets, len(order))))):
+        bucket[chunk] = b
+        lo, hi = int(values[chunk].min()), int(values[chunk].max())
+        labels.append(f"{lo}" if lo == hi else f"{lo}-{hi}")
+    return bucket, labels
+
+
+def build_groups(item_count, user_len, head_ratio=0.2, user_short_threshold=None, popularity_buckets=5, history_buckets=5):
+    """Groups from training counts per internal id (index 0 is RecBole's padding id)."""
+    item_count = np.asarray(item_count, dtype=np.int64)
+    user_len = np.asarray(user_len, dtype=np.int64)
+    items = np.arange(1, len(item_count))
+    users = np.arange(1, len(user_len))
+    n_head = int(math.ceil(head_ratio * len(items)))
+    # most popular first; ties broken by id so the split is deterministic
+    ranked = items[np.lexsort((items, -item_count[items]))]
+    is_head = np.zeros(len(item_count), dtype=bool)
+    is_head[ranked[:n_head]] = True
+    if user_short_threshold is None:
+        user_short_threshold = int(np.median(user_len[users])) if len(users) else 0
+    item_bucket, item_labels = _buckets(item_count, items, popularity_buckets)
+    user_bucket, user_labels = _buckets(user_len, users, history_buckets)
+    return LongTailGroups(
+        item_count, user_len, head_ratio, int(user_short_threshold), is_head,
+        item_bucket, item_labels, user_bucket, user_labels,
+    )
+
+
+def training_counts(full_dataset, eval_datasets):
+    """Training interactions per item and per user: all interactions less the evaluation targets.
+
+    Works for any RecBole split: the evaluation splits' rows are exactly the held-out interactions.
+    """
+    iid, uid = full_dataset.iid_field, full_dataset.uid_field
+    item_count = np.bincount(full_dataset.inter_feat[iid].numpy(), minlength=full_dataset.item_num)
+    user_len = np.bincount(full_dataset.inter_feat[uid].numpy(), minlength=full_dataset.user_num)
+    for ds in eval_datasets:
+        item_count -= np.bincount(ds.inter_feat[iid].numpy(), minlength=full_dataset.item_num)
+        user_len -= np.bincount(ds.inter_feat[uid].numpy(), minlength=full_dataset.user_num)
+    return item_count, user_len
+
+
+class RankAccumulator:
+    """Collects, batch by batch, each row's user and each target's rank in the top-k list."""
+
+    def __init__(self, max_k):
+        self.max_k = max_k
+        self.reset()
+
+    def reset(self):
+        self._users, self._pos_len, self._pair_row, self._pair_item, self._pair_rank = [], [], [], [], []
+        self._n_rows = 0
+
+    def add(self, scores, row_users, positive_u, positive_i):
+        """``scores``: (rows, items) as RecBole's collector sees them; one entry per target pair."""
+        k = min(self.max_k, scores.shape[1])
+        topk = torch.topk(scores, k, dim=-1).indices
+        match = topk[positive_u] == positive_i.unsqueeze(1)
+        rank = torch.where(match.any(1), match.float().argmax(1), torch.full_like(positive_u, self.max_k))
+        rows = scores.shape[0]
+        self._users.append(row_users.cpu())
+        self._pos_len.append(torch.bincount(positive_u.cpu(), minlength=rows))
+        self._pair_row.append(positive_u.cpu() + self._n_rows)
+        self._pair_item.append(positive_i.cpu())
+        self._pair_rank.append(rank.cpu())
+        self._n_rows += rows
+
+    def arrays(self):
+        cat = lambda xs: torch.cat(xs).numpy() if xs else np.zeros(0, dtype=np.int64)  # noqa: E731
+        return cat(self._users), cat(self._pos_len), cat(self._pair_row), cat(self._pair_item), cat(self._pair_rank)
+
+
+def _row_and_pair_metrics(pos_len, pair_row, pair_rank, ks):
+    """Hit and NDCG per row (RecBole's definitions) and per target pair, for every k."""
+    rows, pairs = {}, {}
+    for k in ks:
+        hit = pair_rank < k
+        gain = np.where(hit, 1.0 / np.log2(pair_rank + 2.0), 0.0)
+        ideal = np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))
+        idcg = ideal[np.clip(np.minimum(pos_len, k), 1, k) - 1]
+        row_hits = np.bincount(pair_row, weights=hit, minlength=len(pos_len))
+        row_dcg = np.bincount(pair_row, weights=gain, minlength=len(pos_len))
+        rows[f"hit@{k}"] = (row_hits > 0).astype(float)
+        rows[f"ndcg@{k}"] = row_dcg / idcg
+        pairs[f"hit@{k}"] = hit.astype(float)
+        pairs[f"ndcg@{k}"] = gain
+    return rows, pairs
+
+
+def _mean(values, mask):
+    return {key: round(float(v[mask].mean()), 6) if mask.any() else None for key, v in values.items()}
+
+
+def group_metrics(accumulator, groups, ks):
+    """Metrics overall, per long-tail group and per bucket, with group sizes (rows or pairs)."""
+    users, pos_len, pair_row, pair_item, pair_rank = accumulator.arrays()
+    rows, pairs = _row_and_pair_metrics(pos_len, pair_row, pair_rank, ks)
+    has_target = pos_len > 0
+    head = groups.is_head[pair_item]
+    short = groups.user_len[users] <= groups.user_short_threshold
+    result = {
+        "overall": _mean(rows, has_target),
+        "n_rows": int(has_target.sum()),
+        "groups": {
+            "item_head": {"size": int(head.sum()), "metrics": _mean(pairs, head)},
+            "item_tail": {"size": int((~head).sum()), "metrics": _mean(pairs, ~head)},
+            "user_short": {"size": int((short & has_target).sum()), "metrics": _mean(rows, short & has_target)},
+            "user_long": {"size": int((~short & has_target).sum()), "metrics": _mean(rows, ~short & has_target)},
+        },
+        "buckets": {"item_popularity": [], "user_history": []},
+        "definition": groups.definition(),
+    }
+    item_b = groups.item_bucket[pair_item]
+    for b, label in enumerate(groups.item_bucket_labels):
+        mask = item_b == b
+        result["buckets"]["item_popularity"].append({"label": label, "size": int(mask.sum()), "metrics": _mean(pairs, mask)})
+    user_b = groups.user_bucket[users]
+    for b, label in enumerate(groups.user_bucket_labels):
+        mask = (user_b == b) & has_target
+        result["buckets"]["user_history"].append({"label": label, "size": int(mask.sum()), "metrics": _mean(rows, mask)})
+    return result
+
+
+def format_table(result, ks):
+    """A readable table: one line per group, Hit and NDCG at each k, with sizes."""
+    keys = [f"{m}@{k}" for k in ks for m in ("hit", "ndcg")]
+    header = f"{'group':<22}{'size':>8}" + "".join(f"{key:>11}" for key in keys)
+    lines = [header, "-" * len(header)]
+
+    def line(name, size, metrics):
+        cells = "".join(f"{metrics[key]:>11.4f}" if metrics.get(key) is not None else f"{'-':>11}" for key in keys)
+        lines.append(f"{name:<22}{size:>8}{cells}")
+
+    line("overall", result["n_rows"], result["overall"])
+    for name, g in result["groups"].items():
+        line(name, g["size"], g["metrics"])
+    for kind, buckets in result["buckets"].items():
+        for b in buckets:
+            line(f"{kind[:4]} {b['label']}", b["size"], b["metrics"])
+    d = result["definition"]
+    lines.append(
+        f"head = top {d['head_ratio']:.0%} of items ({d['n_head_items']} items, >= {d['head_min_count']} training "
+        f"interactions); short users = <= {d['user_short_threshold']} training interactions"
+    )
+    return "\n".join(lines)

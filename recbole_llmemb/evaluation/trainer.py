@@ -1,0 +1,85 @@
+"""RecBole's trainers, with long-tail metrics in every evaluation and a per-epoch history.
+
+``long_tail_trainer(base)`` adds the mixin to whichever trainer RecBole picks for a model, so
+baselines and plugin models are evaluated by the same code.
+"""
+import os
+import time
+import uuid
+
+import torch
+
+from recbole_llmemb.evaluation.longtail import RankAccumulator, format_table, group_metrics
+
+
+def unique_run_id(model, dataset):
+    """A run id that two runs started in the same second never share."""
+    return f"{model}-{dataset}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+class LongTailMixin:
+    """Evaluate with per-group metrics; remember epoch times, losses and validation scores."""
+
+    def __init__(self, config, model, groups=None, run_id=None):
+        super().__init__(config, model)
+        self.groups = groups
+        self.run_id = run_id or unique_run_id(config["model"], config["dataset"])
+        self.saved_model_file = os.path.join(self.checkpoint_dir, f"{self.run_id}.pth")
+        self.ks = list(config["topk"])
+        self.accumulator = RankAccumulator(max(self.ks))
+        self.last_groups = None
+        self.history = []
+
+    # --- evaluation -------------------------------------------------------------------------
+    def _full_sort_batch_eval(self, batched_data):
+        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        self.accumulator.add(scores, interaction[self.config["USER_ID_FIELD"]], positive_u, positive_i)
+        return interaction, scores, positive_u, positive_i
+
+    def _neg_sample_batch_eval(self, batched_data):
+        interaction, scores, positive_u, positive_i = super()._neg_sample_batch_eval(batched_data)
+        if scores.dim() == 2:  # ranking: rows are users, interaction rows map to them by row_idx
+            row_idx = batched_data[1]
+            row_users = torch.zeros(scores.shape[0], dtype=torch.long)
+            row_users[row_idx.cpu()] = interaction[self.config["USER_ID_FIELD"]].cpu()
+            self.accumulator.add(scores, row_users, positive_u, positive_i)
+        return interaction, scores, positive_u, positive_i
+
+    @torch.no_grad()
+    def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
+        self.accumulator.reset()
+        result = super().evaluate(eval_data, load_best_model, model_file, show_progress)
+        self.last_groups = None
+        if result is not None and self.groups is not None and self.accumulator._n_rows:
+            self.last_groups = group_metrics(self.accumulator, self.groups, self.ks)
+        return result
+
+    def group_table(self):
+        return format_table(self.last_groups, self.ks) if self.last_groups else ""
+
+    # --- history ----------------------------------------------------------------------------
+    def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
+        start = time.perf_counter()
+        loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
+        total = sum(loss) if isinstance(loss, tuple) else loss
+        self.history.append({"epoch": epoch_idx, "train_loss": float(total), "epoch_seconds": time.perf_counter() - start})
+        return loss
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        if self.history:
+            self.history[-1]["valid_score"] = float(score)
+            self.history[-1]["valid"] = {k: float(v) for k, v in result.items()}
+            if self.last_groups:
+                self.history[-1]["valid_groups"] = {g: v["metrics"] for g, v in self.last_groups["groups"].items()}
+        return score, result
+
+
+_CLASSES = {}
+
+
+def long_tail_trainer(base):
+    """The long-tail version of a RecBole trainer class (one class per base, cached)."""
+    if base not in _CLASSES:
+        _CLASSES[base] = type(f"LongTail{base.__name__}", (LongTailMixin, base), {"__module__": __name__})
+    return _CLASSES[base]

@@ -1,0 +1,162 @@
+"""run_recbole_llmemb(): RecBole's quick start for every model, plugin stages first, long-tail always.
+
+The pipeline, each stage logged with whether it was reused or built and its time:
+atomic files -> dataset -> (plugin models: item embeddings, collaborative table) -> split ->
+long-tail groups -> training -> best-checkpoint evaluation (overall + groups) -> results file.
+``recbole.quick_start`` is never imported: it pulls in ray (see compat.py).
+"""
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from logging import getLogger
+
+import pandas as pd
+import torch
+
+from recbole_llmemb.config import Config, UserError, get_model_class
+from recbole_llmemb.data.atomic import check_atomic_files
+from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
+from recbole_llmemb.evaluation.results import atomic_write_json, build_results
+from recbole_llmemb.evaluation.trainer import long_tail_trainer, unique_run_id
+
+from recbole.data import create_dataset, data_preparation  # noqa: E402  (after compat)
+from recbole.utils import get_trainer, init_logger, init_seed, set_color  # noqa: E402
+
+
+@contextmanager
+def stage(name, seconds):
+    """Time a pipeline stage into ``seconds[name]`` and log it."""
+    start = time.perf_counter()
+    yield
+    seconds[name] = time.perf_counter() - start
+    getLogger().info(set_color(f"stage {name}", "green") + f": {seconds[name]:.1f}s")
+
+
+def load_dataset(config):
+    """RecBole's dataset for this config, or one clear error about the atomic files."""
+    check_atomic_files(config)
+    model_class = get_model_class(config["model"])
+    dataset_class = getattr(model_class, "dataset_class", None)
+    try:
+        dataset = dataset_class(config) if dataset_class else create_dataset(config)
+    except (pd.errors.ParserError, ValueError, KeyError) as e:
+        raise UserError(f"Could not load dataset '{config['dataset']}' from {config['data_path']}: {e}") from None
+    if dataset.inter_num == 0:
+        raise UserError(
+            f"Dataset '{config['dataset']}' has no interactions left after filtering "
+            f"(user_inter_num_interval={config['user_inter_num_interval']}, "
+            f"item_inter_num_interval={config['item_inter_num_interval']}). Loosen the filters."
+        )
+    return dataset
+
+
+def prepare_plugin_inputs(config, dataset, model_class, seconds):
+    """Attach what a plugin model reads from its dataset: LM item embeddings, a collaborative table."""
+    method = getattr(model_class, "item_embedding_method", None)
+    if method:
+        from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
+        from recbole_llmemb.generate import item_embeddings
+
+        with stage(f"item_embeddings[{config['llm_embedding_method'] or method}]", seconds):
+            emb = item_embeddings(config, dataset, method=config["llm_embedding_method"] or method)
+            attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors))
+    if getattr(model_class, "needs_collaborative", False) and (config["alpha"] or 0) > 0:
+        from recbole_llmemb.collaborative import collaborative_item_embeddings
+        from recbole_llmemb.data.dataset import attach_collaborative_embeddings
+
+        with stage("collaborative_sasrec", seconds):
+            attach_collaborative_embeddings(dataset, collaborative_item_embeddings(config, dataset))
+
+
+def train_and_evaluate(config, saved=True):
+    """Run the whole pipeline for a built Config; returns (results dict, trainer)."""
+    seconds = {}
+    logger = getLogger()
+    init_seed(config["seed"], config["reproducibility"])
+    model_class = get_model_class(config["model"])
+    with stage("dataset", seconds):
+        dataset = load_dataset(config)
+        logger.info(dataset)
+        prepare_plugin_inputs(config, dataset, model_class, seconds)
+        train_data, valid_data, test_data = data_preparation(config, dataset)
+        lt = config["long_tail"] or {}
+        groups = build_groups(*training_counts(dataset, [valid_data.dataset, test_data.dataset]), **lt)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = model_class(config, train_data.dataset).to(config["device"])
+    logger.info(model)
+    run_id = unique_run_id(config["model"], config["dataset"])
+    trainer_class = long_tail_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))
+    trainer = trainer_class(config, model, groups=groups, run_id=run_id)
+
+    with stage("train", seconds):
+        trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    with stage("test", seconds):
+        trainer.evaluate(valid_data, load_best_model=saved)
+        valid = {"overall": None, **(trainer.last_groups or {})}
+        trainer.evaluate(test_data, load_best_model=saved)
+        test = {"overall": None, **(trainer.last_groups or {})}
+    for name, block in (("valid", valid), ("test", test)):
+        logger.info(set_color(f"best {name} result", "yellow") + "\n" + format_table(block, config["topk"]))
+    results = build_results(config, run_id, trainer, valid, test, seconds)
+    path = os.path.join(config["results_dir"] or "results", f"{run_id}.json")
+    atomic_write_json(path, results)
+    results["path"] = os.path.abspath(path)
+    logger.info(set_color("results file", "blue") + f": {results['path']}")
+    return results, trainer
+
+
+def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
+    """Train and evaluate ``model`` (plugin or RecBole) on ``dataset``; returns the results dict.
+
+    ``config_dict`` is the top layer (the runner puts the command line there).
+    """
+    config = Config(model, dataset, config_file_list, config_dict)
+    init_logger(config)
+    getLogger().info(config)
+    results, _ = train_and_evaluate(config, saved=saved)
+    return results
+
+
+def parse_args(argv):
+    """RecBole's command line: ``--key=value`` (values as Python literals or YAML), ``--config_files=a.yaml,b.yaml``."""
+    import ast
+
+    import yaml
+
+    out = {}
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise UserError(f"Unrecognised argument '{arg}': use --key=value, e.g. --model=SASRec --dataset=ml-100k.")
+        key, value = arg[2:].split("=", 1)
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            try:
+                out[key] = yaml.safe_load(value) if value.lower() not in ("none", "~") else None
+            except yaml.YAMLError:
+                out[key] = value
+    return out
+
+
+def main(argv=None):
+    """Console entry point: exit 0 on success, 2 with one line on a user error."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse_args(argv)
+        files = args.pop("config_files", None)
+        files = [f for f in str(files).replace(",", " ").split() if f] if files else None
+        report = args.pop("report", False)
+        results = run_recbole_llmemb(args.pop("model", None), args.pop("dataset", None), files, args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"\nresults file: {results['path']}")
+    if report:
+        from recbole_llmemb.report import write_report
+
+        index = write_report([results["path"]], os.path.join(os.path.dirname(results["path"]), results["run_id"]))
+        print(f"report: {index}")
+    return 0
