@@ -1,0 +1,171 @@
+"""The embedding store: one folder per (dataset, method, cache key).
+
+Layout of an entry ``<embedding_cache_dir>/<dataset>/<method>-<key[:16]>/``:
+
+* ``vectors.npy``  float32 matrix (n_items, d), row i = the item ``tokens[i]``
+  (RecBole's ``field2id_token[ITEM_ID][1:]``, i.e. the original item tokens, [PAD] excluded);
+* ``meta.json``    method, model, settings, ``key``, ``texts_sha256``, ``shape``, ``dtype``,
+  ``vectors_sha256`` (of the .npy file's bytes) and the ``tokens``;
+* optional extras a builder leaves there (``adapter/`` with the LoRA weights for SCFT).
+
+Writes are atomic: every file goes to a temporary name in the same folder and is moved into
+place with ``os.replace``; ``meta.json`` is written last, so an entry without it is incomplete.
+``load`` checks the metadata, the shape, the dtype and the checksum and raises ``StoreError``
+on any mismatch: a truncated or corrupt entry is never silently used.
+"""
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+VECTORS = "vectors.npy"
+META = "meta.json"
+FORMAT_VERSION = 1
+
+
+class StoreError(Exception):
+    """A store entry that is missing, incomplete or corrupt."""
+
+
+@dataclass
+class EmbeddingSet:
+    """Item vectors aligned with the dataset's original item tokens."""
+
+    tokens: list
+    vectors: np.ndarray
+    meta: dict = field(default_factory=dict)
+    path: str = ""
+
+    def __len__(self):
+        return len(self.tokens)
+
+    @property
+    def dim(self):
+        return int(self.vectors.shape[1])
+
+    def row_of(self):
+        """``{token: row}``."""
+        return {t: i for i, t in enumerate(self.tokens)}
+
+
+def sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+def sha256_texts(texts):
+    """Hash of a list of strings (length-prefixed, so boundaries count)."""
+    h = hashlib.sha256()
+    for t in texts:
+        b = str(t).encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def _atomic_write_bytes(path, data):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _npy_bytes(array):
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()
+
+
+def save(path, tokens, vectors, meta=None):
+    """Write an entry at folder ``path`` atomically; returns the ``EmbeddingSet``."""
+    vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    tokens = [str(t) for t in tokens]
+    if vectors.ndim != 2 or vectors.shape[0] != len(tokens):
+        raise ValueError(f"vectors of shape {vectors.shape} do not match {len(tokens)} tokens")
+    if not np.isfinite(vectors).all():
+        raise ValueError("refusing to store non-finite item vectors (NaN/inf)")
+    os.makedirs(path, exist_ok=True)
+    data = _npy_bytes(vectors)
+    meta = dict(meta or {})
+    meta.update(
+        format_version=FORMAT_VERSION,
+        shape=list(vectors.shape),
+        dtype="float32",
+        vectors_file=VECTORS,
+        vectors_sha256=sha256_bytes(data),
+        tokens=tokens,
+    )
+    meta_path = os.path.join(path, META)
+    if os.path.exists(meta_path):  # the entry is being replaced: invalidate it first
+        os.unlink(meta_path)
+    _atomic_write_bytes(os.path.join(path, VECTORS), data)
+    _atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
+    return EmbeddingSet(tokens=tokens, vectors=vectors, meta=meta, path=str(path))
+
+
+def read_meta(path):
+    meta_path = os.path.join(path, META)
+    if not os.path.isfile(meta_path):
+        raise StoreError(f"no {META} in {path} (entry missing or incomplete)")
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as e:
+        raise StoreError(f"unreadable {meta_path}: {e}") from None
+    if not isinstance(meta, dict) or "shape" not in meta or "vectors_sha256" not in meta:
+        raise StoreError(f"{meta_path} lacks shape/checksum")
+    return meta
+
+
+def load(path, expect_key=None):
+    """Read and validate the entry at folder ``path``; raises ``StoreError`` if it is not intact.
+
+    ``expect_key``: the cache key the entry must carry (a different key is a stale entry).
+    """
+    meta = read_meta(path)
+    if expect_key is not None and meta.get("key") != expect_key:
+        raise StoreError(f"entry {path} has key {meta.get('key')}, expected {expect_key}")
+    vec_path = os.path.join(path, meta.get("vectors_file", VECTORS))
+    try:
+        with open(vec_path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise StoreError(f"unreadable {vec_path}: {e}") from None
+    if sha256_bytes(data) != meta["vectors_sha256"]:
+        raise StoreError(f"checksum mismatch for {vec_path} (truncated or corrupt file)")
+    import io
+
+    try:
+        vectors = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise StoreError(f"cannot parse {vec_path}: {e}") from None
+    if list(vectors.shape) != list(meta["shape"]) or vectors.dtype != np.float32:
+        raise StoreError(f"{vec_path}: shape {vectors.shape}/{vectors.dtype}, metadata says {meta['shape']}/float32")
+    tokens = meta.get("tokens")
+    if not isinstance(tokens, list) or len(tokens) != vectors.shape[0]:
+        raise StoreError(f"{path}: {len(tokens or [])} tokens for {vectors.shape[0]} rows")
+    return EmbeddingSet(tokens=tokens, vectors=vectors, meta=meta, path=str(path))

@@ -1,0 +1,192 @@
+"""LLMEmb's supervised contrastive fine-tuning (SCFT): attribute-level views, loss, trainer.
+
+Views: each item's attribute list is shuffled twice and each copy loses ``int(drop_ratio * n)``
+attributes (from its shuffled end), as in the official code. The two views of an item are
+positives, the other items of the batch negatives.
+
+Loss ``soft`` (the official one): with X, Y the L2-normalised pooled views (B, d),
+
+    logits  = X Y^T / tau
+    targets = softmax((X X^T + Y Y^T) / 2 * tau)          (row-wise)
+    loss    = ( CE(logits, targets) + CE(logits^T, targets^T) ) / 2,   CE(p, q) = -sum q log_softmax(p)
+
+``tau`` is a trained scalar initialised at ``scft_tau`` (3.0): it divides the logits and multiplies
+the target similarities, as in the official ``Contrastive_Loss``. The targets are not detached
+(also as in the official code). Loss ``infonce``: symmetric cross-entropy of ``X Y^T / tau``
+against the identity (tau initialised at 0.05 unless ``scft_tau`` is given).
+"""
+import math
+import os
+import random
+import shutil
+import time
+
+import torch
+import torch.nn.functional as F
+
+from recbole_llmemb.config import UserError
+from recbole_llmemb.data.item_text import render
+from recbole_llmemb.generator.extract import encode, forward_pooled, pad_batch, wants_eos
+from recbole_llmemb.generator.settings import setting
+
+LOSSES = ("soft", "infonce")
+TAU_MIN = 1e-2
+
+
+def make_view(attrs, drop_ratio, rng):
+    """A random shuffle of ``attrs`` with ``int(drop_ratio * n)`` of them dropped."""
+    view = list(attrs)
+    rng.shuffle(view)
+    drop = int(drop_ratio * len(view))
+    return view[: len(view) - drop] if drop else view
+
+
+def make_views(attrs, drop_ratio, rng):
+    return make_view(attrs, drop_ratio, rng), make_view(attrs, drop_ratio, rng)
+
+
+def _soft_ce(logits, targets):
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
+
+
+def soft_contrastive_loss(x, y, tau):
+    """The official LLMEmb loss on L2-normalised ``x``, ``y`` (B, d); ``tau`` a scalar tensor."""
+    x = F.normalize(x.float(), dim=-1)
+    y = F.normalize(y.float(), dim=-1)
+    tau = tau.clamp(min=TAU_MIN)
+    logits = x @ y.T / tau
+    targets = F.softmax((x @ x.T + y @ y.T) / 2 * tau, dim=-1)
+    return ((_soft_ce(logits, targets) + _soft_ce(logits.T, targets.T)) / 2).mean()
+
+
+def infonce_loss(x, y, tau):
+    """Symmetric InfoNCE with the diagonal as positives."""
+    x = F.normalize(x.float(), dim=-1)
+    y = F.normalize(y.float(), dim=-1)
+    logits = x @ y.T / tau.clamp(min=TAU_MIN)
+    labels = torch.arange(x.shape[0], device=x.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def loss_fn(name):
+    if name == "soft":
+        return soft_contrastive_loss
+    if name == "infonce":
+        return infonce_loss
+    raise UserError(f"scft_loss={name}: use one of {', '.join(LOSSES)}.")
+
+
+def initial_tau(config):
+    """``scft_tau`` if set, else 3.0 for the soft loss (official) and 0.05 for InfoNCE."""
+    t = setting(config, "scft_tau")
+    if t is None:
+        t = 0.05 if setting(config, "scft_loss") == "infonce" else 3.0
+    return float(t)
+
+
+def total_steps(config, n_items):
+    epochs = setting(config, "scft_epochs")
+    bs = int(setting(config, "scft_batch_size"))
+    if epochs is not None:
+        return int(math.ceil(float(epochs) * math.ceil(n_items / bs)))
+    return int(setting(config, "scft_steps"))
+
+
+class SCFTTrainer:
+    """Fine-tunes a (LoRA-wrapped) model with SCFT on item attribute lists."""
+
+    def __init__(self, config, tokenizer, model, info, attributes, instruction):
+        self.config = config
+        self.tokenizer = tokenizer
+        self.model = model
+        self.info = info
+        self.attributes = attributes
+        self.instruction = instruction
+        self.pooling = setting(config, "llm_pooling")
+        self.max_length = int(setting(config, "llm_max_length"))
+        self.batch_size = int(setting(config, "scft_batch_size"))
+        self.drop_ratio = float(setting(config, "scft_drop_ratio"))
+        self.loss_name = str(setting(config, "scft_loss"))
+        self.loss = loss_fn(self.loss_name)
+        if not 0.0 <= self.drop_ratio < 1.0:
+            raise UserError(f"scft_drop_ratio={self.drop_ratio}: must be in [0, 1).")
+        if self.batch_size < 2:
+            raise UserError("scft_batch_size must be at least 2 (the other items of a batch are the negatives).")
+        self.seed = int(setting(config, "seed", 2020))
+        self.rng = random.Random(self.seed)
+        device = next(model.parameters()).device
+        self.tau = torch.nn.Parameter(torch.tensor(initial_tau(config), dtype=torch.float32, device=device))
+        params = [p for p in model.parameters() if p.requires_grad] + [self.tau]
+        self.optimizer = torch.optim.AdamW(params, lr=float(setting(config, "scft_lr")),
+                                           weight_decay=float(setting(config, "scft_weight_decay", 0.0)))
+        self.add_eos = wants_eos(info, self.pooling)
+        self._order = []
+
+    def next_batch(self):
+        n = len(self.attributes)
+        bs = min(self.batch_size, n)
+        if len(self._order) < bs:
+            perm = list(range(n))
+            self.rng.shuffle(perm)
+            self._order = self._order + perm
+        batch, self._order = self._order[:bs], self._order[bs:]
+        return batch
+
+    def batch_loss(self, items):
+        views1, views2 = [], []
+        for i in items:
+            a, b = make_views(self.attributes[i], self.drop_ratio, self.rng)
+            views1.append(render(self.instruction, a))
+            views2.append(render(self.instruction, b))
+        ids = encode(self.tokenizer, views1 + views2, self.max_length, add_eos=self.add_eos)
+        device = self.tau.device
+        input_ids, mask = pad_batch(ids, self.tokenizer.pad_token_id, device)
+        pooled = forward_pooled(self.model, input_ids, mask, self.pooling)
+        x, y = pooled[: len(items)], pooled[len(items):]
+        return self.loss(x, y, self.tau)
+
+    def step(self):
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.batch_loss(self.next_batch())
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def train(self, steps, progress=True):
+        torch.manual_seed(self.seed)
+        losses = []
+        start = time.perf_counter()
+        it = range(steps)
+        bar = None
+        if progress and steps > 0:
+            from tqdm import tqdm
+
+            bar = tqdm(it, desc="SCFT", unit="step")
+            it = bar
+        for _ in it:
+            losses.append(self.step())
+            if bar is not None:
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", tau=f"{float(self.tau.detach()):.3f}")
+        seconds = time.perf_counter() - start
+        self.model.eval()
+        tail = losses[-10:]
+        return {
+            "steps": steps,
+            "seconds": round(seconds, 3),
+            "steps_per_second": round(steps / seconds, 4) if seconds > 0 else None,
+            "first_loss": losses[0] if losses else None,
+            "final_loss": sum(tail) / len(tail) if tail else None,
+            "tau": float(self.tau.detach()),
+        }
+
+    def save_adapter(self, folder):
+        """peft ``save_pretrained`` into ``folder`` (written next to it, then moved into place)."""
+        tmp = folder + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(tmp)
+        with open(os.path.join(tmp, "scft_tau.txt"), "w") as f:
+            f.write(f"{float(self.tau.detach())}\n")
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+        return folder
