@@ -39,6 +39,11 @@ def get_model_class(name):
         return models[name]
     try:
         return recbole_get_model(name)
+    except ImportError as e:  # RecBole's search imports exlib_recommender, which needs xgboost/lightgbm
+        if name.lower() in ("xgboost", "lightgbm"):
+            raise UserError(f"Model '{name}' needs the package '{e.name}': pip install {e.name}") from None
+        raise UserError(f"Unknown model '{name}'. Plugin models: {', '.join(sorted(models))}; "
+                        "or any RecBole model name (SASRec, BERT4Rec, GRU4Rec, Caser, NARM, BPR, ...).") from None
     except (ValueError, AttributeError):
         raise UserError(
             f"Unknown model '{name}'. Plugin models: {', '.join(sorted(models))}; "

@@ -42,8 +42,10 @@ def load_dataset(config):
     try:
         dataset = dataset_class(config) if dataset_class else create_dataset(config)
     except (pd.errors.ParserError, ValueError, KeyError) as e:
-        raise UserError(f"Could not load dataset '{config['dataset']}' from {config['data_path']}: {e}") from None
-    if dataset.inter_num == 0:
+        if "is empty" not in str(e):
+            raise UserError(f"Could not load dataset '{config['dataset']}' from {config['data_path']}: {e}") from None
+        dataset = None
+    if dataset is None or dataset.inter_num == 0:
         raise UserError(
             f"Dataset '{config['dataset']}' has no interactions left after filtering "
             f"(user_inter_num_interval={config['user_inter_num_interval']}, "
@@ -70,6 +72,12 @@ def prepare_plugin_inputs(config, dataset, model_class, seconds):
             attach_collaborative_embeddings(dataset, collaborative_item_embeddings(config, dataset))
 
 
+def evaluate_best(trainer, data, saved):
+    """The best checkpoint on ``data``: group metrics plus RecBole's own result, side by side."""
+    recbole_result = {k: float(v) for k, v in trainer.evaluate(data, load_best_model=saved).items()}
+    return {"overall": recbole_result, **(trainer.last_groups or {}), "recbole": recbole_result}
+
+
 def train_and_evaluate(config, saved=True):
     """Run the whole pipeline for a built Config; returns (results dict, trainer)."""
     seconds = {}
@@ -94,10 +102,8 @@ def train_and_evaluate(config, saved=True):
     with stage("train", seconds):
         trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
     with stage("test", seconds):
-        trainer.evaluate(valid_data, load_best_model=saved)
-        valid = {"overall": None, **(trainer.last_groups or {})}
-        trainer.evaluate(test_data, load_best_model=saved)
-        test = {"overall": None, **(trainer.last_groups or {})}
+        valid = evaluate_best(trainer, valid_data, saved)
+        test = evaluate_best(trainer, test_data, saved)
     for name, block in (("valid", valid), ("test", test)):
         logger.info(set_color(f"best {name} result", "yellow") + "\n" + format_table(block, config["topk"]))
     results = build_results(config, run_id, trainer, valid, test, seconds)

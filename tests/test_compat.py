@@ -1,0 +1,56 @@
+"""Each RecBole 1.2.1 failure on today's stack, shown gone (DESIGN.md §5)."""
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+from recbole_llmemb import compat
+from recbole_llmemb.config import Config
+
+
+def test_numpy2_aliases_let_config_build():
+    for name in ("float_", "unicode_", "complex_", "float", "bool", "long"):
+        assert hasattr(np, name)
+    config = Config("SASRec", "ml-100k", config_dict={"epochs": 1})
+    assert config["MAX_ITEM_LIST_LENGTH"] == 50
+
+
+def test_config_ignores_sys_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["pytest", "--epochs=999", "-x", "--model=BPR"])
+    config = Config("SASRec", "ml-100k", config_dict={"epochs": 3})
+    assert config["epochs"] == 3 and config["model"] == "SASRec"
+
+
+def test_checkpoint_with_pickled_config_loads(tmp_path):
+    """torch >= 2.6 refuses RecBole's checkpoints (they pickle a Config) unless weights_only=False."""
+    config = Config("SASRec", "ml-100k", config_dict={"epochs": 1})
+    path = tmp_path / "ckpt.pth"
+    torch.save({"config": config, "state_dict": {}}, path)
+    import recbole.trainer.trainer as trainer_module
+
+    loaded = trainer_module.torch.load(path, map_location="cpu")
+    assert loaded["config"]["model"] == "SASRec"
+    assert compat.load_checkpoint(path)["config"]["dataset"] == "ml-100k"
+
+
+def test_collector_handles_int_metrics():
+    """ItemCoverage etc. store ints; RecBole 1.2.1 called .cpu() on them."""
+    from recbole.evaluator.collector import Collector
+
+    config = Config("SASRec", "ml-100k", config_dict={"metrics": ["Hit", "ItemCoverage"], "topk": [10]})
+    collector = Collector(config)
+    collector.data_struct.set("data.num_items", 7)
+    collector.data_struct.set("rec.topk", torch.zeros(2, 11))
+    struct = collector.get_data_struct()
+    assert struct.get("data.num_items") == 7
+
+
+def test_package_never_imports_recbole_quick_start():
+    """recbole.quick_start imports ray (broken on numpy 2 / setuptools >= 81)."""
+    code = (
+        "import sys, recbole_llmemb.quick_start, recbole_llmemb.config;"
+        "assert 'recbole.quick_start' not in sys.modules, 'imported';"
+        "assert 'ray' not in sys.modules, 'ray imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
