@@ -53,7 +53,7 @@ def get_model_class(name):
 
 def props_files(model_name, dataset):
     """The plugin's property files that exist for this model and dataset, lowest first."""
-    names = ["overall.yaml", f"{model_name}.yaml", f"{dataset}.yaml"]
+    names = ["overall.yaml", "generator.yaml", f"{model_name}.yaml", f"{dataset}.yaml"]
     return [str(PROPS_DIR / n) for n in names if (PROPS_DIR / n).is_file()]
 
 

@@ -79,7 +79,7 @@ def evaluate_best(trainer, data, saved):
 
 
 def train_and_evaluate(config, saved=True):
-    """Run the whole pipeline for a built Config; returns (results dict, trainer)."""
+    """Run the whole pipeline for a built Config; returns (results dict, trainer, dataset)."""
     seconds = {}
     logger = getLogger()
     init_seed(config["seed"], config["reproducibility"])
@@ -87,7 +87,9 @@ def train_and_evaluate(config, saved=True):
     with stage("dataset", seconds):
         dataset = load_dataset(config)
         logger.info(dataset)
-        prepare_plugin_inputs(config, dataset, model_class, seconds)
+    prepare_plugin_inputs(config, dataset, model_class, seconds)
+    init_seed(config["seed"], config["reproducibility"])  # same split/shuffle whether stages were cached or built
+    with stage("split", seconds):
         train_data, valid_data, test_data = data_preparation(config, dataset)
         lt = config["long_tail"] or {}
         groups = build_groups(*training_counts(dataset, [valid_data.dataset, test_data.dataset]), **lt)
@@ -111,7 +113,7 @@ def train_and_evaluate(config, saved=True):
     atomic_write_json(path, results)
     results["path"] = os.path.abspath(path)
     logger.info(set_color("results file", "blue") + f": {results['path']}")
-    return results, trainer
+    return results, trainer, dataset
 
 
 def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
@@ -122,7 +124,7 @@ def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_d
     config = Config(model, dataset, config_file_list, config_dict)
     init_logger(config)
     getLogger().info(config)
-    results, _ = train_and_evaluate(config, saved=saved)
+    results, _, _ = train_and_evaluate(config, saved=saved)
     return results
 
 

@@ -1,0 +1,68 @@
+"""The collaborative item table for LLMEmb's alignment: a SASRec trained first on the same split.
+
+Trained through the same pipeline as any run (so it leaves its own results file, a baseline for
+free) and cached in the embedding store, keyed by the data files' content and every SASRec
+setting that changes what it learns.
+"""
+import hashlib
+import json
+import os
+from logging import getLogger
+
+from recbole_llmemb.data import store
+from recbole_llmemb.data.dataset import align_item_embeddings
+from recbole_llmemb.evaluation.results import config_digest, config_snapshot
+from recbole_llmemb.generator.settings import setting
+
+# plugin-only settings that do not change the SASRec being trained
+_PLUGIN_ONLY = ("model", "alpha", "freeze_emb", "report")
+
+
+def sasrec_config(config, model_class):
+    """SASRec on the same data, split and training settings, sized to the model's item table."""
+    from recbole_llmemb.config import Config
+
+    overrides = {k: v for k, v in config.external_config_dict.items() if k not in _PLUGIN_ONLY}
+    overrides["hidden_size"] = model_class.collaborative_hidden_size(config)
+    overrides["epochs"] = config["collab_epochs"] or config["epochs"]
+    overrides.pop("embedding_size", None)
+    return Config("SASRec", config["dataset"], config_dict=overrides)
+
+
+def _files_digest(config):
+    h = hashlib.sha256()
+    folder = config["data_path"]
+    for suffix in sorted(config["load_col"] or {"inter": None}):
+        path = os.path.join(folder, f"{config['dataset']}.{suffix}")
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()
+
+
+def collaborative_item_embeddings(config, dataset):
+    """(item_num, hidden) SASRec item embeddings for ``dataset``, from the cache or trained now."""
+    from recbole_llmemb.config import get_model_class
+    from recbole_llmemb.quick_start import train_and_evaluate
+
+    sas_config = sasrec_config(config, get_model_class(config["model"]))
+    key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(config_snapshot(sas_config))}).encode()).hexdigest()
+    root = os.path.abspath(str(setting(config, "embedding_cache_dir", "llmemb_cache/")))
+    folder = os.path.join(root, str(config["dataset"]), f"collab-sasrec-{key[:16]}")
+    logger = getLogger()
+    if os.path.exists(os.path.join(folder, store.META)):
+        try:
+            es = store.load(folder, expect_key=key)
+            logger.info(f"collaborative SASRec: reused {folder}")
+            return align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
+        except store.StoreError as e:
+            logger.warning(f"collaborative SASRec: cache entry {folder} is not intact ({e}); retraining.")
+    logger.info("collaborative SASRec: training it on the same split (cached for later runs)")
+    results, trainer, sas_dataset = train_and_evaluate(sas_config)
+    weight = trainer.model.item_embedding.weight.detach().cpu().numpy()  # best checkpoint: loaded by the test
+    tokens = [str(t) for t in sas_dataset.field2id_token[sas_dataset.iid_field][1:]]
+    meta = {"key": key, "method": "collaborative-sasrec", "results": results["path"],
+            "test_ndcg@10": results["test"]["overall"].get("ndcg@10")}
+    es = store.save(folder, tokens, weight[1:], meta)
+    logger.info(f"collaborative SASRec: built {folder}")
+    return align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
