@@ -1,5 +1,9 @@
 """The collaborative item table for LLMEmb's alignment: a SASRec trained first on the same split.
 
+    python -m recbole_llmemb.collaborative --model=LLMEmbSASRec --dataset=ml-100k [--key=value ...]
+
+builds (or finds) the table the given model would use, as its own stage.
+
 Trained through the same pipeline as any run (so it leaves its own results file, a baseline for
 free) and cached in the embedding store, keyed by the data files' content and every SASRec
 setting that changes what it learns.
@@ -7,6 +11,7 @@ setting that changes what it learns.
 import hashlib
 import json
 import os
+import sys
 from logging import getLogger
 
 from recbole_llmemb.data import store
@@ -19,14 +24,19 @@ _PLUGIN_ONLY = ("model", "alpha", "freeze_emb", "report")
 
 
 def sasrec_config(config, model_class):
-    """SASRec on the same data, split and training settings, sized to the model's item table."""
+    """SASRec on the same data, split and training settings, sized to the model's item table.
+
+    Built from the user's layers only (their config files and command line, over the plugin's
+    dataset props), never from the plugin model's own props: so LLMEmbSASRec and LLMEmbGRU4Rec
+    with the same table size share one cached SASRec, and it equals a plain ``--model=SASRec`` run.
+    """
     from recbole_llmemb.config import Config
 
-    overrides = {k: v for k, v in config.external_config_dict.items() if k not in _PLUGIN_ONLY}
+    overrides = {k: v for k, v in config.user_config_dict.items() if k not in _PLUGIN_ONLY}
     overrides["hidden_size"] = model_class.collaborative_hidden_size(config)
     overrides["epochs"] = config["collab_epochs"] or config["epochs"]
     overrides.pop("embedding_size", None)
-    return Config("SASRec", config["dataset"], config_dict=overrides)
+    return Config("SASRec", config["dataset"], config_file_list=config.user_config_files, config_dict=overrides)
 
 
 def _files_digest(config):
@@ -66,3 +76,28 @@ def collaborative_item_embeddings(config, dataset):
     es = store.save(folder, tokens, weight[1:], meta)
     logger.info(f"collaborative SASRec: built {folder}")
     return align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
+
+
+def main(argv=None):
+    """Build the collaborative table for ``--model`` on ``--dataset`` alone; exit 2 on a user error."""
+    from recbole_llmemb.config import Config, UserError, get_model_class, split_command_line
+    from recbole_llmemb.quick_start import load_dataset
+
+    try:
+        model, dataset_name, files, args = split_command_line(sys.argv[1:] if argv is None else argv)
+        config = Config(model, dataset_name, files, args)
+        if not getattr(get_model_class(config["model"]), "needs_collaborative", False):
+            raise UserError(f"Model '{config['model']}' uses no collaborative table (try LLMEmbSASRec).")
+        from recbole.utils import init_logger
+
+        init_logger(config)
+        table = collaborative_item_embeddings(config, load_dataset(config))
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"collaborative table: {table.shape[0]} rows x {table.shape[1]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -84,6 +84,9 @@ class Config(RecBoleConfig):
                 raise UserError(f"Config file not found: {f}")
         files = props_files(model_class.__name__, dataset) + list(config_file_list or [])
         self._explicit_keys = set(config_dict)
+        # the user's own layers, for stages that train a different model on the same setup
+        self.user_config_files = list(config_file_list or [])
+        self.user_config_dict = dict(config_dict)
         super().__init__(model_class, dataset, files, config_dict)
 
     def _merge_external_config_dict(self):
@@ -125,3 +128,32 @@ def resolve_data_path(data_root, dataset):
         if (c / f"{dataset}.inter").is_file():
             return str(c.resolve())
     return str(candidates[0])
+
+
+def parse_args(argv):
+    """RecBole's command line: ``--key=value`` (values as Python literals or YAML)."""
+    import ast
+
+    import yaml
+
+    out = {}
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise UserError(f"Unrecognised argument '{arg}': use --key=value, e.g. --model=SASRec --dataset=ml-100k.")
+        key, value = arg[2:].split("=", 1)
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            try:
+                out[key] = yaml.safe_load(value) if value.lower() not in ("none", "~") else None
+            except yaml.YAMLError:
+                out[key] = value
+    return out
+
+
+def split_command_line(argv, default_model=None):
+    """``(model, dataset, config_files, overrides)`` from ``--model=.. --dataset=.. --config_files=a.yaml,b.yaml --k=v``."""
+    args = parse_args(argv)
+    files = args.pop("config_files", None)
+    files = [f for f in str(files).replace(",", " ").split() if f] if files else None
+    return args.pop("model", default_model), args.pop("dataset", None), files, args

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.config import Config, UserError, split_command_line
 from recbole_llmemb.data import store
 from recbole_llmemb.data.item_text import instruction, item_attributes, render
 from recbole_llmemb.generator.settings import setting
@@ -250,60 +250,20 @@ def item_embeddings(config, dataset, method="scft", progress=True):
 
 
 # --------------------------------------------------------------------------- command line
-def parse_argv(argv):
-    """RecBole-style ``--key=value`` (``--key value`` too); values through yaml.safe_load."""
-    import yaml
-
-    out = {}
-    i = 0
-    while i < len(argv):
-        a = argv[i]
-        if not a.startswith("--"):
-            raise UserError(f"Unexpected argument '{a}': use --key=value.")
-        if "=" in a:
-            k, v = a[2:].split("=", 1)
-        elif i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-            k, v = a[2:], argv[i + 1]
-            i += 1
-        else:
-            k, v = a[2:], "true"
-        try:
-            out[k] = yaml.safe_load(v) if v != "" else None
-        except yaml.YAMLError:
-            out[k] = v
-        i += 1
-    return out
-
-
-def _check_files(config):
-    d, name = config["data_path"], config["dataset"]
-    missing = [f"{name}.{s}" for s in ("inter", "item") if not os.path.isfile(os.path.join(d, f"{name}.{s}"))]
-    if missing:
-        raise UserError(f"Dataset '{name}': {', '.join(missing)} not found in {d}. Put the RecBole atomic "
-                        "files under dataset/<name>/ (see dataset/README.md) or pass --data_path=<folder>.")
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
-        args = parse_argv(argv)
+        model, dataset_name, files, args = split_command_line(argv, default_model="SASRec")
         method = str(args.pop("method", "scft"))
-        model = args.pop("model", "SASRec")
-        dataset_name = args.pop("dataset", None)
-        files = args.pop("config_files", None)
-        files = str(files).split() if files else None
         if not dataset_name:
             raise UserError("--dataset=<name> is needed, e.g. --dataset=ml-100k.")
         get_builder(method)
-        from recbole_llmemb.config import Config
-
         config = Config(model, dataset_name, config_file_list=files, config_dict=args)
-        _check_files(config)
-        from recbole.data import create_dataset
+        from recbole_llmemb.quick_start import load_dataset
 
         start = time.perf_counter()
-        dataset = create_dataset(config)
+        dataset = load_dataset(config)
         es = item_embeddings(config, dataset, method=method)
         total = time.perf_counter() - start
     except UserError as e:

@@ -15,7 +15,7 @@ from logging import getLogger
 import pandas as pd
 import torch
 
-from recbole_llmemb.config import Config, UserError, get_model_class
+from recbole_llmemb.config import Config, UserError, get_model_class, split_command_line
 from recbole_llmemb.data.atomic import check_atomic_files
 from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
 from recbole_llmemb.evaluation.results import atomic_write_json, build_results
@@ -128,36 +128,13 @@ def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_d
     return results
 
 
-def parse_args(argv):
-    """RecBole's command line: ``--key=value`` (values as Python literals or YAML), ``--config_files=a.yaml,b.yaml``."""
-    import ast
-
-    import yaml
-
-    out = {}
-    for arg in argv:
-        if not arg.startswith("--") or "=" not in arg:
-            raise UserError(f"Unrecognised argument '{arg}': use --key=value, e.g. --model=SASRec --dataset=ml-100k.")
-        key, value = arg[2:].split("=", 1)
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            try:
-                out[key] = yaml.safe_load(value) if value.lower() not in ("none", "~") else None
-            except yaml.YAMLError:
-                out[key] = value
-    return out
-
-
 def main(argv=None):
     """Console entry point: exit 0 on success, 2 with one line on a user error."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        args = parse_args(argv)
-        files = args.pop("config_files", None)
-        files = [f for f in str(files).replace(",", " ").split() if f] if files else None
+        model, dataset, files, args = split_command_line(argv)
         report = args.pop("report", False)
-        results = run_recbole_llmemb(args.pop("model", None), args.pop("dataset", None), files, args)
+        results = run_recbole_llmemb(model, dataset, files, args)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from recbole_llmemb.config import Config, UserError
-from recbole_llmemb.quick_start import main, parse_args, run_recbole_llmemb
+from recbole_llmemb.config import parse_args
+from recbole_llmemb.quick_start import main, run_recbole_llmemb
 from tests.conftest import REPO, SHARED_DATASETS, tiny_config, write_tiny_dataset
 
 

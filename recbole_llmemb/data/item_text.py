@@ -114,17 +114,25 @@ def text_fields(config, dataset):
     available = [f for f in table if f != iid]
     wanted = _cfg(config, "item_text_fields")
     if wanted is None:
-        return [f for f in available if not _SKIP_NAME.search(f)]
-    if isinstance(wanted, str):
-        wanted = [w.strip() for w in wanted.split(",") if w.strip()]
-    missing = [f for f in wanted if f not in table]
-    if missing:
+        fields = [f for f in available if not _SKIP_NAME.search(f)]
+    else:
+        if isinstance(wanted, str):
+            wanted = [w.strip() for w in wanted.split(",") if w.strip()]
+        missing = [f for f in wanted if f not in table]
+        if missing:
+            raise UserError(
+                f"item_text_fields names {missing}, which the dataset's item features lack "
+                f"(loaded item fields: {available or 'none'}). Add them to load_col['item'] or "
+                "drop them from item_text_fields."
+            )
+        fields = list(wanted)
+    if not fields:  # every item would get the fallback text: nothing for a language model to read
         raise UserError(
-            f"item_text_fields names {missing}, which the dataset's item features lack "
-            f"(loaded item fields: {available or 'none'}). Add them to load_col['item'] or "
-            "drop them from item_text_fields."
+            f"Dataset '{config['dataset']}' has no item text fields: item embeddings need the atomic file "
+            f"{config['dataset']}.item with text columns (title, categories, ...) loaded through "
+            f"load_col['item'] (loaded item fields: {available or 'none'})."
         )
-    return list(wanted)
+    return fields
 
 
 def _raw_float_strings(config, dataset, fields):

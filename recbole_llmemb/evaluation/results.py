@@ -3,6 +3,7 @@ import enum
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import time
 
@@ -93,4 +94,13 @@ def build_results(config, run_id, trainer, valid, test, stage_seconds):
             "stages": {k: round(v, 3) for k, v in stage_seconds.items()},
             "epoch_seconds_mean": round(sum(epochs) / len(epochs), 3) if epochs else None,
         },
+        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def peak_rss_mb():
+    """This process's peak resident memory so far (MiB): every stage it ran, the cached ones excluded."""
+    import resource
+
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / scale / 1024, 1)
