@@ -54,3 +54,18 @@ def test_package_never_imports_recbole_quick_start():
         "assert 'ray' not in sys.modules, 'ray imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_recbole_sequential_models_do_not_turn_on_anomaly_detection():
+    # recbole/model/sequential_recommender/sine.py switches it on globally at import (3x slower training)
+    import importlib
+
+    import recbole.model.sequential_recommender.sine as sine
+
+    importlib.reload(sine)
+    assert torch.is_anomaly_enabled()  # the failure, as RecBole ships it
+    compat.turn_off_anomaly_detection()
+    assert not torch.is_anomaly_enabled()
+    from recbole_llmemb.model import LLMEmbSASRec  # noqa: F401  (the plugin's own import path)
+
+    assert not torch.is_anomaly_enabled()
