@@ -119,6 +119,9 @@ def main():
     ap.add_argument("--config", default="benchmarks/beauty.yaml")
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--pairs", default="SASRec,GRU4Rec", help="baselines to run, each with its LLMEmb model")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="LABEL:MODEL:key=value[,key=value] an extra run compared with SASRec, e.g. "
+                         "'LLMEmbSASRec-unfrozen:LLMEmbSASRec:freeze_emb=False'")
     args = ap.parse_args()
     import yaml
 
@@ -144,7 +147,17 @@ def main():
                 continue
             stages[model] = stage_of[model] = run_stage(model, [PY, "run_recbole_llmemb.py", f"--model={model}"] + common, log_dir)
             files[model] = newest_results(results_dir, model, args.dataset, since)
-    rows = [summary(files[m], stage_of.get(m)) for pair in pairs for m in pair]
+    labels = {m: m for pair in pairs for m in pair}
+    for spec in args.variant:
+        label, model, overrides = spec.split(":", 2)
+        extra = [f"--{kv}" for kv in overrides.split(",") if kv]
+        stages[label] = stage_of[label] = run_stage(label, [PY, "run_recbole_llmemb.py", f"--model={model}"] + common + extra, log_dir)
+        files[label] = newest_results(results_dir, model, args.dataset, since)
+        labels[label] = label
+        pairs.append(("SASRec", label))
+    rows = []
+    for label in labels:
+        rows.append(dict(summary(files[label], stage_of.get(label)), model=label))
     by_model = {r["model"]: r for r in rows}
     ratios = {}
     for base, plugin in pairs:
@@ -169,7 +182,7 @@ def main():
     print(markdown(payload))
     from recbole_llmemb.report import write_report
 
-    index = write_report([files[m] for pair in pairs for m in pair], os.path.join(ROOT, args.out, f"report-{args.dataset}"), baseline=files["SASRec"])
+    index = write_report([files[label] for label in labels], os.path.join(ROOT, args.out, f"report-{args.dataset}"), baseline=files["SASRec"])
     print(f"[bench] report: {index}")
 
 

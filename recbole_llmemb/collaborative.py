@@ -19,8 +19,18 @@ from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.evaluation.results import config_digest, config_snapshot
 from recbole_llmemb.generator.settings import setting
 
-# plugin-only settings that do not change the SASRec being trained
-_PLUGIN_ONLY = ("model", "alpha", "freeze_emb", "report")
+
+
+def _plugin_only_keys():
+    """Settings that do not change the SASRec being trained: RAT's and the generator's."""
+    import yaml
+
+    from recbole_llmemb.config import PROPS_DIR
+    from recbole_llmemb.model.llmemb import RAT_KEYS
+
+    with open(PROPS_DIR / "generator.yaml") as f:
+        generator = set(yaml.safe_load(f) or {})
+    return {"model", "report", "collab_epochs"} | set(RAT_KEYS) | generator
 
 
 def sasrec_config(config, model_class):
@@ -32,7 +42,8 @@ def sasrec_config(config, model_class):
     """
     from recbole_llmemb.config import Config
 
-    overrides = {k: v for k, v in config.user_config_dict.items() if k not in _PLUGIN_ONLY}
+    plugin_only = _plugin_only_keys()
+    overrides = {k: v for k, v in config.user_config_dict.items() if k not in plugin_only}
     overrides["hidden_size"] = model_class.collaborative_hidden_size(config)
     overrides["epochs"] = config["collab_epochs"] or config["epochs"]
     overrides.pop("embedding_size", None)

@@ -266,13 +266,31 @@ def test_collaborative_hidden_size_is_the_item_table_size(data_root, tmp_path):
         assert MODELS[name].collaborative_hidden_size(config) == (12 if name == "LLMEmbGRU4Rec" else 16)
 
 
-def test_input_rescale(data_root, tmp_path):
-    _, dataset, model, _ = build(data_root, "LLMEmbSASRec", tmp_path)
+def adapter_input(emb):
+    x = emb.llm_weight[1:]
+    if emb.input_norm in ("center", "whiten"):
+        x = x - emb.input_mean
+    if emb.input_norm == "whiten":
+        x = x @ emb.input_transform
+    return (x * emb.input_scale).detach().double()
+
+
+def test_input_normalisation(data_root, tmp_path):
+    _, dataset, scaled, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="scale")
     mean_norm = np.linalg.norm(dataset.llm_item_emb[1:], axis=1).mean()
-    assert float(model.item_embedding.input_scale) == pytest.approx(1 / mean_norm, rel=1e-5)
-    assert "item_embedding.input_scale" in model.state_dict()
-    _, _, plain, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_rescale=False)
-    assert float(plain.item_embedding.input_scale) == 1.0
+    assert float(scaled.item_embedding.input_scale) == pytest.approx(1 / mean_norm, rel=1e-5)
+    assert "item_embedding.input_scale" in scaled.state_dict()
+    _, _, plain, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="none")
+    assert torch.equal(adapter_input(plain.item_embedding).float(), plain.item_embedding.llm_weight[1:].detach())
+    _, _, white, _ = build(data_root, "LLMEmbSASRec", tmp_path)  # the default
+    x = adapter_input(white.item_embedding)
+    assert white.item_embedding.input_norm == "whiten"
+    assert x.mean(0).abs().max() < 1e-5 and x.norm(dim=1).mean() == pytest.approx(1.0, rel=1e-5)
+    cov = torch.cov(x.T)
+    off = cov - torch.diag(torch.diag(cov))
+    assert off.abs().max() < 1e-3 * cov.diag().max()  # decorrelated (rank permitting)
+    with pytest.raises(UserError, match="llm_emb_norm=zscore"):
+        build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="zscore")
 
 
 def test_config_defaults(data_root, tmp_path):

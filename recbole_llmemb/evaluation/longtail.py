@@ -105,7 +105,9 @@ class RankAccumulator:
     def add(self, scores, row_users, positive_u, positive_i):
         """``scores``: (rows, items) as RecBole's collector sees them; one entry per target pair."""
         k = min(self.max_k, scores.shape[1])
-        topk = torch.topk(scores, k, dim=-1).indices
+        # top-k on the scores' device (GPU); RecBole hands the positives over on the CPU
+        topk = torch.topk(scores, k, dim=-1).indices.cpu()
+        positive_u, positive_i = positive_u.cpu(), positive_i.cpu()
         match = topk[positive_u] == positive_i.unsqueeze(1)
         rank = torch.where(match.any(1), match.float().argmax(1), torch.full_like(positive_u, self.max_k))
         rows = scores.shape[0]

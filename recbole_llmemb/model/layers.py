@@ -100,6 +100,37 @@ class Adapter(nn.Module):
         return self.norm(self.net(x))
 
 
+INPUT_NORMS = ("none", "scale", "center", "whiten")
+
+
+def input_normalisation(items, how):
+    """``(mean, transform, scale)`` that map the LM item vectors to the adapter's input.
+
+    General-purpose sentence vectors of item texts share one large common direction (the same
+    prompt, the same domain): rows sit close together and a small adapter learns slowly from
+    their differences. ``scale`` divides by the mean row norm (geometry kept); ``center`` removes
+    the mean row first (as the PCA of the paper's pipeline does); ``whiten`` also decorrelates
+    and equalises the directions (ZCA), so that every direction of variation counts.
+    """
+    d = items.shape[1]
+    mean = items.mean(0) if len(items) else items.new_zeros(d)
+    transform = None
+    x = items.double()
+    if how in ("center", "whiten"):
+        x = x - mean.double()
+    if how == "whiten" and len(items) > 1:
+        cov = x.T @ x / (len(items) - 1)
+        vals, vecs = torch.linalg.eigh(cov)
+        vals = vals.clamp_min(vals.max() * 1e-6)
+        transform = (vecs @ torch.diag(vals.rsqrt()) @ vecs.T).float()
+        x = x @ transform.double()
+    scale = 1.0
+    if how != "none" and len(items):
+        mean_norm = float(x.norm(dim=-1).mean())
+        scale = 1.0 / mean_norm if mean_norm > 0 else 1.0
+    return mean.float(), transform, scale
+
+
 class AdaptedItemEmbedding(nn.Module):
     """An item table ``adapter(frozen LM item vectors)`` that stands in for ``nn.Embedding``.
 
@@ -117,7 +148,7 @@ class AdaptedItemEmbedding(nn.Module):
     """
 
     def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, activation="gelu",
-                 dropout=0.0, layernorm=False, special_init_std=0.02, rescale=True):
+                 dropout=0.0, layernorm=False, special_init_std=0.02, input_norm="scale"):
         super().__init__()
         llm_matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
         if llm_matrix.dim() != 2:
@@ -127,11 +158,12 @@ class AdaptedItemEmbedding(nn.Module):
         self.num_embeddings = self.n_items + int(n_special)
         self.freeze = bool(freeze)
         self.llm_weight = nn.Parameter(llm_matrix.clone(), requires_grad=not self.freeze)
-        scale = 1.0
-        if rescale:
-            norms = llm_matrix[1:].norm(dim=-1)
-            mean_norm = float(norms.mean()) if norms.numel() else 0.0
-            scale = 1.0 / mean_norm if mean_norm > 0 else 1.0
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"llm_emb_norm={input_norm!r}: use one of {', '.join(INPUT_NORMS)}")
+        self.input_norm = input_norm
+        mean, transform, scale = input_normalisation(llm_matrix[1:], input_norm)
+        self.register_buffer("input_mean", mean)
+        self.register_buffer("input_transform", transform)
         self.register_buffer("input_scale", torch.tensor(scale, dtype=torch.float32))
         self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, activation, dropout, layernorm)
         if n_special:
@@ -143,7 +175,12 @@ class AdaptedItemEmbedding(nn.Module):
 
     def table(self):
         """The adapted table, computed now."""
-        adapted = self.adapter(self.llm_weight[1:] * self.input_scale)
+        x = self.llm_weight[1:]
+        if self.input_norm in ("center", "whiten"):
+            x = x - self.input_mean
+        if self.input_norm == "whiten":
+            x = x @ self.input_transform
+        adapted = self.adapter(x * self.input_scale)
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:
             parts.append(self.special)
@@ -176,5 +213,5 @@ class AdaptedItemEmbedding(nn.Module):
     def extra_repr(self):
         return (
             f"n_items={self.n_items}, llm_dim={self.llm_dim}, out={self.embedding_dim}, "
-            f"freeze={self.freeze}, input_scale={float(self.input_scale):.4g}"
+            f"freeze={self.freeze}, input_norm={self.input_norm}, input_scale={float(self.input_scale):.4g}"
         )

@@ -13,7 +13,7 @@ What the models read from the dataset passed to ``__init__`` (see ``recbole_llme
 
 Config keys (defaults in ``props/LLMEmb*.yaml``): ``freeze_emb`` (True), ``adapter_hidden`` (~: d/2),
 ``adapter_act`` (gelu), ``adapter_dropout`` (0.0), ``adapter_layernorm`` (False),
-``llm_emb_rescale`` (True: the adapter reads the LM vectors divided by their mean norm), ``alpha`` (0.01),
+``llm_emb_norm`` (whiten: what the adapter reads, see ``layers.input_normalisation``), ``alpha`` (0.01),
 ``align_tau`` (2.0), ``align_normalize`` (False).
 """
 import numpy as np
@@ -34,6 +34,11 @@ def _cfg(config, key, default):
     except KeyError:
         return default
     return default if value is None else value
+
+
+#: the config keys of RAT (props/LLMEmb*.yaml); they do not change the alignment SASRec
+RAT_KEYS = ("llm_embedding_method", "freeze_emb", "adapter_hidden", "adapter_act", "adapter_dropout",
+            "adapter_layernorm", "llm_emb_norm", "alpha", "align_tau", "align_normalize")
 
 
 class LLMEmbMixin:
@@ -80,6 +85,9 @@ class LLMEmbMixin:
         out_dim, n_rows = old.embedding_dim, old.num_embeddings
         n_special = n_rows - self.n_items
         init_std = _cfg(config, "initializer_range", 0.02)
+        norm = str(_cfg(config, "llm_emb_norm", "whiten"))
+        if norm not in layers.INPUT_NORMS:
+            raise UserError(f"llm_emb_norm={norm}: use one of {', '.join(layers.INPUT_NORMS)}.")
         # Built after the backbone's ``apply(self._init_weights)``: the LM matrix is never re-initialised.
         self.item_embedding = AdaptedItemEmbedding(
             matrix,
@@ -91,7 +99,7 @@ class LLMEmbMixin:
             dropout=float(_cfg(config, "adapter_dropout", 0.0)),
             layernorm=bool(_cfg(config, "adapter_layernorm", False)),
             special_init_std=init_std,
-            rescale=bool(_cfg(config, "llm_emb_rescale", True)),
+            input_norm=norm,
         )
         del old
 
