@@ -67,7 +67,10 @@ def collaborative_item_embeddings(config, dataset):
     from recbole_llmemb.quick_start import train_and_evaluate
 
     sas_config = sasrec_config(config, get_model_class(config["model"]))
-    key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(config_snapshot(sas_config))}).encode()).hexdigest()
+    # RAT/generator keys can still reach it through the user's config files: never part of the key
+    ignored = _plugin_only_keys() | {"embedding_size"}
+    snapshot = {k: v for k, v in config_snapshot(sas_config).items() if k not in ignored}
+    key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
     root = os.path.abspath(str(setting(config, "embedding_cache_dir", "llmemb_cache/")))
     folder = os.path.join(root, str(config["dataset"]), f"collab-sasrec-{key[:16]}")
     logger = getLogger()

@@ -4,7 +4,8 @@ Views: each item's attribute list is shuffled twice and each copy loses ``int(dr
 attributes (from its shuffled end), as in the official code. The two views of an item are
 positives, the other items of the batch negatives.
 
-Loss ``soft`` (the official one): with X, Y the L2-normalised pooled views (B, d),
+Loss ``soft`` (the official one, ``model.layers.soft_contrastive_loss``): with X, Y the raw
+pooled views (B, d), not normalised as in the official code,
 
     logits  = X Y^T / tau
     targets = softmax((X X^T + Y Y^T) / 2 * tau)          (row-wise)
@@ -28,6 +29,7 @@ from recbole_llmemb.config import UserError
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.generator.extract import encode, forward_pooled, pad_batch, wants_eos
 from recbole_llmemb.generator.settings import setting
+from recbole_llmemb.model import layers
 
 LOSSES = ("soft", "infonce")
 TAU_MIN = 1e-2
@@ -45,18 +47,13 @@ def make_views(attrs, drop_ratio, rng):
     return make_view(attrs, drop_ratio, rng), make_view(attrs, drop_ratio, rng)
 
 
-def _soft_ce(logits, targets):
-    return -(targets * F.log_softmax(logits, dim=-1)).sum(-1)
-
-
 def soft_contrastive_loss(x, y, tau):
-    """The official LLMEmb loss on L2-normalised ``x``, ``y`` (B, d); ``tau`` a scalar tensor."""
-    x = F.normalize(x.float(), dim=-1)
-    y = F.normalize(y.float(), dim=-1)
-    tau = tau.clamp(min=TAU_MIN)
-    logits = x @ y.T / tau
-    targets = F.softmax((x @ x.T + y @ y.T) / 2 * tau, dim=-1)
-    return ((_soft_ce(logits, targets) + _soft_ce(logits.T, targets.T)) / 2).mean()
+    """The official LLMEmb loss on the raw pooled views; ``tau`` a trained scalar tensor.
+
+    Raw, not L2-normalised: with cosine similarities, logits lie in [-1/tau, 1/tau] = [-0.33, 0.33]
+    at tau 3 and the loss cannot leave log(B) (measured: 3.46 -> 3.39 in 50 steps at B = 32).
+    """
+    return layers.soft_contrastive_loss(x.float(), y.float(), tau=tau.clamp(min=TAU_MIN))
 
 
 def infonce_loss(x, y, tau):
