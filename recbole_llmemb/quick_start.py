@@ -84,6 +84,8 @@ def train_and_evaluate(config, saved=True):
     logger = getLogger()
     init_seed(config["seed"], config["reproducibility"])
     model_class = get_model_class(config["model"])
+    if hasattr(model_class, "check_config"):
+        model_class.check_config(config)
     with stage("dataset", seconds):
         dataset = load_dataset(config)
         logger.info(dataset)
@@ -140,8 +142,12 @@ def main(argv=None):
         return 2
     print(f"\nresults file: {results['path']}")
     if report:
-        from recbole_llmemb.report import write_report
+        from recbole_llmemb.report import ReportError, write_report
 
-        index = write_report([results["path"]], os.path.join(os.path.dirname(results["path"]), results["run_id"]))
+        try:
+            index = write_report([results["path"]], os.path.join(os.path.dirname(results["path"]), results["run_id"]))
+        except ReportError as e:  # the run itself succeeded; its results file stands
+            print(f"report not written: {e}", file=sys.stderr)
+            return 0
         print(f"report: {index}")
     return 0

@@ -1,5 +1,6 @@
 """The runner end to end on a tiny dataset, and each bad input as one clear message."""
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -124,3 +125,13 @@ def test_amazon_beauty_loads_with_item_features():
     ds = load_dataset(config)
     assert ds.user_num - 1 == 22363 and ds.item_num - 1 == 12101
     assert {"title", "categories", "brand", "price"} <= set(ds.item_feat.columns)
+
+
+def test_runner_report_flag_writes_the_runs_report(tiny, capsys):
+    argv = as_argv("SASRec", "tiny", tiny_config(tiny, epochs=1)) + ["--report=True"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    index = out.strip().splitlines()[-1].split("report: ")[-1]
+    text = open(index).read()
+    assert "| SASRec |" in text.replace("`", "") or "SASRec" in text.split("|")
+    assert "tail" in text.lower() and (Path(index).parent / "index.html").is_file()

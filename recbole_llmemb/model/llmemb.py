@@ -54,6 +54,17 @@ class LLMEmbMixin:
     item_table_size_key = "hidden_size"
 
     @classmethod
+    def check_config(cls, config):
+        """Refuse bad RAT settings before the pipeline spends minutes on SCFT and the alignment SASRec."""
+        norm = str(_cfg(config, "llm_emb_norm", "whiten"))
+        if norm not in layers.INPUT_NORMS:
+            raise UserError(f"llm_emb_norm={norm}: use one of {', '.join(layers.INPUT_NORMS)}.")
+        if float(_cfg(config, "alpha", 0.0)) < 0:
+            raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
+        if float(_cfg(config, "align_tau", 2.0)) <= 0:
+            raise UserError(f"align_tau must be > 0, got {config['align_tau']}.")
+
+    @classmethod
     def collaborative_hidden_size(cls, config):
         """The ``hidden_size`` the alignment SASRec must have: this model's item-table size."""
         return int(config[cls.item_table_size_key])
@@ -85,9 +96,8 @@ class LLMEmbMixin:
         out_dim, n_rows = old.embedding_dim, old.num_embeddings
         n_special = n_rows - self.n_items
         init_std = _cfg(config, "initializer_range", 0.02)
+        self.check_config(config)
         norm = str(_cfg(config, "llm_emb_norm", "whiten"))
-        if norm not in layers.INPUT_NORMS:
-            raise UserError(f"llm_emb_norm={norm}: use one of {', '.join(layers.INPUT_NORMS)}.")
         # Built after the backbone's ``apply(self._init_weights)``: the LM matrix is never re-initialised.
         self.item_embedding = AdaptedItemEmbedding(
             matrix,
@@ -106,10 +116,6 @@ class LLMEmbMixin:
         self.alpha = float(_cfg(config, "alpha", 0.0))
         self.align_tau = float(_cfg(config, "align_tau", 2.0))
         self.align_normalize = bool(_cfg(config, "align_normalize", False))
-        if self.alpha < 0:
-            raise UserError(f"alpha must be >= 0, got {self.alpha}.")
-        if self.align_tau <= 0:
-            raise UserError(f"align_tau must be > 0, got {self.align_tau}.")
         collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.alpha > 0 else None
         if collab is not None:
             collab = torch.as_tensor(np.asarray(collab, dtype=np.float32))
