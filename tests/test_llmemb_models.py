@@ -267,12 +267,7 @@ def test_collaborative_hidden_size_is_the_item_table_size(data_root, tmp_path):
 
 
 def adapter_input(emb):
-    x = emb.llm_weight[1:]
-    if emb.input_norm in ("center", "whiten"):
-        x = x - emb.input_mean
-    if emb.input_norm == "whiten":
-        x = x @ emb.input_transform
-    return (x * emb.input_scale).detach().double()
+    return emb.adapter_input().detach().double()
 
 
 def test_input_normalisation(data_root, tmp_path):

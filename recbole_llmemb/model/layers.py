@@ -173,14 +173,18 @@ class AdaptedItemEmbedding(nn.Module):
         self._cached_table = None
         self._caching = False
 
-    def table(self):
-        """The adapted table, computed now."""
+    def adapter_input(self):
+        """The LM item vectors (rows 1..) as the adapter reads them, after ``input_norm``."""
         x = self.llm_weight[1:]
         if self.input_norm in ("center", "whiten"):
             x = x - self.input_mean
         if self.input_norm == "whiten":
             x = x @ self.input_transform
-        adapted = self.adapter(x * self.input_scale)
+        return x * self.input_scale
+
+    def table(self):
+        """The adapted table, computed now."""
+        adapted = self.adapter(self.adapter_input())
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:
             parts.append(self.special)
