@@ -352,3 +352,17 @@ def test_soft_contrastive_loss_properties():
     # one row: nothing to contrast
     assert layers.soft_contrastive_loss(x[:1], y[:1]).item() == 0.0
     assert torch.isfinite(layers.soft_contrastive_loss(x, y, tau=2.0, normalize=True))
+
+
+def test_frozen_adapter_input_is_cached_until_the_matrix_changes(data_root, tmp_path):
+    _, _, model, _ = build(data_root, "LLMEmbSASRec", tmp_path)
+    emb = model.item_embedding
+    first = emb.adapter_input()
+    assert emb.adapter_input() is first  # frozen: computed once
+    other = {k: v.clone() for k, v in model.state_dict().items()}
+    other["item_embedding.llm_weight"] = other["item_embedding.llm_weight"] * 2 + 1
+    model.load_state_dict(other, strict=False)
+    again = emb.adapter_input()
+    assert again is not first and torch.allclose(again, emb._normalised())
+    _, _, unfrozen, _ = build(data_root, "LLMEmbSASRec", tmp_path, freeze_emb=False)
+    assert unfrozen.item_embedding.adapter_input() is not unfrozen.item_embedding.adapter_input()

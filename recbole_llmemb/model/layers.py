@@ -174,7 +174,21 @@ class AdaptedItemEmbedding(nn.Module):
         self._caching = False
 
     def adapter_input(self):
-        """The LM item vectors (rows 1..) as the adapter reads them, after ``input_norm``."""
+        """The LM item vectors (rows 1..) as the adapter reads them, after ``input_norm``.
+
+        Frozen, it is a constant: computed once and reused until the matrix changes (a checkpoint
+        load bumps its version), instead of re-whitening 12k x 384 rows at every batch.
+        """
+        if self.llm_weight.requires_grad or torch.is_inference_mode_enabled():
+            return self._normalised()
+        key = (self.llm_weight._version, self.llm_weight.data_ptr(), self.llm_weight.device)
+        if getattr(self, "_input_key", None) != key:
+            with torch.no_grad():
+                self._input = self._normalised()
+            self._input_key = key
+        return self._input
+
+    def _normalised(self):
         x = self.llm_weight[1:]
         if self.input_norm in ("center", "whiten"):
             x = x - self.input_mean
