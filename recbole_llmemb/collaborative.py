@@ -61,10 +61,9 @@ def _files_digest(config):
     return h.hexdigest()
 
 
-def collaborative_item_embeddings(config, dataset):
-    """(item_num, hidden) SASRec item embeddings for ``dataset``, from the cache or trained now."""
+def cache_entry(config):
+    """``(sasrec config, cache key, store folder)`` of the alignment SASRec for ``config``."""
     from recbole_llmemb.config import get_model_class
-    from recbole_llmemb.quick_start import train_and_evaluate
 
     sas_config = sasrec_config(config, get_model_class(config["model"]))
     # RAT/generator keys can still reach it through the user's config files: never part of the key
@@ -72,13 +71,20 @@ def collaborative_item_embeddings(config, dataset):
     snapshot = {k: v for k, v in config_snapshot(sas_config).items() if k not in ignored}
     key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
     root = os.path.abspath(str(setting(config, "embedding_cache_dir", "llmemb_cache/")))
-    folder = os.path.join(root, str(config["dataset"]), f"collab-sasrec-{key[:16]}")
+    return sas_config, key, os.path.join(root, str(config["dataset"]), f"collab-sasrec-{key[:16]}")
+
+
+def collaborative_store(config):
+    """The alignment SASRec's item table as a store entry (``meta['results']``: its results file)."""
+    from recbole_llmemb.quick_start import train_and_evaluate
+
+    sas_config, key, folder = cache_entry(config)
     logger = getLogger()
     if os.path.exists(os.path.join(folder, store.META)):
         try:
             es = store.load(folder, expect_key=key)
             logger.info(f"collaborative SASRec: reused {folder}")
-            return align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
+            return es
         except store.StoreError as e:
             logger.warning(f"collaborative SASRec: cache entry {folder} is not intact ({e}); retraining.")
     logger.info("collaborative SASRec: training it on the same split (cached for later runs)")
@@ -89,6 +95,12 @@ def collaborative_item_embeddings(config, dataset):
             "test_ndcg@10": results["test"]["overall"].get("ndcg@10")}
     es = store.save(folder, tokens, weight[1:], meta)
     logger.info(f"collaborative SASRec: built {folder}")
+    return es
+
+
+def collaborative_item_embeddings(config, dataset):
+    """(item_num, hidden) SASRec item embeddings for ``dataset``, from the cache or trained now."""
+    es = collaborative_store(config)
     return align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
 
 
@@ -105,11 +117,13 @@ def main(argv=None):
         from recbole.utils import init_logger
 
         init_logger(config)
-        table = collaborative_item_embeddings(config, load_dataset(config))
+        load_dataset(config)  # the atomic files' checks, before any training
+        es = collaborative_store(config)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"collaborative table: {table.shape[0]} rows x {table.shape[1]}")
+    print(f"collaborative table: {es.path} ({es.vectors.shape[0]} items x {es.vectors.shape[1]})")
+    print(f"SASRec results: {es.meta.get('results')}")
     return 0
 
 

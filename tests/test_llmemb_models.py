@@ -366,3 +366,18 @@ def test_frozen_adapter_input_is_cached_until_the_matrix_changes(data_root, tmp_
     assert again is not first and torch.allclose(again, emb._normalised())
     _, _, unfrozen, _ = build(data_root, "LLMEmbSASRec", tmp_path, freeze_emb=False)
     assert unfrozen.item_embedding.adapter_input() is not unfrozen.item_embedding.adapter_input()
+
+
+def test_bfloat16_adapter_matches_float32_and_trains(data_root, tmp_path):
+    _, _, fp32, _ = build(data_root, "LLMEmbSASRec", tmp_path, adapter_precision="float32")
+    _, _, bf16, _ = build(data_root, "LLMEmbSASRec", tmp_path, adapter_precision="bfloat16")
+    assert fp32.item_embedding.precision == "float32" and bf16.item_embedding.precision == "bfloat16"
+    bf16.load_state_dict(fp32.state_dict())
+    a, b = fp32.item_embedding.weight, bf16.item_embedding.weight
+    assert b.dtype == torch.float32 and not torch.equal(a, b)  # really computed in bf16
+    assert torch.allclose(a, b, rtol=0.05, atol=0.02 * float(a.abs().max()))
+    b.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in bf16.item_embedding.adapter.parameters())
+    assert bf16.item_embedding.llm_weight.grad is None
+    assert layers.adapter_precision("auto", "cuda") == "float32"
+    assert layers.adapter_precision("float32", "cpu") == "float32"

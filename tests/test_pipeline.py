@@ -139,7 +139,8 @@ def test_rat_and_generator_keys_do_not_retrain_it(shared, capsys, change):
     root, cfg, _ = shared
     before, entries = sasrec_results(root), collab_entries(root)
     assert collaborative.main(as_argv("LLMEmbSASRec", {**cfg, **change})) == 0
-    assert "collaborative table: 41 rows x 16" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(40 items x 16)" in out and "SASRec results: " in out
     assert sasrec_results(root) == before and collab_entries(root) == entries
 
 
@@ -199,7 +200,8 @@ def test_collaborative_cli_builds_then_reuses(tmp_path, llama_dir, capsys):  # n
     write_tiny_dataset(tmp_path)
     argv = as_argv("LLMEmbSASRec", settings(tmp_path, llama_dir))
     assert collaborative.main(argv) == 0
-    assert "collaborative table: 41 rows x 16" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(40 items x 16)" in out and "SASRec results: " in out
     (entry,) = collab_entries(tmp_path)
     assert (tmp_path / "cache" / "tiny" / entry / "meta.json").is_file() and len(sasrec_results(tmp_path)) == 1
     assert not list((tmp_path / "cache" / "tiny").glob("scft-*"))  # the LM stage is not part of it

@@ -101,6 +101,19 @@ class Adapter(nn.Module):
 
 
 INPUT_NORMS = ("none", "scale", "center", "whiten")
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def adapter_precision(setting, device):
+    """``auto``: bf16 matmuls on a CPU with AMX (about 9x its fp32 matmul peak here), fp32 elsewhere."""
+    if setting != "auto":
+        return setting
+    if torch.device(device).type != "cpu":
+        return "float32"
+    try:
+        return "bfloat16" if torch.cpu._is_amx_tile_supported() else "float32"
+    except AttributeError:  # an older torch without the probe
+        return "float32"
 
 
 def input_normalisation(items, how):
@@ -148,7 +161,7 @@ class AdaptedItemEmbedding(nn.Module):
     """
 
     def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, activation="gelu",
-                 dropout=0.0, layernorm=False, special_init_std=0.02, input_norm="scale"):
+                 dropout=0.0, layernorm=False, special_init_std=0.02, input_norm="scale", precision="float32"):
         super().__init__()
         llm_matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
         if llm_matrix.dim() != 2:
@@ -161,6 +174,9 @@ class AdaptedItemEmbedding(nn.Module):
         if input_norm not in INPUT_NORMS:
             raise ValueError(f"llm_emb_norm={input_norm!r}: use one of {', '.join(INPUT_NORMS)}")
         self.input_norm = input_norm
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"adapter precision {precision!r}: use float32 or bfloat16")
+        self.precision = precision
         mean, transform, scale = input_normalisation(llm_matrix[1:], input_norm)
         self.register_buffer("input_mean", mean)
         self.register_buffer("input_transform", transform)
@@ -198,7 +214,13 @@ class AdaptedItemEmbedding(nn.Module):
 
     def table(self):
         """The adapted table, computed now."""
-        adapted = self.adapter(self.adapter_input())
+        x = self.adapter_input()
+        if self.precision == "bfloat16":  # the matmuls in bf16 (AMX / tensor cores), the table back in fp32
+            with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
+                adapted = self.adapter(x)
+            adapted = adapted.float()
+        else:
+            adapted = self.adapter(x)
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:
             parts.append(self.special)
@@ -231,5 +253,6 @@ class AdaptedItemEmbedding(nn.Module):
     def extra_repr(self):
         return (
             f"n_items={self.n_items}, llm_dim={self.llm_dim}, out={self.embedding_dim}, "
-            f"freeze={self.freeze}, input_norm={self.input_norm}, input_scale={float(self.input_scale):.4g}"
+            f"freeze={self.freeze}, input_norm={self.input_norm}, precision={self.precision}, "
+            f"input_scale={float(self.input_scale):.4g}"
         )

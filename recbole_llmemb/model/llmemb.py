@@ -38,7 +38,7 @@ def _cfg(config, key, default):
 
 #: the config keys of RAT (props/LLMEmb*.yaml); they do not change the alignment SASRec
 RAT_KEYS = ("llm_embedding_method", "freeze_emb", "adapter_hidden", "adapter_act", "adapter_dropout",
-            "adapter_layernorm", "llm_emb_norm", "alpha", "align_tau", "align_normalize")
+            "adapter_layernorm", "adapter_precision", "llm_emb_norm", "alpha", "align_tau", "align_normalize")
 
 
 class LLMEmbMixin:
@@ -59,6 +59,9 @@ class LLMEmbMixin:
         norm = str(_cfg(config, "llm_emb_norm", "whiten"))
         if norm not in layers.INPUT_NORMS:
             raise UserError(f"llm_emb_norm={norm}: use one of {', '.join(layers.INPUT_NORMS)}.")
+        precision = str(_cfg(config, "adapter_precision", "auto"))
+        if precision not in layers.PRECISIONS:
+            raise UserError(f"adapter_precision={precision}: use one of {', '.join(layers.PRECISIONS)}.")
         if float(_cfg(config, "alpha", 0.0)) < 0:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
         if float(_cfg(config, "align_tau", 2.0)) <= 0:
@@ -110,6 +113,7 @@ class LLMEmbMixin:
             layernorm=bool(_cfg(config, "adapter_layernorm", False)),
             special_init_std=init_std,
             input_norm=norm,
+            precision=layers.adapter_precision(str(_cfg(config, "adapter_precision", "auto")), config["device"]),
         )
         del old
 
