@@ -8,6 +8,7 @@ Trained through the same pipeline as any run (so it leaves its own results file,
 free) and cached in the embedding store, keyed by the data files' content and every SASRec
 setting that changes what it learns.
 """
+import functools
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from recbole_llmemb.evaluation.results import config_digest, config_snapshot
 from recbole_llmemb.generator.settings import setting
 
 
-
+@functools.lru_cache(maxsize=1)
 def _plugin_only_keys():
     """Settings that do not change the SASRec being trained: RAT's and the generator's."""
     import yaml
@@ -30,7 +31,7 @@ def _plugin_only_keys():
 
     with open(PROPS_DIR / "generator.yaml") as f:
         generator = set(yaml.safe_load(f) or {})
-    return {"model", "report", "collab_epochs"} | set(RAT_KEYS) | generator
+    return frozenset({"model", "report", "collab_epochs", *RAT_KEYS, *generator})
 
 
 def sasrec_config(config, model_class):
@@ -42,8 +43,7 @@ def sasrec_config(config, model_class):
     """
     from recbole_llmemb.config import Config
 
-    plugin_only = _plugin_only_keys()
-    overrides = {k: v for k, v in config.user_config_dict.items() if k not in plugin_only}
+    overrides = {k: v for k, v in config.user_config_dict.items() if k not in _plugin_only_keys()}
     overrides["hidden_size"] = model_class.collaborative_hidden_size(config)
     overrides["epochs"] = config["collab_epochs"] or config["epochs"]
     overrides.pop("embedding_size", None)

@@ -102,5 +102,5 @@ def peak_rss_mb():
     """This process's peak resident memory so far (MiB): every stage it ran, the cached ones excluded."""
     import resource
 
-    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / scale / 1024, 1)
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round((kib / 1024 if sys.platform == "darwin" else kib) / 1024, 1)

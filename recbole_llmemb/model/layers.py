@@ -174,7 +174,7 @@ class AdaptedItemEmbedding(nn.Module):
         if input_norm not in INPUT_NORMS:
             raise ValueError(f"llm_emb_norm={input_norm!r}: use one of {', '.join(INPUT_NORMS)}")
         self.input_norm = input_norm
-        if precision not in ("float32", "bfloat16"):
+        if precision not in PRECISIONS[1:]:  # "auto" is resolved by adapter_precision() first
             raise ValueError(f"adapter precision {precision!r}: use float32 or bfloat16")
         self.precision = precision
         mean, transform, scale = input_normalisation(llm_matrix[1:], input_norm)
