@@ -21,6 +21,29 @@ from recbole_llmemb.evaluation.results import config_digest, config_snapshot
 from recbole_llmemb.generator.settings import setting
 
 
+#: the alignment SASRec's whole state dict, kept in its store entry for RAT's warm start
+CHECKPOINT = "sasrec_state.pt"
+
+
+def _state_bytes(model):
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
+def load_state(es):
+    """The alignment SASRec's state dict from its store entry (tensors only, checked)."""
+    import io
+
+    import torch
+
+    return torch.load(io.BytesIO(store.load_extra(es, CHECKPOINT)), map_location="cpu", weights_only=True)
+
+
 @functools.lru_cache(maxsize=1)
 def _plugin_only_keys():
     """Settings that do not change the SASRec being trained: RAT's and the generator's."""
@@ -83,6 +106,7 @@ def collaborative_store(config):
     if os.path.exists(os.path.join(folder, store.META)):
         try:
             es = store.load(folder, expect_key=key)
+            store.load_extra(es, CHECKPOINT)
             logger.info(f"collaborative SASRec: reused {folder}")
             return es
         except store.StoreError as e:
@@ -93,15 +117,17 @@ def collaborative_store(config):
     tokens = [str(t) for t in sas_dataset.field2id_token[sas_dataset.iid_field][1:]]
     meta = {"key": key, "method": "collaborative-sasrec", "results": results["path"],
             "test_ndcg@10": results["test"]["overall"].get("ndcg@10")}
-    es = store.save(folder, tokens, weight[1:], meta)
+    es = store.save(folder, tokens, weight[1:], meta, extras={CHECKPOINT: _state_bytes(trainer.model)})
     logger.info(f"collaborative SASRec: built {folder}")
     return es
 
 
 def collaborative_item_embeddings(config, dataset):
-    """(item_num, hidden) SASRec item embeddings for ``dataset``, from the cache or trained now."""
+    """``(table, state)``: the SASRec's (item_num, hidden) item embeddings for ``dataset`` and its
+    whole state dict (RAT's warm start), from the cache or trained now."""
     es = collaborative_store(config)
-    return align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
+    table = align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
+    return table, load_state(es)
 
 
 def main(argv=None):

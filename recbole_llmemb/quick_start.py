@@ -17,6 +17,7 @@ import torch
 
 from recbole_llmemb.config import Config, UserError, get_model_class, split_command_line
 from recbole_llmemb.data.atomic import check_atomic_files
+from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
 from recbole_llmemb.evaluation.results import atomic_write_json, build_results
 from recbole_llmemb.evaluation.trainer import long_tail_trainer, unique_run_id
@@ -64,18 +65,20 @@ def prepare_plugin_inputs(config, dataset, model_class, seconds):
         with stage(f"item_embeddings[{config['llm_embedding_method'] or method}]", seconds):
             emb = item_embeddings(config, dataset, method=config["llm_embedding_method"] or method)
             attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors))
-    if getattr(model_class, "needs_collaborative", False) and (config["alpha"] or 0) > 0:
+    if getattr(model_class, "needs_collaborative", False) and model_class.uses_collaborative(config):
         from recbole_llmemb.collaborative import collaborative_item_embeddings
         from recbole_llmemb.data.dataset import attach_collaborative_embeddings
 
         with stage("collaborative_sasrec", seconds):
-            attach_collaborative_embeddings(dataset, collaborative_item_embeddings(config, dataset))
+            attach_collaborative_embeddings(dataset, *collaborative_item_embeddings(config, dataset))
 
 
 def evaluate_best(trainer, data, saved):
     """The best checkpoint on ``data``: group metrics plus RecBole's own result, side by side."""
     recbole_result = {k: float(v) for k, v in trainer.evaluate(data, load_best_model=saved).items()}
-    return {"overall": recbole_result, **(trainer.last_groups or {}), "recbole": recbole_result}
+    block = {"overall": recbole_result, **(trainer.last_groups or {}), "recbole": recbole_result}
+    block["diagnostics"] = {**table_diagnostics(trainer.model), **block.get("diagnostics", {})}
+    return block
 
 
 def train_and_evaluate(config, saved=True):

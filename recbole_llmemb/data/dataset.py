@@ -16,6 +16,7 @@ from recbole_llmemb.config import UserError
 
 LLM_ITEM_EMB_ATTR = "llm_item_emb"
 COLLABORATIVE_ITEM_EMB_ATTR = "collaborative_item_emb"
+COLLABORATIVE_STATE_ATTR = "collaborative_state"
 
 
 def _example_list(tokens, k=5):
@@ -102,12 +103,14 @@ def attach_item_embeddings(dataset, matrix, name=LLM_ITEM_EMB_ATTR):
     return dataset
 
 
-def attach_collaborative_embeddings(dataset, matrix):
+def attach_collaborative_embeddings(dataset, matrix, state=None):
     """Store the collaborative item table ``(item_num, hidden)`` (the alignment SASRec's item
-    embeddings, internal id order) on ``dataset`` for LLMEmb's collaborative alignment."""
+    embeddings, internal id order) on ``dataset`` for LLMEmb's collaborative alignment, and that
+    SASRec's state dict (``state``) for RAT's warm start."""
     setattr(
         dataset, COLLABORATIVE_ITEM_EMB_ATTR, _check_rows(dataset, matrix, "The collaborative item table")
     )
+    setattr(dataset, COLLABORATIVE_STATE_ATTR, state)
     return dataset
 
 

@@ -100,8 +100,12 @@ def _npy_bytes(array):
     return buf.getvalue()
 
 
-def save(path, tokens, vectors, meta=None):
-    """Write an entry at folder ``path`` atomically; returns the ``EmbeddingSet``."""
+def save(path, tokens, vectors, meta=None, extras=None):
+    """Write an entry at folder ``path`` atomically; returns the ``EmbeddingSet``.
+
+    ``extras``: ``{file name: bytes}`` stored beside the vectors with their checksums in the
+    metadata (read back with :func:`load_extra`).
+    """
     vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
     tokens = [str(t) for t in tokens]
     if vectors.ndim != 2 or vectors.shape[0] != len(tokens):
@@ -123,6 +127,9 @@ def save(path, tokens, vectors, meta=None):
     if os.path.exists(meta_path):  # the entry is being replaced: invalidate it first
         os.unlink(meta_path)
     _atomic_write_bytes(os.path.join(path, VECTORS), data)
+    for name, blob in (extras or {}).items():
+        _atomic_write_bytes(os.path.join(path, name), blob)
+        meta.setdefault("extras", {})[name] = sha256_bytes(blob)
     _atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
     return EmbeddingSet(tokens=tokens, vectors=vectors, meta=meta, path=str(path))
 
@@ -169,3 +176,18 @@ def load(path, expect_key=None):
     if not isinstance(tokens, list) or len(tokens) != vectors.shape[0]:
         raise StoreError(f"{path}: {len(tokens or [])} tokens for {vectors.shape[0]} rows")
     return EmbeddingSet(tokens=tokens, vectors=vectors, meta=meta, path=str(path))
+
+
+def load_extra(es, name):
+    """The bytes of extra file ``name`` of a loaded entry, checked; ``StoreError`` if absent or corrupt."""
+    expected = (es.meta.get("extras") or {}).get(name)
+    if expected is None:
+        raise StoreError(f"entry {es.path} has no {name} (built by an older version)")
+    try:
+        with open(os.path.join(es.path, name), "rb") as f:
+            blob = f.read()
+    except OSError as e:
+        raise StoreError(f"unreadable {name} in {es.path}: {e}") from None
+    if sha256_bytes(blob) != expected:
+        raise StoreError(f"checksum mismatch for {name} in {es.path} (truncated or corrupt file)")
+    return blob

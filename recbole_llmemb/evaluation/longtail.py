@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from recbole_llmemb.evaluation.diagnostics import list_diagnostics
+
 
 @dataclass
 class LongTailGroups:
@@ -81,10 +83,20 @@ def training_counts(full_dataset, eval_datasets):
     """Training interactions per item and per user: all interactions less the evaluation targets.
 
     Works for any RecBole split: the evaluation splits' rows are exactly the held-out interactions.
+    A sequential dataset holds one row per prediction target (its data augmentation runs when the
+    dataset is built), so each user's first interaction lives only in the item list of the row whose
+    list has length 1: it is counted from there.
     """
     iid, uid = full_dataset.iid_field, full_dataset.uid_field
-    item_count = np.bincount(full_dataset.inter_feat[iid].numpy(), minlength=full_dataset.item_num)
-    user_len = np.bincount(full_dataset.inter_feat[uid].numpy(), minlength=full_dataset.user_num)
+    feat = full_dataset.inter_feat
+    item_count = np.bincount(feat[iid].numpy(), minlength=full_dataset.item_num)
+    user_len = np.bincount(feat[uid].numpy(), minlength=full_dataset.user_num)
+    list_field = getattr(full_dataset, f"{iid}_list_field", None)
+    length_field = getattr(full_dataset, "item_list_length_field", None)
+    if list_field in feat and length_field in feat:
+        first = feat[length_field].numpy() == 1
+        item_count += np.bincount(feat[list_field].numpy()[first, 0], minlength=full_dataset.item_num)
+        user_len += np.bincount(feat[uid].numpy()[first], minlength=full_dataset.user_num)
     for ds in eval_datasets:
         item_count -= np.bincount(ds.inter_feat[iid].numpy(), minlength=full_dataset.item_num)
         user_len -= np.bincount(ds.inter_feat[uid].numpy(), minlength=full_dataset.user_num)
@@ -94,19 +106,24 @@ def training_counts(full_dataset, eval_datasets):
 class RankAccumulator:
     """Collects, batch by batch, each row's user and each target's rank in the top-k list."""
 
-    def __init__(self, max_k):
+    def __init__(self, max_k, list_k=10):
         self.max_k = max_k
+        self.list_k = min(list_k, max_k)  # the list length of the collapse diagnostics
         self.reset()
 
     def reset(self):
         self._users, self._pos_len, self._pair_row, self._pair_item, self._pair_rank = [], [], [], [], []
         self._n_rows = 0
+        #: how often each item appeared in a top-``list_k`` list
+        self.listed = None
 
     def add(self, scores, row_users, positive_u, positive_i):
         """``scores``: (rows, items) as RecBole's collector sees them; one entry per target pair."""
         k = min(self.max_k, scores.shape[1])
         # top-k on the scores' device (GPU); RecBole hands the positives over on the CPU
         topk = torch.topk(scores, k, dim=-1).indices.cpu()
+        listed = torch.bincount(topk[:, : self.list_k].reshape(-1), minlength=scores.shape[1]).numpy()
+        self.listed = listed if self.listed is None else self.listed + listed
         positive_u, positive_i = positive_u.cpu(), positive_i.cpu()
         match = topk[positive_u] == positive_i.unsqueeze(1)
         rank = torch.where(match.any(1), match.float().argmax(1), torch.full_like(positive_u, self.max_k))
@@ -162,7 +179,10 @@ def group_metrics(accumulator, groups, ks):
         },
         "buckets": {"item_popularity": [], "user_history": []},
         "definition": groups.definition(),
+        "diagnostics": {},
     }
+    if accumulator.listed is not None:
+        result["diagnostics"] = list_diagnostics(accumulator.listed, groups.item_count, groups.is_head, accumulator.list_k)
     item_b = groups.item_bucket[pair_item]
     for b, label in enumerate(groups.item_bucket_labels):
         mask = item_b == b
@@ -190,6 +210,9 @@ def format_table(result, ks):
     for kind, buckets in result["buckets"].items():
         for b in buckets:
             line(f"{kind[:4]} {b['label']}", b["size"], b["metrics"])
+    diag = result.get("diagnostics") or {}
+    if diag:
+        lines.append("collapse diagnostics: " + ", ".join(f"{k} {v}" for k, v in diag.items()))
     d = result["definition"]
     lines.append(
         f"head = top {d['head_ratio']:.0%} of items ({d['n_head_items']} items, >= {d['head_min_count']} training "

@@ -9,6 +9,7 @@ import uuid
 
 import torch
 
+from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import RankAccumulator, format_table, group_metrics
 
 
@@ -62,7 +63,10 @@ class LongTailMixin:
         start = time.perf_counter()
         loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
         total = sum(loss) if isinstance(loss, tuple) else loss
-        self.history.append({"epoch": epoch_idx, "train_loss": float(total), "epoch_seconds": time.perf_counter() - start})
+        entry = {"epoch": epoch_idx, "train_loss": float(total), "epoch_seconds": time.perf_counter() - start}
+        if hasattr(self.model, "pop_epoch_losses"):  # plugin models: each loss term's epoch mean
+            entry["losses"] = self.model.pop_epoch_losses()
+        self.history.append(entry)
         return loss
 
     def _valid_epoch(self, valid_data, show_progress=False):
@@ -72,6 +76,7 @@ class LongTailMixin:
             self.history[-1]["valid"] = {k: float(v) for k, v in result.items()}
             if self.last_groups:
                 self.history[-1]["valid_groups"] = {g: v["metrics"] for g, v in self.last_groups["groups"].items()}
+            self.history[-1]["diagnostics"] = {**table_diagnostics(self.model), **(self.last_groups or {}).get("diagnostics", {})}
         return score, result
 
 

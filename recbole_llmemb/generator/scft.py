@@ -23,7 +23,6 @@ import shutil
 import time
 
 import torch
-import torch.nn.functional as F
 
 from recbole_llmemb.config import UserError
 from recbole_llmemb.data.item_text import render
@@ -58,11 +57,7 @@ def soft_contrastive_loss(x, y, tau):
 
 def infonce_loss(x, y, tau):
     """Symmetric InfoNCE with the diagonal as positives."""
-    x = F.normalize(x.float(), dim=-1)
-    y = F.normalize(y.float(), dim=-1)
-    logits = x @ y.T / tau.clamp(min=TAU_MIN)
-    labels = torch.arange(x.shape[0], device=x.device)
-    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+    return layers.infonce_loss(x, y, tau=tau.clamp(min=TAU_MIN))
 
 
 def loss_fn(name):

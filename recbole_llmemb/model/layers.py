@@ -55,6 +55,26 @@ def soft_contrastive_loss(x, y, tau=2.0, normalize=False):
     return ((loss_xy + loss_yx) / 2).mean()
 
 
+def infonce_loss(x, y, tau=0.1):
+    """Symmetric InfoNCE between paired rows of ``x`` and ``y`` on cosine similarities.
+
+    Row ``i`` of one side is the positive of row ``i`` of the other; the other rows are negatives.
+    At ``tau`` around 0.1 its logits span [-10, 10], so it leaves ``log B`` at once and keeps a
+    useful gradient (the soft form at tau 2 on RecBole-scale vectors stays at ``log B``).
+    """
+    if x.shape != y.shape:
+        raise ValueError(f"infonce_loss needs paired rows of one size, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[0] < 2:
+        return (x.sum() + y.sum()) * 0.0
+    x = F.normalize(x.float(), dim=-1)
+    y = F.normalize(y.float(), dim=-1)
+    logits = x @ y.t() / tau
+    labels = torch.arange(x.shape[0], device=x.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+
+
+ALIGN_LOSSES = {"infonce": infonce_loss, "soft": soft_contrastive_loss}
+
 _ACTIVATIONS = {
     "gelu": nn.GELU,
     "relu": nn.ReLU,
@@ -80,7 +100,7 @@ class Adapter(nn.Module):
     purely linear two-layer adapter.
     """
 
-    def __init__(self, in_dim, out_dim, hidden=None, activation="gelu", dropout=0.0, layernorm=False):
+    def __init__(self, in_dim, out_dim, hidden=None, activation="gelu", dropout=0.0, layernorm=False, init="default"):
         super().__init__()
         hidden = max(1, int(in_dim) // 2) if hidden is None else int(hidden)
         if hidden < 1:
@@ -95,11 +115,18 @@ class Adapter(nn.Module):
             nn.Linear(hidden, self.out_dim),
         )
         self.norm = nn.LayerNorm(self.out_dim) if layernorm else nn.Identity()
+        if init not in ADAPTER_INITS:
+            raise UserError(f"adapter_init={init}: use one of {', '.join(ADAPTER_INITS)}.")
+        if init == "xavier":  # the official code's: item differences start at the weight of the inputs
+            for layer in (self.net[0], self.net[3]):
+                nn.init.xavier_normal_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def forward(self, x):
         return self.norm(self.net(x))
 
 
+ADAPTER_INITS = ("default", "xavier")
 INPUT_NORMS = ("none", "scale", "center", "whiten")
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -161,7 +188,8 @@ class AdaptedItemEmbedding(nn.Module):
     """
 
     def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, activation="gelu",
-                 dropout=0.0, layernorm=False, special_init_std=0.02, input_norm="scale", precision="float32"):
+                 dropout=0.0, layernorm=False, special_init_std=0.02, input_norm="scale", precision="float32",
+                 init="default", id_table=False):
         super().__init__()
         llm_matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
         if llm_matrix.dim() != 2:
@@ -181,7 +209,9 @@ class AdaptedItemEmbedding(nn.Module):
         self.register_buffer("input_mean", mean)
         self.register_buffer("input_transform", transform)
         self.register_buffer("input_scale", torch.tensor(scale, dtype=torch.float32))
-        self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, activation, dropout, layernorm)
+        self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, activation, dropout, layernorm, init)
+        # text-plus-id (LLM-ESR's dual view): a per-item trainable offset, zero at the start
+        self.id_weight = nn.Parameter(torch.zeros(self.n_items - 1, self.embedding_dim)) if id_table else None
         if n_special:
             self.special = nn.Parameter(torch.empty(int(n_special), self.embedding_dim).normal_(0.0, special_init_std))
         else:
@@ -221,6 +251,8 @@ class AdaptedItemEmbedding(nn.Module):
             adapted = adapted.float()
         else:
             adapted = self.adapter(x)
+        if self.id_weight is not None:
+            adapted = adapted + self.id_weight
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:
             parts.append(self.special)
@@ -236,6 +268,23 @@ class AdaptedItemEmbedding(nn.Module):
 
     def forward(self, ids):
         return F.embedding(ids, self.weight)
+
+    def fit_adapter(self, target, steps=300, lr=3e-3):
+        """Train the adapter alone so that its rows match ``target`` (``(n_items - 1, out)``, mean
+        squared error, full batch): RAT's warm start from the alignment SASRec's item table.
+        Returns the share of the target's variance explained (R^2)."""
+        target = torch.as_tensor(target, dtype=torch.float32, device=self.llm_weight.device)
+        x = self.adapter_input().detach()
+        optimizer = torch.optim.Adam(self.adapter.parameters(), lr=lr)
+        for _ in range(int(steps)):
+            optimizer.zero_grad()
+            loss = F.mse_loss(self.adapter(x), target)
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            residual = ((self.adapter(x) - target) ** 2).sum()
+            total = ((target - target.mean(0)) ** 2).sum()
+        return float(1.0 - residual / total) if total > 0 else 0.0
 
     @contextlib.contextmanager
     def cached(self):

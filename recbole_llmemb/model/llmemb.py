@@ -22,7 +22,7 @@ from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 from recbole.utils import set_color
 
 from recbole_llmemb.config import UserError
-from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, LLM_ITEM_EMB_ATTR
+from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
 from recbole_llmemb.model import layers
 from recbole_llmemb.model.layers import AdaptedItemEmbedding
 
@@ -38,7 +38,10 @@ def _cfg(config, key, default):
 
 #: the config keys of RAT (props/LLMEmb*.yaml); they do not change the alignment SASRec
 RAT_KEYS = ("llm_embedding_method", "freeze_emb", "adapter_hidden", "adapter_act", "adapter_dropout",
-            "adapter_layernorm", "adapter_precision", "llm_emb_norm", "alpha", "align_tau", "align_normalize")
+            "adapter_layernorm", "adapter_precision", "adapter_init", "llm_emb_norm", "item_id_emb", "rat_init",
+            "alpha", "align_loss", "align_tau", "align_normalize", "output_bias")
+
+RAT_INITS = ("scratch", "collaborative")
 
 
 class LLMEmbMixin:
@@ -52,6 +55,8 @@ class LLMEmbMixin:
     llm_embedding_attr = LLM_ITEM_EMB_ATTR
     #: the config key that sizes the backbone's item table (= the adapter's output size)
     item_table_size_key = "hidden_size"
+    #: ``rat_init=collaborative`` also loads the alignment SASRec's encoder (SASRec backbones only)
+    warm_start_encoder = False
 
     @classmethod
     def check_config(cls, config):
@@ -66,6 +71,17 @@ class LLMEmbMixin:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
         if float(_cfg(config, "align_tau", 2.0)) <= 0:
             raise UserError(f"align_tau must be > 0, got {config['align_tau']}.")
+        if str(_cfg(config, "align_loss", "infonce")) not in layers.ALIGN_LOSSES:
+            raise UserError(f"align_loss={config['align_loss']}: use one of {', '.join(layers.ALIGN_LOSSES)}.")
+        if str(_cfg(config, "adapter_init", "default")) not in layers.ADAPTER_INITS:
+            raise UserError(f"adapter_init={config['adapter_init']}: use one of {', '.join(layers.ADAPTER_INITS)}.")
+        if str(_cfg(config, "rat_init", "scratch")) not in RAT_INITS:
+            raise UserError(f"rat_init={config['rat_init']}: use one of {', '.join(RAT_INITS)}.")
+
+    @classmethod
+    def uses_collaborative(cls, config):
+        """Whether the pipeline must train / load the alignment SASRec for this configuration."""
+        return float(_cfg(config, "alpha", 0.0)) > 0 or str(_cfg(config, "rat_init", "scratch")) == "collaborative"
 
     @classmethod
     def collaborative_hidden_size(cls, config):
@@ -114,13 +130,22 @@ class LLMEmbMixin:
             special_init_std=init_std,
             input_norm=norm,
             precision=layers.adapter_precision(str(_cfg(config, "adapter_precision", "auto")), config["device"]),
+            init=str(_cfg(config, "adapter_init", "default")),
+            id_table=bool(_cfg(config, "item_id_emb", False)),
         )
         del old
 
         self.alpha = float(_cfg(config, "alpha", 0.0))
-        self.align_tau = float(_cfg(config, "align_tau", 2.0))
+        self.align_loss_fn = layers.ALIGN_LOSSES[str(_cfg(config, "align_loss", "infonce"))]
+        self.align_tau = float(_cfg(config, "align_tau", 0.1))
         self.align_normalize = bool(_cfg(config, "align_normalize", False))
-        collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.alpha > 0 else None
+        self.rat_init = str(_cfg(config, "rat_init", "scratch"))
+        collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.uses_collaborative(config) else None
+        if self.rat_init == "collaborative" and collab is None:
+            raise UserError(
+                f"{type(self).__name__} with rat_init=collaborative needs the alignment SASRec's item table on "
+                "the dataset: run it through run_recbole_llmemb.py, which trains or loads it."
+            )
         if collab is not None:
             collab = torch.as_tensor(np.asarray(collab, dtype=np.float32))
             if collab.shape != (self.n_items, out_dim):
@@ -131,6 +156,8 @@ class LLMEmbMixin:
                 )
             # Not persistent: checkpoints stay loadable without it (it only matters for training).
             self.register_buffer("collaborative_emb", collab, persistent=False)
+            if self.rat_init == "collaborative":
+                self._warm_start(collab, getattr(dataset, COLLABORATIVE_STATE_ATTR, None))
         else:
             self.collaborative_emb = None
             if self.alpha > 0:
@@ -143,10 +170,44 @@ class LLMEmbMixin:
                 )
         #: the last training step's loss terms (floats), for logging and tests
         self.loss_components = {}
+        self._loss_sums, self._loss_steps = {}, 0
+        if not bool(_cfg(config, "output_bias", False)) and isinstance(getattr(self, "output_bias", None), torch.nn.Parameter):
+            # BERT4Rec's free per-item bias would learn popularity beside a frozen item table: off unless asked
+            bias = self.output_bias.detach()
+            del self.output_bias
+            self.register_buffer("output_bias", torch.zeros_like(bias))
+
+    def _warm_start(self, collab, state):
+        """RAT starts where the alignment SASRec ended: the adapter fitted to its item table, and a
+        SASRec backbone's encoder (positions, layers, norms) loaded from its weights."""
+        r2 = self.item_embedding.fit_adapter(collab[1:])
+        message = f"{type(self).__name__}: warm start, adapter fitted to the alignment SASRec's item table (R^2 {r2:.3f})"
+        if self.warm_start_encoder:
+            if state is None:
+                raise UserError("rat_init=collaborative: the alignment SASRec's weights are missing from its cache "
+                                "entry (built by an older version); delete the entry to retrain it.")
+            own = self.state_dict()
+            encoder = {k: v for k, v in state.items() if not k.startswith("item_embedding.")}
+            bad = [k for k, v in encoder.items() if k not in own or own[k].shape != v.shape]
+            if bad:
+                raise UserError(
+                    f"rat_init=collaborative: the alignment SASRec's encoder does not fit {type(self).__name__} "
+                    f"({', '.join(bad[:3])}): give both the same n_layers, n_heads, inner_size and MAX_ITEM_LIST_LENGTH."
+                )
+            self.load_state_dict(encoder, strict=False)
+            message += " and its encoder loaded"
+        self.warm_start_r2 = r2
+        self.logger.info(set_color(message, "green"))
 
     @property
     def align_enabled(self):
         return self.alpha > 0 and self.collaborative_emb is not None
+
+    def pop_epoch_losses(self):
+        """Each loss term's mean over the steps since the last call (the trainer logs it per epoch)."""
+        means = {k: v / max(self._loss_steps, 1) for k, v in self._loss_sums.items()}
+        self._loss_sums, self._loss_steps = {}, 0
+        return means
 
     # ---------------------------------------------------------------- alignment
     def alignment_targets(self, interaction):
@@ -160,9 +221,9 @@ class LLMEmbMixin:
         ids = ids[ids > 0]
         adapted = self.item_embedding(ids)
         collaborative = self.collaborative_emb[ids]
-        return layers.soft_contrastive_loss(
-            collaborative, adapted, tau=self.align_tau, normalize=self.align_normalize
-        )
+        if self.align_loss_fn is layers.soft_contrastive_loss:
+            return layers.soft_contrastive_loss(collaborative, adapted, tau=self.align_tau, normalize=self.align_normalize)
+        return self.align_loss_fn(collaborative, adapted, tau=self.align_tau)
 
     # ---------------------------------------------------------------- RecBole entry points
     def calculate_loss(self, interaction):
@@ -173,7 +234,11 @@ class LLMEmbMixin:
                 align = self.alignment_loss(interaction)
                 components["align"] = align.detach().item()
                 loss = loss + self.alpha * align
+                components["align_share"] = self.alpha * components["align"] / max(loss.detach().item(), 1e-12)
         self.loss_components = components
+        for k, v in components.items():
+            self._loss_sums[k] = self._loss_sums.get(k, 0.0) + v
+        self._loss_steps += 1
         return loss
 
     def predict(self, interaction):
@@ -187,6 +252,8 @@ class LLMEmbMixin:
 
 class LLMEmbSASRec(LLMEmbMixin, SASRec):
     """RecBole's SASRec with LLMEmb's adapted frozen LM item table and collaborative alignment."""
+
+    warm_start_encoder = True
 
 
 class LLMEmbGRU4Rec(LLMEmbMixin, GRU4Rec):

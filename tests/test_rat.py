@@ -1,0 +1,235 @@
+"""RAT that does not collapse: collapse diagnostics with known answers, an alignment term that
+learns, the warm start from the alignment SASRec, BERT4Rec's output bias, long-tail counts."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recbole_llmemb.config import UserError
+from recbole_llmemb.data.dataset import COLLABORATIVE_STATE_ATTR, attach_collaborative_embeddings
+from recbole_llmemb.evaluation.diagnostics import (
+    effective_rank,
+    list_diagnostics,
+    near_duplicate_share,
+    table_diagnostics,
+)
+from recbole_llmemb.evaluation.longtail import training_counts
+from recbole_llmemb.model import MODELS, layers
+from tests.test_llmemb_models import build, data_root, first_batch, make_config  # noqa: F401  (fixture)
+
+from recbole.data import create_dataset, data_preparation  # noqa: E402
+from recbole.model.sequential_recommender import SASRec  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- diagnostics
+def test_effective_rank_of_hand_made_tables():
+    # k orthogonal rows of equal norm: k equally strong directions
+    assert effective_rank(torch.eye(8)) == pytest.approx(8.0, rel=1e-9)
+    assert effective_rank(3 * torch.eye(5)[:3]) == pytest.approx(3.0, rel=1e-9)
+    # rank one, however many rows
+    assert effective_rank(torch.outer(torch.arange(1.0, 11.0), torch.ones(4))) == pytest.approx(1.0, abs=1e-6)
+    # singular values 3 and 1: p = (3/4, 1/4), exp(H) by hand
+    h = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    assert effective_rank(torch.diag(torch.tensor([3.0, 1.0]))) == pytest.approx(math.exp(h), rel=1e-9)
+
+
+def test_near_duplicate_share_of_a_hand_made_table():
+    base = torch.eye(6) * 5 + 1.0  # 6 items, each its own direction after centring
+    assert near_duplicate_share(base) == 0.0
+    table = torch.cat([base, base[:2] * 1.01])  # items 6 and 7 are near-copies of items 0 and 1
+    assert near_duplicate_share(table) == pytest.approx(4 / 8)
+    # a shared offset says nothing: a large common row added to every item changes nothing
+    assert near_duplicate_share(table + 100.0) == pytest.approx(4 / 8)
+    # the blocked computation gives the same answer as one block
+    assert near_duplicate_share(table, block=3) == near_duplicate_share(table, block=1000)
+
+
+def test_list_diagnostics_hand_counted():
+    # items 1..4 (0 is padding), training counts 10, 5, 1, 1; item 1 is head
+    counts = np.array([0, 10, 5, 1, 1])
+    is_head = np.array([False, True, False, False, False])
+    listed = np.array([0, 3, 1, 0, 0])  # item 1 listed 3 times, item 2 once
+    d = list_diagnostics(listed, counts, is_head, 10)
+    assert d["coverage@10"] == 0.5
+    assert d["mean_popularity@10"] == pytest.approx((3 * 10 + 5) / 4)
+    assert d["tail_share@10"] == 0.25
+
+
+# ----------------------------------------------------------------------------- alignment
+def test_infonce_alignment_leaves_log_b_and_falls():
+    torch.manual_seed(0)
+    b, d = 64, 16
+    target = torch.randn(b, d) * 0.05  # RecBole-scale collaborative vectors
+    adapted = torch.nn.Parameter(torch.randn(b, d) * 0.05)
+    soft = layers.soft_contrastive_loss(target, adapted, tau=2.0).item()
+    assert soft == pytest.approx(math.log(b), abs=1e-3)  # the official form at this scale: stuck at log B
+    opt = torch.optim.Adam([adapted], lr=0.05)
+    values = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = layers.infonce_loss(target, adapted, tau=0.1)
+        loss.backward()
+        opt.step()
+        values.append(loss.item())
+    assert values[-1] < 0.5 * math.log(b) and values[-1] < values[0]
+
+
+def test_alignment_share_is_logged_per_epoch(data_root, tmp_path):  # noqa: F811
+    _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.5, align_loss="infonce", align_tau=0.1)
+    batches = [b for _, b in zip(range(2), train_data)]
+    for batch in batches:
+        model.calculate_loss(batch)
+    losses = model.pop_epoch_losses()
+    assert set(losses) == {"rec", "align", "align_share"}
+    assert 0 < losses["align_share"] < 1
+    assert model.pop_epoch_losses() == {}  # reset for the next epoch
+
+
+# ----------------------------------------------------------------------------- no collapse
+def train_steps(model, train_data, steps):
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    done = 0
+    while done < steps:
+        for batch in train_data:
+            opt.zero_grad()
+            model.calculate_loss(batch).backward()
+            opt.step()
+            done += 1
+            if done == steps:
+                break
+    return model
+
+
+OFFICIAL = {"adapter_act": "linear", "adapter_init": "xavier", "llm_emb_norm": "center"}
+
+
+def test_official_adapter_keeps_the_item_table_spread(data_root, tmp_path):  # noqa: F811
+    """Gaussian LM vectors (full rank, 24-d) into a 16-d table. PyTorch's default init of the
+    adapter (biases as large as the item signal) starts from a table whose rows are one shared
+    offset plus small differences (effective rank about 4); the official recipe's spreads the
+    items over most directions and keeps them spread while it trains."""
+    _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, **OFFICIAL)
+    before = table_diagnostics(model)["effective_rank"]
+    after = table_diagnostics(train_steps(model, train_data, 10))
+    assert before > 8 and after["effective_rank"] > 8
+    assert after["near_duplicate_share"] == 0.0
+    _, _, biased, _ = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, adapter_init="default", llm_emb_norm="whiten")
+    assert table_diagnostics(biased)["effective_rank"] < 5
+
+
+# ----------------------------------------------------------------------------- warm start
+def sasrec_state(config, train_dataset):
+    torch.manual_seed(3)
+    sas = SASRec(config, train_dataset)
+    for p in sas.parameters():
+        p.data.normal_(0, 0.1)
+    return {k: v.clone() for k, v in sas.state_dict().items()}
+
+
+def build_warm(data_root, tmp_path, model_name, **extra):  # noqa: F811
+    config = make_config(data_root, model_name, tmp_path, rat_init="collaborative", **extra)
+    from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
+    from tests.test_llmemb_models import store_for
+
+    dataset = create_dataset(config)
+    attach_item_embeddings(dataset, align_item_embeddings(dataset, *store_for()))
+    hidden = MODELS[model_name].collaborative_hidden_size(config)
+    collab = np.random.default_rng(2).normal(size=(dataset.item_num, hidden)).astype(np.float32)
+    train_data, _, _ = data_preparation(config, dataset)
+    state = sasrec_state(config, train_data.dataset) if model_name == "LLMEmbSASRec" else None
+    attach_collaborative_embeddings(train_data.dataset, collab, state)
+    return config, collab, state, MODELS[model_name](config, train_data.dataset)
+
+
+def test_warm_start_fits_the_adapter_and_loads_the_encoder(data_root, tmp_path):  # noqa: F811
+    # 39 items, 24-d Gaussian LM vectors, a linear adapter: the SASRec table is reachable up to its
+    # part outside the 24-d span (R^2 about 24/39 for a random target)
+    config, collab, state, model = build_warm(data_root, tmp_path, "LLMEmbSASRec", adapter_act="linear")
+    assert 0.4 < model.warm_start_r2 <= 1.0
+    own = model.state_dict()
+    for key, value in state.items():
+        if not key.startswith("item_embedding."):
+            assert torch.equal(own[key], value), key
+    # the encoder is the SASRec's, the table is the adapter's fit, not the SASRec's rows
+    assert not torch.equal(model.item_embedding.weight[1:].detach(), torch.as_tensor(collab[1:]))
+
+
+def test_warm_start_of_other_backbones_fits_the_adapter_only(data_root, tmp_path):  # noqa: F811
+    _, _, _, model = build_warm(data_root, tmp_path, "LLMEmbGRU4Rec", adapter_act="linear")
+    assert model.warm_start_r2 > 0.4
+
+
+def test_warm_start_without_a_table_is_a_user_error(data_root, tmp_path):  # noqa: F811
+    with pytest.raises(UserError, match="rat_init=collaborative"):
+        build(data_root, "LLMEmbSASRec", tmp_path, collaborative=False, rat_init="collaborative", alpha=0.0)
+
+
+def test_warm_start_with_another_encoder_shape_is_a_user_error(data_root, tmp_path):  # noqa: F811
+    config = make_config(data_root, "LLMEmbSASRec", tmp_path, rat_init="collaborative")
+    from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
+    from tests.test_llmemb_models import store_for
+
+    dataset = create_dataset(config)
+    attach_item_embeddings(dataset, align_item_embeddings(dataset, *store_for()))
+    train_data, _, _ = data_preparation(config, dataset)
+    state = sasrec_state(config, train_data.dataset)
+    state["position_embedding.weight"] = torch.zeros(50, 16)  # another MAX_ITEM_LIST_LENGTH
+    attach_collaborative_embeddings(train_data.dataset, np.zeros((dataset.item_num, 16), np.float32), state)
+    assert getattr(train_data.dataset, COLLABORATIVE_STATE_ATTR) is state
+    with pytest.raises(UserError, match="position_embedding"):
+        MODELS["LLMEmbSASRec"](config, train_data.dataset)
+
+
+@pytest.mark.parametrize("bad", [{"rat_init": "sasrec"}, {"align_loss": "mse"}, {"adapter_init": "orthogonal"}])
+def test_bad_rat_settings_are_refused(data_root, tmp_path, bad):  # noqa: F811
+    key = next(iter(bad))
+    with pytest.raises(UserError, match=f"{key}="):
+        build(data_root, "LLMEmbSASRec", tmp_path, **bad)
+
+
+# ----------------------------------------------------------------------------- text plus id
+def test_item_id_table_starts_at_zero_and_learns(data_root, tmp_path):  # noqa: F811
+    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0)
+    _, _, dual, _ = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, item_id_emb=True)
+    assert torch.equal(plain.item_embedding.weight, dual.item_embedding.weight)  # same start
+    dual.calculate_loss(first_batch(train_data)).backward()
+    assert dual.item_embedding.id_weight.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------- BERT4Rec's bias
+def test_bert4rec_output_bias_off_by_default(data_root, tmp_path):  # noqa: F811
+    _, _, model, (train_data, _, _) = build(data_root, "LLMEmbBERT4Rec", tmp_path)
+    assert "output_bias" not in dict(model.named_parameters())
+    assert torch.count_nonzero(model.output_bias) == 0
+    model.calculate_loss(first_batch(train_data)).backward()  # still trains
+    _, _, kept, _ = build(data_root, "LLMEmbBERT4Rec", tmp_path, output_bias=True)
+    assert "output_bias" in dict(kept.named_parameters())
+
+
+# ----------------------------------------------------------------------------- long-tail counts
+def test_training_counts_include_each_users_first_interaction(tmp_path):
+    """Hand-made: 3 users of 4+ interactions; leave-one-out holds out the last two of each user.
+    RecBole's sequential data keeps each user's first interaction only inside item lists."""
+    folder = tmp_path / "hand"
+    folder.mkdir()
+    histories = {"a": ["x", "y", "z", "x"], "b": ["y", "x", "y", "z"], "c": ["z", "z", "x", "y", "x"]}
+    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
+    for user, items in histories.items():
+        lines += [f"{user}\t{item}\t{t}" for t, item in enumerate(items)]
+    (folder / "hand.inter").write_text("\n".join(lines) + "\n")
+    from recbole_llmemb.config import Config
+
+    config = Config("SASRec", "hand", config_dict={
+        "data_path": str(tmp_path), "user_inter_num_interval": None, "item_inter_num_interval": None,
+        "load_col": {"inter": ["user_id", "item_id", "timestamp"]}, "MAX_ITEM_LIST_LENGTH": 2})
+    dataset = create_dataset(config)
+    _, valid, test = data_preparation(config, dataset)
+    item_count, user_len = training_counts(dataset, [valid.dataset, test.dataset])
+    training = {u: items[:-2] for u, items in histories.items()}  # a: x y, b: y x, c: z z x
+    expected_items = {"x": 3, "y": 2, "z": 2}
+    for token, n in expected_items.items():
+        assert item_count[dataset.token2id("item_id", token)] == n, token
+    for user, items in training.items():
+        assert user_len[dataset.token2id("user_id", user)] == len(items), user
