@@ -1,24 +1,20 @@
-"""Baselines against LLMEmb models on Amazon Beauty, same seed, split and budget (issue 4).
+"""Baselines against the plugin's models on Amazon Beauty: one row per named run, both protocols.
 
-    .venv/bin/python benchmarks/bench_recommenders.py [--data_path=../shared/datasets] [--config=benchmarks/beauty.yaml]
+    .venv/bin/python benchmarks/bench_recommenders.py run [ROW ...] [--threads=N]   # run rows (default: all missing)
+    .venv/bin/python benchmarks/bench_recommenders.py report                         # tables from the rows run
 
-Each stage runs as its own process through the project's command lines, so that wall time and
-peak memory (``ru_maxrss`` of that process) belong to it alone:
+Every row is one process of the project's own command lines, with ``benchmarks/beauty.yaml``
+(same seed, split, history length, batch size and epoch budget for every row) plus, for the
+paper's protocol, ``props/paper.yaml``. A row's record (``benchmarks/results/rows/<row>.json``)
+keeps its command, wall time, peak memory (``ru_maxrss`` of its process), thread count, the
+commit it ran on and its results file; ``report`` writes ``recommenders-<dataset>.md`` / ``.json``
+with ratios against the SASRec of the same protocol, and the collapse diagnostics.
 
-1. ``python -m recbole_llmemb.generate --method=scft``    item embeddings (SCFT + extraction)
-2. ``python -m recbole_llmemb.collaborative``             the alignment SASRec = the SASRec baseline
-   (stages 1 and 2 are reused from the cache when present: their figures then come from the
-   run that built them, and the stage line says "reused")
-3. ``run_recbole_llmemb.py --model=LLMEmbSASRec``         reuses 1 and 2
-4. ``run_recbole_llmemb.py --model=GRU4Rec``
-5. ``run_recbole_llmemb.py --model=LLMEmbGRU4Rec``        reuses 1 and 2 (same table size)
-
-Writes ``benchmarks/results/recommenders-<dataset>.json`` and ``.md`` (test Hit@10 and NDCG@10
-overall, on tail items and on short-history users, seconds per epoch, peak memory, ratios
-against the baseline), and the comparison report beside them.
+The SASRec row of a protocol *is* the alignment SASRec of that protocol's plugin rows (run by
+``python -m recbole_llmemb.collaborative``, cached), so it runs before them. Rows may run two at a
+time with ``--threads=1`` each on a 2-core machine; each record says how it ran.
 """
 import argparse
-import glob
 import json
 import os
 import platform
@@ -28,161 +24,190 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
-PAIRS = [("SASRec", "LLMEmbSASRec"), ("GRU4Rec", "LLMEmbGRU4Rec")]
-METRICS = ["hit@10", "ndcg@10"]
+ROWS_DIR = os.path.join(ROOT, "benchmarks", "results", "rows")
+PROTOCOLS = {"full": ["benchmarks/beauty.yaml"], "paper": ["benchmarks/beauty.yaml", "props/paper.yaml"]}
+
+# The old default (before issue 8): whitened inputs, GELU adapter with PyTorch's init, soft alignment.
+OLD = "llm_emb_norm=whiten,adapter_act=gelu,adapter_init=default,align_loss=soft,align_tau=2.0,alpha=0.01,rat_init=scratch"
+# The official code's adapter: linear, xavier-normal, centred inputs.
+OFFICIAL = "llm_emb_norm=center,adapter_act=linear,adapter_init=xavier"
+#: label -> (protocol, model, overrides, what the row tests)
+ROWS = {
+    "SASRec": ("full", "SASRec", "", "baseline (the alignment SASRec)"),
+    "LLMEmbSASRec old default": ("full", "LLMEmbSASRec", OLD, "whiten + GELU adapter (PyTorch init) + soft alignment at tau 2"),
+    "LLMEmbSASRec official adapter": ("full", "LLMEmbSASRec", OFFICIAL + ",alpha=0,rat_init=scratch",
+                                      "linear xavier adapter on centred inputs, from scratch, no alignment"),
+    "LLMEmbSASRec warm": ("full", "LLMEmbSASRec", OFFICIAL + ",rat_init=collaborative,align_loss=infonce,align_tau=0.1,alpha=0.1",
+                          "official adapter, warm start from the alignment SASRec, InfoNCE alignment"),
+    "LLMEmbSASRec warm + id": ("full", "LLMEmbSASRec", OFFICIAL + ",rat_init=collaborative,align_loss=infonce,align_tau=0.1,alpha=0.1,item_id_emb=True",
+                               "the warm row plus a trainable id table (text-plus-id)"),
+    "LLMEmbSASRec default": ("full", "LLMEmbSASRec", "", "the shipped defaults (props/LLMEmbSASRec.yaml)"),
+    "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
+    "LLMEmbGRU4Rec default": ("full", "LLMEmbGRU4Rec", "", "the shipped defaults"),
+    "BERT4Rec": ("full", "BERT4Rec", "", "baseline"),
+    "LLMEmbBERT4Rec default": ("full", "LLMEmbBERT4Rec", "", "the shipped defaults"),
+    "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
+    "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "", "the shipped defaults"),
+}
+BASELINE = {"full": "SASRec", "paper": "SASRec paper"}
+PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
+KEYS = ("overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "tail-item hit@10")
 
 
-def run_stage(name, argv, log_dir):
-    """Run one command; return wall seconds, peak RSS (MiB) and its log path. Fails loudly."""
-    log = os.path.join(log_dir, f"{name}.log")
-    print(f"[bench] {name}: {' '.join(argv)}", flush=True)
+def row_file(label):
+    return os.path.join(ROWS_DIR, label.replace(" ", "_").replace("+", "plus") + ".json")
+
+
+def git_commit():
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def command(label, args):
+    protocol, model, overrides, _ = ROWS[label]
+    common = [f"--dataset={args.dataset}", f"--data_path={args.data_path}", f"--config_files={','.join(PROTOCOLS[protocol])}"]
+    extra = [f"--{kv}" for kv in overrides.split(",") if kv]
+    if label == BASELINE[protocol]:  # the alignment SASRec stage: its results file is the SASRec row
+        return [PY, "-m", "recbole_llmemb.collaborative", "--model=LLMEmbSASRec"] + common
+    return [PY, "run_recbole_llmemb.py", f"--model={model}"] + common + extra
+
+
+def run_row(label, args):
+    argv = command(label, args)
+    log_dir = os.path.join(ROOT, "benchmarks", "results", "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    log = os.path.join(log_dir, os.path.basename(row_file(label))[:-5] + ".log")
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads)) if args.threads else dict(os.environ)
+    print(f"[bench] {label}: {' '.join(argv)}", flush=True)
     start = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        sys.exit(f"[bench] {name} failed (exit {code}); see {log}")
-    print(f"[bench] {name}: {seconds:.0f}s, peak {usage.ru_maxrss / 1024:.0f} MiB", flush=True)
-    return {"command": " ".join(os.path.relpath(a, ROOT) if a == PY else a for a in argv),
-            "wall_seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
-
-
-def newest_results(results_dir, model, dataset, since):
-    files = [f for f in glob.glob(os.path.join(results_dir, f"{model}-{dataset}-*.json")) if os.path.getmtime(f) >= since]
-    if not files:
-        sys.exit(f"[bench] no results file for {model} in {results_dir}")
-    return max(files, key=os.path.getmtime)
-
-
-def baseline_results(log):
-    """The SASRec results file that the alignment-table stage printed (built now or earlier)."""
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"[bench] {label} failed; see {log}")
     with open(log) as f:
-        found = [line.split("SASRec results: ", 1)[1].strip() for line in f if line.startswith("SASRec results: ")]
-    if not found or not os.path.isfile(found[-1]):
-        sys.exit(f"[bench] the alignment stage named no SASRec results file; see {log}")
-    return found[-1]
-
-
-def summary(path, stage):
-    with open(path) as f:
-        r = json.load(f)
-    test = r["test"]
-    groups = test["groups"]
-    row = {
-        "model": r["model"],
-        "results_file": os.path.relpath(path, ROOT),
-        "epochs_run": len(r["history"]),
-        "best_valid_epoch": r["best_valid_epoch"],
-        "epoch_seconds": r["timing"]["epoch_seconds_mean"],
-        "peak_rss_mb": r["peak_rss_mb"],  # measured in the process that trained it, at its end
-        "stage_wall_seconds": stage["wall_seconds"] if stage else None,
-        "sizes": {"test_users": test["n_rows"], "tail_items": groups["item_tail"]["size"], "short_users": groups["user_short"]["size"]},
-        "definition": test["definition"],
+        text = f.read()
+    marker = "SASRec results: " if argv[1] == "-m" else "results file: "
+    found = [line.split(marker, 1)[1].strip() for line in text.splitlines() if line.startswith(marker)]
+    if not found:
+        sys.exit(f"[bench] {label}: no results file named in {log}")
+    record = {
+        "label": label, "protocol": ROWS[label][0], "model": ROWS[label][1], "overrides": ROWS[label][2],
+        "what": ROWS[label][3], "command": " ".join(os.path.relpath(a, ROOT) if a == PY else a for a in argv),
+        "threads": args.threads or "default", "wall_seconds": round(seconds, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs", "results_file": os.path.relpath(found[-1], ROOT),
+        "alignment_sasrec_reused": "collaborative SASRec: reused" in text,
     }
-    for m in METRICS:
+    os.makedirs(ROWS_DIR, exist_ok=True)
+    with open(row_file(label), "w") as f:
+        json.dump(record, f, indent=2)
+    print(f"[bench] {label}: {seconds:.0f}s -> {record['results_file']}", flush=True)
+
+
+def summary(record):
+    with open(os.path.join(ROOT, record["results_file"])) as f:
+        r = json.load(f)
+    test, groups = r["test"], r["test"]["groups"]
+    row = dict(record)
+    row.update({"epochs_run": len(r["history"]), "best_valid_epoch": r["best_valid_epoch"],
+                "epoch_seconds": r["timing"]["epoch_seconds_mean"], "mode": r["protocol"]["mode"],
+                "diagnostics": test.get("diagnostics", {}), "definition": test["definition"],
+                "sizes": {"test_users": test["n_rows"], "tail_items": groups["item_tail"]["size"]}})
+    for m in ("hit@10", "ndcg@10"):
         row[f"overall {m}"] = test["overall"][m]
         row[f"tail-item {m}"] = groups["item_tail"]["metrics"][m]
         row[f"short-user {m}"] = groups["user_short"]["metrics"][m]
+    losses = [h.get("losses", {}) for h in r["history"] if h.get("losses", {}).get("align") is not None]
+    if losses:
+        row["align_first_last"] = (round(losses[0]["align"], 3), round(losses[-1]["align"], 3))
     return row
 
 
-def markdown(payload):
-    cols = [f"{g} {m}" for g in ("overall", "tail-item", "short-user") for m in METRICS]
-    lines = [f"# Recommenders on {payload['dataset']}: baselines vs LLMEmb", "",
-             f"Produced by `{payload['command']}` on {payload['machine']} ({payload['date']}).", "",
-             f"Configuration: {payload['configuration']}", "",
-             "| model | " + " | ".join(cols) + " | s/epoch | peak MiB | epochs (best) |",
-             "|---" * (len(cols) + 4) + "|"]
-    for row in payload["rows"]:
-        cells = " | ".join(f"{row[c]:.4f}" for c in cols)
-        lines.append(f"| {row['model']} | {cells} | {row['epoch_seconds']:.1f} | {row['peak_rss_mb']:.0f} | {row['epochs_run']} ({row['best_valid_epoch']}) |")
-    lines += ["", "Ratios, LLMEmb model / its baseline (targets for LLMEmbSASRec: NDCG@10 >= 1.10 overall, "
-              ">= 1.5 on tail items; epoch time <= 1.15):", "",
-              "| pair | overall ndcg@10 | tail-item ndcg@10 | short-user ndcg@10 | overall hit@10 | s/epoch | peak memory |",
-              "|---|---|---|---|---|---|---|"]
-    for name, ratio in payload["ratios"].items():
-        lines.append(f"| {name} | " + " | ".join(f"{ratio[k]:.2f}x" for k in (
-            "overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "epoch_seconds", "peak_rss_mb")) + " |")
-    first = payload["rows"][0]
-    lines += ["", f"Test users: {first['sizes']['test_users']}; tail-item rows: {first['sizes']['tail_items']} "
-              f"(tail = items outside the top {int(first['definition']['head_ratio'] * 100)}% by training count, "
-              f"{first['definition']['n_tail_items']} items); short-history users: {first['sizes']['short_users']} "
-              f"(at most {first['definition']['user_short_threshold']} training interactions).", "",
-              "Stages (own process each): " + "; ".join(f"{k} {v['wall_seconds']:.0f}s / {v['peak_rss_mb']:.0f} MiB"
-                                                        for k, v in payload["stages"].items()) + "."]
-    return "\n".join(lines) + "\n"
+def baseline_of(label):
+    protocol, model, _, _ = ROWS[label]
+    for backbone, base in PAIRS.items():
+        if backbone in model and label != base:
+            return base
+    return BASELINE[protocol]
+
+
+def fmt(v, spec=".4f"):
+    return "-" if v is None else format(v, spec)
+
+
+def report(args):
+    rows = []
+    for label in ROWS:
+        if os.path.isfile(row_file(label)):
+            with open(row_file(label)) as f:
+                rows.append(summary(json.load(f)))
+    by_label = {r["label"]: r for r in rows}
+    lines = [f"# Recommenders on {args.dataset}: baselines vs plugin models", "",
+             "Made by `python benchmarks/bench_recommenders.py run ROW` per row and `... report` (each row's own "
+             "command, commit, threads and time are in `benchmarks/results/rows/`).", "",
+             "Common configuration: benchmarks/beauty.yaml (history 20, batch 1024, 20 epochs, seed 2020; every "
+             "model, and the alignment SASRec); paper protocol adds props/paper.yaml (100 sampled negatives at "
+             "evaluation, BPR with one sampled negative, hidden 128).", ""]
+    for protocol in PROTOCOLS:
+        block = [r for r in rows if r["protocol"] == protocol]
+        if not block:
+            continue
+        lines += [f"## Protocol: {protocol} ({block[0]['mode']})", "",
+                  "| row | settings that differ | NDCG@10 | tail NDCG@10 | short-user NDCG@10 | Hit@10 | "
+                  "vs baseline: NDCG / tail / Hit | eff. rank | near-dup | coverage@10 | tail share@10 | mean pop@10 | "
+                  "align loss first -> last | s/epoch (threads) | epochs (best) |",
+                  "|---" * 15 + "|"]
+        for r in block:
+            base = by_label.get(baseline_of(r["label"]))
+            ratio = "-"
+            if base and base is not r:
+                ratio = " / ".join(f"{r[k] / base[k]:.2f}x" if base[k] else "-" for k in ("overall ndcg@10", "tail-item ndcg@10", "overall hit@10"))
+            d = r["diagnostics"]
+            align = r.get("align_first_last")
+            lines.append(
+                f"| {r['label']} | {r['overrides'] or '-'} | {fmt(r['overall ndcg@10'])} | {fmt(r['tail-item ndcg@10'])} | "
+                f"{fmt(r['short-user ndcg@10'])} | {fmt(r['overall hit@10'])} | {ratio} | {fmt(d.get('effective_rank'), '.1f')} | "
+                f"{fmt(d.get('near_duplicate_share'), '.3f')} | {fmt(d.get('coverage@10'), '.3f')} | {fmt(d.get('tail_share@10'), '.3f')} | "
+                f"{fmt(d.get('mean_popularity@10'), '.0f')} | {f'{align[0]} -> {align[1]}' if align else '-'} | "
+                f"{fmt(r['epoch_seconds'], '.1f')} ({r['threads']}) | {r['epochs_run']} ({r['best_valid_epoch']}) |")
+        lines.append("")
+    if rows:
+        d = rows[0]["definition"]
+        lines += [f"Test users: {rows[0]['sizes']['test_users']}; tail items: outside the top {int(d['head_ratio'] * 100)}% by "
+                  f"training count ({d['n_tail_items']} items, {rows[0]['sizes']['tail_items']} test targets); short users: at most "
+                  f"{d['user_short_threshold']} training interactions.", "",
+                  "What each row tests:", ""]
+        lines += [f"- **{r['label']}**: {r['what']}. Ran on {r['date']} at commit {r['commit']}, {r['threads']} thread(s), "
+                  f"{r['wall_seconds']:.0f} s wall, peak {r['peak_rss_mb']:.0f} MiB." for r in rows]
+    out = os.path.join(ROOT, "benchmarks", "results", f"recommenders-{args.dataset}")
+    with open(out + ".md", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(out + ".json", "w") as f:
+        json.dump({"dataset": args.dataset, "rows": rows}, f, indent=2)
+    print("\n".join(lines))
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("action", choices=["run", "report"])
+    ap.add_argument("rows", nargs="*", help="row labels (default: every row without a record)")
     ap.add_argument("--dataset", default="amazon-beauty")
     ap.add_argument("--data_path", default=os.path.join(os.path.dirname(ROOT), "shared", "datasets"))
-    ap.add_argument("--config", default="benchmarks/beauty.yaml")
-    ap.add_argument("--out", default="benchmarks/results")
-    ap.add_argument("--pairs", default="SASRec,GRU4Rec", help="baselines to run, each with its LLMEmb model")
-    ap.add_argument("--variant", action="append", default=[],
-                    help="LABEL:MODEL:key=value[,key=value] an extra run compared with SASRec, e.g. "
-                         "'LLMEmbSASRec-unfrozen:LLMEmbSASRec:freeze_emb=False'")
+    ap.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for each row (0: torch's default)")
     args = ap.parse_args()
-    import yaml
-
-    with open(os.path.join(ROOT, args.config)) as f:
-        cfg = yaml.safe_load(f)
-    results_dir = os.path.join(ROOT, cfg.get("results_dir", "results/"))
-    log_dir = os.path.join(ROOT, args.out, "logs")
-    os.makedirs(log_dir, exist_ok=True)
-    common = [f"--dataset={args.dataset}", f"--data_path={args.data_path}", f"--config_files={args.config}"]
-    since = time.time() - 1
-    pairs = [p for p in PAIRS if p[0] in args.pairs.split(",")]
-    stages = {"scft_embeddings": run_stage("scft_embeddings", [PY, "-m", "recbole_llmemb.generate", "--method=scft"] + common, log_dir),
-              "SASRec (alignment table)": run_stage("collaborative_sasrec", [PY, "-m", "recbole_llmemb.collaborative", "--model=LLMEmbSASRec"] + common, log_dir)}
-    files = {"SASRec": baseline_results(os.path.join(log_dir, "collaborative_sasrec.log"))}
-    stage_of = {"SASRec": stages["SASRec (alignment table)"]}
-    for base, plugin in pairs:
-        for model in (base, plugin):
-            if model in files:
-                continue
-            stages[model] = stage_of[model] = run_stage(model, [PY, "run_recbole_llmemb.py", f"--model={model}"] + common, log_dir)
-            files[model] = newest_results(results_dir, model, args.dataset, since)
-    labels = {m: m for pair in pairs for m in pair}
-    for spec in args.variant:
-        label, model, overrides = spec.split(":", 2)
-        extra = [f"--{kv}" for kv in overrides.split(",") if kv]
-        stages[label] = stage_of[label] = run_stage(label, [PY, "run_recbole_llmemb.py", f"--model={model}"] + common + extra, log_dir)
-        files[label] = newest_results(results_dir, model, args.dataset, since)
-        labels[label] = label
-        pairs.append(("SASRec", label))
-    rows = []
-    for label in labels:
-        rows.append(dict(summary(files[label], stage_of.get(label)), model=label))
-    by_model = {r["model"]: r for r in rows}
-    ratios = {}
-    for base, plugin in pairs:
-        b, p = by_model[base], by_model[plugin]
-        ratios[f"{plugin} / {base}"] = {k: (p[k] / b[k] if b[k] else float("nan")) for k in (
-            "overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "epoch_seconds", "peak_rss_mb")}
-    payload = {
-        "command": "python benchmarks/bench_recommenders.py " + " ".join(sys.argv[1:]),
-        "dataset": args.dataset,
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "configuration": ", ".join(f"{k}={v}" for k, v in cfg.items()) + " (other settings: props/)",
-        "stages": stages,
-        "rows": rows,
-        "ratios": ratios,
-    }
-    out = os.path.join(ROOT, args.out, f"recommenders-{args.dataset}")
-    with open(out + ".json", "w") as f:
-        json.dump(payload, f, indent=2)
-    with open(out + ".md", "w") as f:
-        f.write(markdown(payload))
-    print(markdown(payload))
-    from recbole_llmemb.report import write_report
-
-    index = write_report([files[label] for label in labels], os.path.join(ROOT, args.out, f"report-{args.dataset}"), baseline=files["SASRec"])
-    print(f"[bench] report: {index}")
+    if args.action == "report":
+        return report(args)
+    unknown = [r for r in args.rows if r not in ROWS]
+    if unknown:
+        sys.exit(f"unknown row(s) {unknown}; rows: {list(ROWS)}")
+    for label in args.rows or [r for r in ROWS if not os.path.isfile(row_file(r))]:
+        run_row(label, args)
 
 
 if __name__ == "__main__":

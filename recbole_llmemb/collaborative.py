@@ -123,11 +123,12 @@ def collaborative_store(config):
 
 
 def collaborative_item_embeddings(config, dataset):
-    """``(table, state)``: the SASRec's (item_num, hidden) item embeddings for ``dataset`` and its
-    whole state dict (RAT's warm start), from the cache or trained now."""
+    """``(table, state, results file)``: the SASRec's (item_num, hidden) item embeddings for
+    ``dataset``, its whole state dict (RAT's warm start) and its own results file (a baseline run
+    on the same split), from the cache or trained now."""
     es = collaborative_store(config)
     table = align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
-    return table, load_state(es)
+    return table, load_state(es), es.meta.get("results")
 
 
 def main(argv=None):

@@ -5,7 +5,7 @@ atomic files -> dataset -> (plugin models: item embeddings, collaborative table)
 long-tail groups -> training -> best-checkpoint evaluation (overall + groups) -> results file.
 ``recbole.quick_start`` is never imported: it pulls in ray (see compat.py).
 """
-import logging
+import json
 import os
 import sys
 import time
@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from logging import getLogger
 
 import pandas as pd
-import torch
 
 from recbole_llmemb.config import Config, UserError, get_model_class, split_command_line
 from recbole_llmemb.data.atomic import check_atomic_files
@@ -56,7 +55,8 @@ def load_dataset(config):
 
 
 def prepare_plugin_inputs(config, dataset, model_class, seconds):
-    """Attach what a plugin model reads from its dataset: LM item embeddings, a collaborative table."""
+    """Attach what a plugin model reads from its dataset: LM item embeddings, a collaborative table.
+    Returns the alignment SASRec's results file when one was used (else ``None``)."""
     method = getattr(model_class, "item_embedding_method", None)
     if method:
         from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
@@ -70,7 +70,10 @@ def prepare_plugin_inputs(config, dataset, model_class, seconds):
         from recbole_llmemb.data.dataset import attach_collaborative_embeddings
 
         with stage("collaborative_sasrec", seconds):
-            attach_collaborative_embeddings(dataset, *collaborative_item_embeddings(config, dataset))
+            table, state, sasrec_results = collaborative_item_embeddings(config, dataset)
+            attach_collaborative_embeddings(dataset, table, state)
+        return sasrec_results
+    return None
 
 
 def evaluate_best(trainer, data, saved):
@@ -92,7 +95,7 @@ def train_and_evaluate(config, saved=True):
     with stage("dataset", seconds):
         dataset = load_dataset(config)
         logger.info(dataset)
-    prepare_plugin_inputs(config, dataset, model_class, seconds)
+    sasrec_results = prepare_plugin_inputs(config, dataset, model_class, seconds)
     init_seed(config["seed"], config["reproducibility"])  # same split/shuffle whether stages were cached or built
     with stage("split", seconds):
         train_data, valid_data, test_data = data_preparation(config, dataset)
@@ -114,11 +117,38 @@ def train_and_evaluate(config, saved=True):
     for name, block in (("valid", valid), ("test", test)):
         logger.info(set_color(f"best {name} result", "yellow") + "\n" + format_table(block, config["topk"]))
     results = build_results(config, run_id, trainer, valid, test, seconds)
+    if sasrec_results:
+        results["alignment_sasrec_results"] = sasrec_results
     path = os.path.join(config["results_dir"] or "results", f"{run_id}.json")
     atomic_write_json(path, results)
     results["path"] = os.path.abspath(path)
     logger.info(set_color("results file", "blue") + f": {results['path']}")
     return results, trainer, dataset
+
+
+def compare_with_alignment_sasrec(results, metric="ndcg@10"):
+    """The run's test metric beside the alignment SASRec's (trained on the same split), per group."""
+    path = results.get("alignment_sasrec_results")
+    try:
+        with open(path) as f:
+            base = json.load(f)["test"]
+    except (TypeError, OSError, ValueError, KeyError):
+        return ""
+    mine = results["test"]
+    rows = [("overall", mine["overall"].get(metric), base["overall"].get(metric))]
+    rows += [(g, mine["groups"][g]["metrics"].get(metric), base["groups"].get(g, {}).get("metrics", {}).get(metric))
+             for g in mine["groups"]]
+    name = results["model"]
+    lines = [f"{metric} on the test set: {name} vs its alignment SASRec (same split; {os.path.basename(path)})",
+             f"{'group':<14}{name:>16}{'SASRec':>10}{'ratio':>8}"]
+    for group, a, b in rows:
+        ratio = f"{a / b:.2f}x" if a is not None and b else "-"
+        lines.append(f"{group:<14}{a if a is not None else float('nan'):>16.4f}{b if b is not None else float('nan'):>10.4f}{ratio:>8}")
+    d = mine.get("diagnostics", {}), base.get("diagnostics", {})
+    if d[0] and d[1]:
+        for key in ("effective_rank", "coverage@10", "tail_share@10"):
+            lines.append(f"{key:<14}{d[0].get(key, float('nan')):>16.4g}{d[1].get(key, float('nan')):>10.4g}")
+    return "\n".join(lines)
 
 
 def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
@@ -143,6 +173,9 @@ def main(argv=None):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    comparison = compare_with_alignment_sasrec(results)
+    if comparison:
+        print("\n" + comparison)
     print(f"\nresults file: {results['path']}")
     if report:
         from recbole_llmemb.report import ReportError, write_report

@@ -119,14 +119,25 @@ def _read_json(path):
 
 
 def _set_labels(runs):
-    """Model names label runs; repeated models get their config digest, then their run id."""
+    """Model names label runs; repeated models get the settings in which they differ (then the run id)."""
     for run in runs:
         same = [r for r in runs if r.model == run.model]
         if len(same) > 1:
-            run.label = f"{run.model} [{run.digest[:6]}]"
+            run.label = f"{run.model} [{_differing_settings(run, same) or run.digest[:6]}]"
     for run in runs:
         if sum(r.label == run.label for r in runs) > 1:
             run.label = run.run_id
+
+
+def _differing_settings(run, runs, limit=4):
+    """``key=value`` of this run for the settings that are not the same in all of ``runs``."""
+    from recbole_llmemb.evaluation.results import _VOLATILE
+
+    configs = [r.data.get("config", {}) for r in runs]
+    keys = sorted({k for c in configs for k in c} - _VOLATILE - {"model"})
+    mine = run.data.get("config", {})
+    differing = [k for k in keys if any(c.get(k) != mine.get(k) for c in configs)]
+    return ", ".join(f"{k}={mine.get(k)}" for k in differing[:limit]) + (", ..." if len(differing) > limit else "")
 
 
 def _comparison_key(run):
@@ -134,6 +145,7 @@ def _comparison_key(run):
     p, test = run.protocol, run.test
     return {
         "dataset": run.dataset,
+        "protocol": p.get("name", "full"),
         "split": p.get("split"),
         "order": p.get("order"),
         "eval mode": p.get("mode"),
@@ -220,6 +232,15 @@ def score_table(runs, baseline, group=None):
                 cell += f" ({relative_change(metrics.get(k), base_metrics.get(k))})"
             cells.append(cell)
         rows.append(cells)
+    return header, rows
+
+
+DIAGNOSTICS = ("effective_rank", "near_duplicate_share", "top5_energy", "coverage@10", "tail_share@10", "mean_popularity@10")
+
+
+def diagnostics_table(runs):
+    header = ["run"] + list(DIAGNOSTICS)
+    rows = [[run.label] + [(run.test.get("diagnostics") or {}).get(k, "–") for k in DIAGNOSTICS] for run in runs]
     return header, rows
 
 
@@ -352,6 +373,11 @@ def build_blocks(runs, baseline, out_dir, draw):
                             "choose one with --baseline to see relative changes."))
     blocks += [("h2", "Runs"), ("table",) + runs_table(runs, out_dir)]
     blocks += [("h2", "Overall"), ("table",) + score_table(runs, baseline)]
+    blocks += [("h2", "Collapse diagnostics"),
+               ("p", "Effective rank of the item table (exp of the entropy of its normalised singular values), "
+                     "share of items with a near-duplicate (cosine > 0.95 after centring), and the test top-10 "
+                     "lists' catalogue coverage, share of tail items and mean training count of listed items."),
+               ("table",) + diagnostics_table(runs)]
     definition = first.test.get("definition")
     blocks.append(("h2", "Long-tail groups"))
     blocks.append(("p", "Rows: evaluated rows (a user with their target item) in the group."

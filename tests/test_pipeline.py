@@ -254,3 +254,39 @@ def test_bad_rat_setting_fails_before_any_stage(shared, tmp_path, capsys):
     code = runner_main(as_argv("LLMEmbSASRec", {**cfg, "llm_emb_norm": "zscore", "embedding_cache_dir": str(cold)}))
     assert code == 2 and "llm_emb_norm=zscore" in capsys.readouterr().err
     assert not cold.exists()  # no SCFT, no alignment SASRec was started
+
+
+# ----------------------------------------------------------------------------- issue 8: protocol, comparison, diagnostics
+def test_results_carry_collapse_diagnostics_per_run_and_per_epoch(shared):
+    _, _, results = shared
+    on_disk = json.loads(Path(results["path"]).read_text())
+    diag = on_disk["test"]["diagnostics"]
+    assert {"effective_rank", "near_duplicate_share", "coverage@10", "tail_share@10", "mean_popularity@10"} <= set(diag)
+    assert 1.0 <= diag["effective_rank"] <= 16 and 0 < diag["coverage@10"] <= 1
+    epoch = on_disk["history"][0]
+    assert "effective_rank" in epoch["diagnostics"] and set(epoch["losses"]) >= {"rec", "align", "align_share"}
+    assert on_disk["protocol"]["name"] == "full" and on_disk["protocol"]["loss_type"] == "CE"
+
+
+def test_runner_ends_with_the_alignment_sasrec_side_by_side(shared, capsys):
+    root, cfg, _ = shared
+    assert runner_main(as_argv("LLMEmbSASRec", cfg)) == 0
+    out = capsys.readouterr().out
+    assert "vs its alignment SASRec" in out
+    table = out.split("vs its alignment SASRec", 1)[1]
+    for group in ("overall", "item_tail", "user_short"):
+        line = next(line for line in table.splitlines() if line.startswith(group))
+        assert line.rstrip().endswith("x")  # a ratio
+
+
+def test_paper_protocol_end_to_end(tmp_path, llama_dir):  # noqa: F811
+    write_tiny_dataset(tmp_path)
+    paper = str(Path(collaborative.__file__).resolve().parent.parent / "props" / "paper.yaml")
+    cfg = settings(tmp_path, llama_dir, hidden_size=16, embedding_size=16)
+    results = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_file_list=[paper], config_dict=cfg)
+    p = results["protocol"]
+    assert p["name"] == "paper" and p["mode"] == "uni100" and p["loss_type"] == "BPR"
+    assert set(results["test"]["groups"]) == GROUPS and results["test"]["n_rows"] == 30
+    (sas_file,) = sasrec_results(tmp_path)  # the alignment SASRec ran the same protocol
+    sas = json.loads(sas_file.read_text())
+    assert sas["protocol"]["name"] == "paper" and sas["config"]["loss_type"] == "BPR"

@@ -42,6 +42,9 @@ def config_digest(snapshot):
 
 def protocol(config):
     return {
+        # "paper" under props/paper.yaml (sampled evaluation, one sampled negative); "full" otherwise
+        "name": config["protocol_name"] or "full",
+        "loss_type": config["loss_type"],
         "split": json_safe(config["eval_args"]["split"]),
         "order": config["eval_args"]["order"],
         "mode": json_safe(config["eval_args"]["mode"]),
