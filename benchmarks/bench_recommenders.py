@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -25,7 +26,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 ROWS_DIR = os.path.join(ROOT, "benchmarks", "results", "rows")
-PROTOCOLS = {"full": ["benchmarks/beauty.yaml"], "paper": ["benchmarks/beauty.yaml", "props/paper.yaml"]}
+PROTOCOLS = {"full": ["benchmarks/beauty.yaml"], "paper": ["benchmarks/beauty.yaml", "props/paper.yaml"],
+             # the full-ranking rows' checkpoints, not retrained, each test target ranked against 100 sampled items
+             "full, checkpoints at uni100": ["benchmarks/beauty.yaml"]}
+UNI100 = "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:%s}"
 
 # The old default (before issue 8): whitened inputs, GELU adapter with PyTorch's init, soft alignment.
 OLD = "llm_emb_norm=whiten,adapter_act=gelu,adapter_init=default,align_loss=soft,align_tau=2.0,alpha=0.01,rat_init=scratch"
@@ -46,10 +50,16 @@ ROWS = {
     "LLMEmbGRU4Rec default": ("full", "LLMEmbGRU4Rec", "", "the shipped defaults"),
     "BERT4Rec": ("full", "BERT4Rec", "", "baseline"),
     "LLMEmbBERT4Rec default": ("full", "LLMEmbBERT4Rec", "", "the shipped defaults"),
+    "SASRec, 40 epochs": ("full", "SASRec", "epochs=40,resume_checkpoint={ckpt:SASRec}",
+                          "control for the warm start: the SASRec row trained on for 20 more epochs (resumed)"),
+    "SASRec @uni100": ("full, checkpoints at uni100", "SASRec", "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:SASRec}",
+                       "the SASRec row's checkpoint"),
+    "LLMEmbSASRec default @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec", UNI100 % "LLMEmbSASRec default",
+                                     "the LLMEmbSASRec default row's checkpoint"),
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "", "the shipped defaults"),
 }
-BASELINE = {"full": "SASRec", "paper": "SASRec paper"}
+BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
 KEYS = ("overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "tail-item hit@10")
 
@@ -67,11 +77,20 @@ def git_commit():
         return None
 
 
+def checkpoint_of(label):
+    """The checkpoint of a row that has run (``{ckpt:LABEL}`` in another row's settings)."""
+    with open(row_file(label)) as f:
+        results = json.load(f)["results_file"]
+    with open(os.path.join(ROOT, results)) as f:
+        return json.load(f)["checkpoint"]
+
+
 def command(label, args):
     protocol, model, overrides, _ = ROWS[label]
     common = [f"--dataset={args.dataset}", f"--data_path={args.data_path}", f"--config_files={','.join(PROTOCOLS[protocol])}"]
-    extra = [f"--{kv}" for kv in overrides.split(",") if kv]
-    if label == BASELINE[protocol]:  # the alignment SASRec stage: its results file is the SASRec row
+    overrides = re.sub(r"\{ckpt:([^}]+)\}", lambda m: checkpoint_of(m.group(1)), overrides)
+    extra = [f"--{kv}" for kv in re.split(r",(?![^{]*\})", overrides) if kv]
+    if label == BASELINE[protocol] and protocol != "full, checkpoints at uni100":  # the alignment SASRec stage: its results file is the SASRec row
         return [PY, "-m", "recbole_llmemb.collaborative", "--model=LLMEmbSASRec"] + common
     return [PY, "run_recbole_llmemb.py", f"--model={model}"] + common + extra
 

@@ -54,7 +54,7 @@ def _plugin_only_keys():
 
     with open(PROPS_DIR / "generator.yaml") as f:
         generator = set(yaml.safe_load(f) or {})
-    return frozenset({"model", "report", "collab_epochs", *RAT_KEYS, *generator})
+    return frozenset({"model", "report", "collab_epochs", "eval_checkpoint", "resume_checkpoint", *RAT_KEYS, *generator})
 
 
 def sasrec_config(config, model_class):

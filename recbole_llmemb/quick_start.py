@@ -84,12 +84,24 @@ def evaluate_best(trainer, data, saved):
     return block
 
 
+def resume_into(trainer, checkpoint):
+    """Continue training from ``checkpoint`` into this run's own checkpoint file (never the old one)."""
+    if not os.path.isfile(checkpoint):
+        raise UserError(f"resume_checkpoint={checkpoint}: no such checkpoint file.")
+    own = trainer.saved_model_file
+    trainer.resume_checkpoint(checkpoint)
+    trainer.saved_model_file = own
+    trainer._save_checkpoint(trainer.start_epoch - 1, verbose=False)  # the start is the best so far
+
+
 def train_and_evaluate(config, saved=True):
     """Run the whole pipeline for a built Config; returns (results dict, trainer, dataset)."""
     seconds = {}
     logger = getLogger()
     init_seed(config["seed"], config["reproducibility"])
     model_class = get_model_class(config["model"])
+    if config["eval_checkpoint"] and not os.path.isfile(config["eval_checkpoint"]):
+        raise UserError(f"eval_checkpoint={config['eval_checkpoint']}: no such checkpoint file.")
     if hasattr(model_class, "check_config"):
         model_class.check_config(config)
     with stage("dataset", seconds):
@@ -110,7 +122,12 @@ def train_and_evaluate(config, saved=True):
     trainer = trainer_class(config, model, groups=groups, run_id=run_id)
 
     with stage("train", seconds):
-        trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+        if config["eval_checkpoint"]:  # no training: evaluate a trained checkpoint (e.g. under another protocol)
+            trainer.saved_model_file, saved = config["eval_checkpoint"], True
+        else:
+            if config["resume_checkpoint"]:  # go on training a run (RecBole restores weights, optimizer, epoch)
+                resume_into(trainer, config["resume_checkpoint"])
+            trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
     with stage("test", seconds):
         valid = evaluate_best(trainer, valid_data, saved)
         test = evaluate_best(trainer, test_data, saved)
@@ -119,6 +136,9 @@ def train_and_evaluate(config, saved=True):
     results = build_results(config, run_id, trainer, valid, test, seconds)
     if sasrec_results:
         results["alignment_sasrec_results"] = sasrec_results
+    for key in ("eval_checkpoint", "resume_checkpoint"):
+        if config[key]:
+            results[key] = os.path.abspath(config[key])
     path = os.path.join(config["results_dir"] or "results", f"{run_id}.json")
     atomic_write_json(path, results)
     results["path"] = os.path.abspath(path)

@@ -285,8 +285,33 @@ def test_paper_protocol_end_to_end(tmp_path, llama_dir):  # noqa: F811
     cfg = settings(tmp_path, llama_dir, hidden_size=16, embedding_size=16)
     results = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_file_list=[paper], config_dict=cfg)
     p = results["protocol"]
-    assert p["name"] == "paper" and p["mode"] == "uni100" and p["loss_type"] == "BPR"
+    assert p["name"] == "paper" and p["mode"]["test"] == "uni100" and p["loss_type"] == "BPR"
     assert set(results["test"]["groups"]) == GROUPS and results["test"]["n_rows"] == 30
     (sas_file,) = sasrec_results(tmp_path)  # the alignment SASRec ran the same protocol
     sas = json.loads(sas_file.read_text())
     assert sas["protocol"]["name"] == "paper" and sas["config"]["loss_type"] == "BPR"
+
+
+def test_a_checkpoint_evaluated_under_another_protocol_without_training(shared, tmp_path):
+    root, cfg, first = shared
+    eval_args = {"mode": "uni100"}
+    again = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=dict(cfg, eval_checkpoint=first["checkpoint"], eval_args=eval_args))
+    assert again["history"] == [] and again["eval_checkpoint"] == first["checkpoint"]
+    assert again["protocol"]["mode"]["test"] == "uni100" and again["test"]["n_rows"] == 30
+    assert len(sasrec_results(root)) == 1  # no alignment SASRec is trained for an evaluation
+    # the same checkpoint under full ranking gives the first run's numbers
+    same = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=dict(cfg, eval_checkpoint=first["checkpoint"]))
+    assert same["test"]["overall"] == pytest.approx(first["test"]["overall"])
+    with pytest.raises(Exception, match="no such checkpoint"):
+        run_recbole_llmemb("SASRec", "tiny", config_dict=dict(cfg, eval_checkpoint=str(tmp_path / "none.pth")))
+
+
+def test_resume_goes_on_training_into_its_own_checkpoint(shared, tmp_path):
+    root, cfg, _ = shared
+    (sas_file,) = sasrec_results(root)
+    base = json.loads(sas_file.read_text())
+    before = Path(base["checkpoint"]).read_bytes()
+    more = run_recbole_llmemb("SASRec", "tiny", config_dict=dict(
+        cfg, epochs=3, resume_checkpoint=base["checkpoint"], results_dir=str(tmp_path)))
+    assert [h["epoch"] for h in more["history"]] == [1, 2]  # the first run did epoch 0
+    assert more["checkpoint"] != base["checkpoint"] and Path(base["checkpoint"]).read_bytes() == before

@@ -80,7 +80,10 @@ class LLMEmbMixin:
 
     @classmethod
     def uses_collaborative(cls, config):
-        """Whether the pipeline must train / load the alignment SASRec for this configuration."""
+        """Whether the pipeline must train / load the alignment SASRec for this configuration (not to
+        evaluate a trained checkpoint: its weights are all there)."""
+        if _cfg(config, "eval_checkpoint", None):
+            return False
         return float(_cfg(config, "alpha", 0.0)) > 0 or str(_cfg(config, "rat_init", "scratch")) == "collaborative"
 
     @classmethod
@@ -141,7 +144,7 @@ class LLMEmbMixin:
         self.align_normalize = bool(_cfg(config, "align_normalize", False))
         self.rat_init = str(_cfg(config, "rat_init", "scratch"))
         collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.uses_collaborative(config) else None
-        if self.rat_init == "collaborative" and collab is None:
+        if self.rat_init == "collaborative" and collab is None and not _cfg(config, "eval_checkpoint", None):
             raise UserError(
                 f"{type(self).__name__} with rat_init=collaborative needs the alignment SASRec's item table on "
                 "the dataset: run it through run_recbole_llmemb.py, which trains or loads it."
