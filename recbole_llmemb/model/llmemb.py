@@ -3,18 +3,19 @@
 Each class is RecBole's ``SASRec`` / ``BERT4Rec`` / ``GRU4Rec`` with one change, made once in
 :class:`LLMEmbMixin`: the trainable item-id table is replaced by
 ``adapter(frozen LM item embeddings)`` (:class:`~recbole_llmemb.model.layers.AdaptedItemEmbedding`),
-used both for the input sequence and for the output scores; plus, when ``alpha > 0`` and a
-collaborative item table is attached, ``alpha *`` a soft contrastive loss that aligns the adapted
-vectors of the batch's target items with a trained SASRec's item embeddings.
+used both for the input sequence and for the output scores; plus ``alpha *`` a contrastive loss
+that aligns the adapted vectors of the batch's target items with a trained SASRec's item table.
+
+RAT starts where that SASRec ended (``rat_init: collaborative``, the default): the adapter is first
+fitted to the SASRec's item table and a SASRec backbone loads its encoder. From PyTorch's default
+start the adapted rows are one shared offset (the adapter's biases) plus small item differences,
+and joint training collapses them onto a few directions, rare items first (issue 8).
 
 What the models read from the dataset passed to ``__init__`` (see ``recbole_llmemb.data.dataset``):
-``dataset.llm_item_emb`` (``(item_num, d)``, required) and ``dataset.collaborative_item_emb``
-(``(item_num, hidden)``, needed only for ``alpha > 0``).
-
-Config keys (defaults in ``props/LLMEmb*.yaml``): ``freeze_emb`` (True), ``adapter_hidden`` (~: d/2),
-``adapter_act`` (gelu), ``adapter_dropout`` (0.0), ``adapter_layernorm`` (False),
-``llm_emb_norm`` (whiten: what the adapter reads, see ``layers.input_normalisation``), ``alpha`` (0.01),
-``align_tau`` (2.0), ``align_normalize`` (False).
+``dataset.llm_item_emb`` (``(item_num, d)``, required), ``dataset.collaborative_item_emb``
+(``(item_num, hidden)``) and ``dataset.collaborative_state`` (the SASRec's weights), needed for
+``alpha > 0`` or ``rat_init: collaborative``. Settings: :data:`RAT_DEFAULTS`, documented in
+``props/LLMEmb*.yaml``.
 """
 import numpy as np
 import torch
@@ -27,19 +28,25 @@ from recbole_llmemb.model import layers
 from recbole_llmemb.model.layers import AdaptedItemEmbedding
 
 
-def _cfg(config, key, default):
-    """``config[key]``, or ``default`` when the key is absent or ``None``-valued where a value is required."""
+#: RAT's settings and their defaults (the same as props/LLMEmb*.yaml, which document them); a key
+#: that is absent or ``~`` takes its default here. They do not change the alignment SASRec.
+RAT_DEFAULTS = {
+    "llm_embedding_method": "scft", "freeze_emb": True, "adapter_hidden": None, "adapter_act": "linear",
+    "adapter_dropout": 0.0, "adapter_layernorm": False, "adapter_precision": "auto", "adapter_init": "xavier",
+    "llm_emb_norm": "center", "item_id_emb": False, "rat_init": "collaborative", "alpha": 0.1,
+    "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
+}
+RAT_KEYS = tuple(RAT_DEFAULTS)
+
+
+def _cfg(config, key):
+    """``config[key]``, or RAT's default when the key is absent or ``None``-valued."""
     try:
         value = config[key]
     except KeyError:
-        return default
-    return default if value is None else value
+        value = None
+    return RAT_DEFAULTS.get(key) if value is None else value
 
-
-#: the config keys of RAT (props/LLMEmb*.yaml); they do not change the alignment SASRec
-RAT_KEYS = ("llm_embedding_method", "freeze_emb", "adapter_hidden", "adapter_act", "adapter_dropout",
-            "adapter_layernorm", "adapter_precision", "adapter_init", "llm_emb_norm", "item_id_emb", "rat_init",
-            "alpha", "align_loss", "align_tau", "align_normalize", "output_bias")
 
 RAT_INITS = ("scratch", "collaborative")
 
@@ -61,30 +68,30 @@ class LLMEmbMixin:
     @classmethod
     def check_config(cls, config):
         """Refuse bad RAT settings before the pipeline spends minutes on SCFT and the alignment SASRec."""
-        norm = str(_cfg(config, "llm_emb_norm", "whiten"))
+        norm = str(_cfg(config, "llm_emb_norm"))
         if norm not in layers.INPUT_NORMS:
             raise UserError(f"llm_emb_norm={norm}: use one of {', '.join(layers.INPUT_NORMS)}.")
-        precision = str(_cfg(config, "adapter_precision", "auto"))
+        precision = str(_cfg(config, "adapter_precision"))
         if precision not in layers.PRECISIONS:
             raise UserError(f"adapter_precision={precision}: use one of {', '.join(layers.PRECISIONS)}.")
-        if float(_cfg(config, "alpha", 0.0)) < 0:
+        if float(_cfg(config, "alpha")) < 0:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
-        if float(_cfg(config, "align_tau", 2.0)) <= 0:
+        if float(_cfg(config, "align_tau")) <= 0:
             raise UserError(f"align_tau must be > 0, got {config['align_tau']}.")
-        if str(_cfg(config, "align_loss", "infonce")) not in layers.ALIGN_LOSSES:
+        if str(_cfg(config, "align_loss")) not in layers.ALIGN_LOSSES:
             raise UserError(f"align_loss={config['align_loss']}: use one of {', '.join(layers.ALIGN_LOSSES)}.")
-        if str(_cfg(config, "adapter_init", "default")) not in layers.ADAPTER_INITS:
+        if str(_cfg(config, "adapter_init")) not in layers.ADAPTER_INITS:
             raise UserError(f"adapter_init={config['adapter_init']}: use one of {', '.join(layers.ADAPTER_INITS)}.")
-        if str(_cfg(config, "rat_init", "scratch")) not in RAT_INITS:
+        if str(_cfg(config, "rat_init")) not in RAT_INITS:
             raise UserError(f"rat_init={config['rat_init']}: use one of {', '.join(RAT_INITS)}.")
 
     @classmethod
     def uses_collaborative(cls, config):
         """Whether the pipeline must train / load the alignment SASRec for this configuration (not to
         evaluate a trained checkpoint: its weights are all there)."""
-        if _cfg(config, "eval_checkpoint", None):
+        if _cfg(config, "eval_checkpoint"):
             return False
-        return float(_cfg(config, "alpha", 0.0)) > 0 or str(_cfg(config, "rat_init", "scratch")) == "collaborative"
+        return float(_cfg(config, "alpha")) > 0 or str(_cfg(config, "rat_init")) == "collaborative"
 
     @classmethod
     def collaborative_hidden_size(cls, config):
@@ -117,34 +124,34 @@ class LLMEmbMixin:
         old = self.item_embedding
         out_dim, n_rows = old.embedding_dim, old.num_embeddings
         n_special = n_rows - self.n_items
-        init_std = _cfg(config, "initializer_range", 0.02)
+        init_std = config["initializer_range"] or 0.02
         self.check_config(config)
-        norm = str(_cfg(config, "llm_emb_norm", "whiten"))
+        norm = str(_cfg(config, "llm_emb_norm"))
         # Built after the backbone's ``apply(self._init_weights)``: the LM matrix is never re-initialised.
         self.item_embedding = AdaptedItemEmbedding(
             matrix,
             out_dim,
             n_special=n_special,
-            freeze=bool(_cfg(config, "freeze_emb", True)),
-            hidden=_cfg(config, "adapter_hidden", None),
-            activation=_cfg(config, "adapter_act", "gelu"),
-            dropout=float(_cfg(config, "adapter_dropout", 0.0)),
-            layernorm=bool(_cfg(config, "adapter_layernorm", False)),
+            freeze=bool(_cfg(config, "freeze_emb")),
+            hidden=_cfg(config, "adapter_hidden"),
+            activation=_cfg(config, "adapter_act"),
+            dropout=float(_cfg(config, "adapter_dropout")),
+            layernorm=bool(_cfg(config, "adapter_layernorm")),
             special_init_std=init_std,
             input_norm=norm,
-            precision=layers.adapter_precision(str(_cfg(config, "adapter_precision", "auto")), config["device"]),
-            init=str(_cfg(config, "adapter_init", "default")),
-            id_table=bool(_cfg(config, "item_id_emb", False)),
+            precision=layers.adapter_precision(str(_cfg(config, "adapter_precision")), config["device"]),
+            init=str(_cfg(config, "adapter_init")),
+            id_table=bool(_cfg(config, "item_id_emb")),
         )
         del old
 
-        self.alpha = float(_cfg(config, "alpha", 0.0))
-        self.align_loss_fn = layers.ALIGN_LOSSES[str(_cfg(config, "align_loss", "infonce"))]
-        self.align_tau = float(_cfg(config, "align_tau", 0.1))
-        self.align_normalize = bool(_cfg(config, "align_normalize", False))
-        self.rat_init = str(_cfg(config, "rat_init", "scratch"))
+        self.alpha = float(_cfg(config, "alpha"))
+        self.align_loss_fn = layers.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
+        self.align_tau = float(_cfg(config, "align_tau"))
+        self.align_normalize = bool(_cfg(config, "align_normalize"))
+        self.rat_init = str(_cfg(config, "rat_init"))
         collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.uses_collaborative(config) else None
-        if self.rat_init == "collaborative" and collab is None and not _cfg(config, "eval_checkpoint", None):
+        if self.rat_init == "collaborative" and collab is None and not _cfg(config, "eval_checkpoint"):
             raise UserError(
                 f"{type(self).__name__} with rat_init=collaborative needs the alignment SASRec's item table on "
                 "the dataset: run it through run_recbole_llmemb.py, which trains or loads it."
@@ -174,7 +181,7 @@ class LLMEmbMixin:
         #: the last training step's loss terms (floats), for logging and tests
         self.loss_components = {}
         self._loss_sums, self._loss_steps = {}, 0
-        if not bool(_cfg(config, "output_bias", False)) and isinstance(getattr(self, "output_bias", None), torch.nn.Parameter):
+        if not bool(_cfg(config, "output_bias")) and isinstance(getattr(self, "output_bias", None), torch.nn.Parameter):
             # BERT4Rec's free per-item bias would learn popularity beside a frozen item table: off unless asked
             bias = self.output_bias.detach()
             del self.output_bias
