@@ -13,8 +13,10 @@ from recbole_llmemb.data.dataset import (
     attach_item_embeddings,
 )
 from recbole_llmemb.model import MODELS, LLMEmbBERT4Rec, LLMEmbGRU4Rec, LLMEmbSASRec, layers
+from recbole_llmemb.model.llmemb import RAT_DEFAULTS
 
 from recbole.data import create_dataset, data_preparation  # noqa: E402
+from recbole.model.sequential_recommender import SASRec  # noqa: E402
 from recbole.trainer import Trainer  # noqa: E402
 from recbole.utils import init_seed  # noqa: E402
 
@@ -80,10 +82,12 @@ def build(data_root, model, tmp_path, collaborative=True, **extra):
     dataset = create_dataset(config)
     tokens, vectors = store_for()
     attach_item_embeddings(dataset, align_item_embeddings(dataset, tokens, vectors))
-    if collaborative and config["alpha"] > 0:
+    if collaborative and MODELS[model].uses_collaborative(config):
+        # what the pipeline attaches: a SASRec's item table (random here) and its weights
         hidden = MODELS[model].collaborative_hidden_size(config)
-        collab = np.random.default_rng(2).normal(size=(dataset.item_num, hidden)).astype(np.float32)
-        attach_collaborative_embeddings(dataset, collab)
+        collab = np.random.default_rng(2).normal(size=(dataset.item_num, hidden)).astype(np.float32) * 0.1
+        state = SASRec(config, dataset).state_dict() if MODELS[model].warm_start_encoder else None
+        attach_collaborative_embeddings(dataset, collab, state)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model_obj = MODELS[model](config, train_data.dataset).to(config["device"])
@@ -208,13 +212,13 @@ def test_table_computed_once_per_loss_call(data_root, tmp_path):
 
 def _spy_alignment(monkeypatch):
     calls = []
-    real = layers.soft_contrastive_loss
+    real = layers.ALIGN_LOSSES["infonce"]  # the default alignment loss
 
     def spy(x, y, *args, **kwargs):
         calls.append((x.shape, y.shape))
         return real(x, y, *args, **kwargs)
 
-    monkeypatch.setattr(layers, "soft_contrastive_loss", spy)
+    monkeypatch.setitem(layers.ALIGN_LOSSES, "infonce", spy)
     return calls
 
 
@@ -244,7 +248,8 @@ def test_alignment_absent_with_alpha_zero(data_root, tmp_path, monkeypatch, mode
     calls = _spy_alignment(monkeypatch)
     config, dataset, model, (train_data, _, _) = build(data_root, model_name, tmp_path, alpha=0.0)
     # even with a collaborative table on the dataset, alpha 0 means no term
-    attach_collaborative_embeddings(train_data.dataset, np.ones((dataset.item_num, 16), dtype=np.float32))
+    attach_collaborative_embeddings(train_data.dataset, np.ones((dataset.item_num, 16), dtype=np.float32),
+                                    getattr(dataset, "collaborative_state"))
     model = MODELS[model_name](config, train_data.dataset)
     assert not model.align_enabled
     model.calculate_loss(first_batch(train_data))
@@ -254,7 +259,8 @@ def test_alignment_absent_with_alpha_zero(data_root, tmp_path, monkeypatch, mode
 
 def test_alpha_without_collaborative_table_turns_alignment_off(data_root, tmp_path, monkeypatch):
     calls = _spy_alignment(monkeypatch)
-    _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, collaborative=False, alpha=0.5)
+    _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, collaborative=False, alpha=0.5,
+                                            rat_init="scratch")
     assert not model.align_enabled
     model.calculate_loss(first_batch(train_data))
     assert calls == []
@@ -277,9 +283,12 @@ def test_input_normalisation(data_root, tmp_path):
     assert "item_embedding.input_scale" in scaled.state_dict()
     _, _, plain, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="none")
     assert torch.equal(adapter_input(plain.item_embedding).float(), plain.item_embedding.llm_weight[1:].detach())
-    _, _, white, _ = build(data_root, "LLMEmbSASRec", tmp_path)  # the default
+    _, _, centred, _ = build(data_root, "LLMEmbSASRec", tmp_path)  # the default
+    x = adapter_input(centred.item_embedding)
+    assert centred.item_embedding.input_norm == "center"
+    assert x.mean(0).abs().max() < 1e-5 and x.norm(dim=1).mean() == pytest.approx(1.0, rel=1e-5)
+    _, _, white, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="whiten")
     x = adapter_input(white.item_embedding)
-    assert white.item_embedding.input_norm == "whiten"
     assert x.mean(0).abs().max() < 1e-5 and x.norm(dim=1).mean() == pytest.approx(1.0, rel=1e-5)
     cov = torch.cov(x.T)
     off = cov - torch.diag(torch.diag(cov))
@@ -291,9 +300,14 @@ def test_input_normalisation(data_root, tmp_path):
 def test_config_defaults(data_root, tmp_path):
     for name in MODEL_NAMES:
         config = Config(name, "tiny", config_dict={"data_path": str(data_root)})
-        assert config["loss_type"] == "CE" and config["alpha"] == 0.01 and config["freeze_emb"] is True
-        assert config["adapter_hidden"] is None and config["adapter_act"] == "gelu"
-        assert config["align_tau"] == 2.0 and config["llm_embedding_method"] == "scft"
+        assert config["loss_type"] == "CE" and config["alpha"] == 0.1 and config["freeze_emb"] is True
+        assert config["adapter_hidden"] is None and config["adapter_act"] == "linear" and config["adapter_init"] == "xavier"
+        assert config["align_loss"] == "infonce" and config["align_tau"] == 0.1 and config["llm_embedding_method"] == "scft"
+        assert config["rat_init"] == "collaborative" and config["llm_emb_norm"] == "center" and config["item_id_emb"] is False
+        # the props files and the code's own defaults say the same
+        for key, value in RAT_DEFAULTS.items():
+            assert key in config.final_config_dict or key == "output_bias", key  # BERT4Rec's alone
+            assert config[key] == value or config[key] is None, key
     assert Config("LLMEmbBERT4Rec", "tiny", config_dict={"data_path": str(data_root)})["transform"] == "mask_itemseq"
 
 

@@ -102,7 +102,7 @@ def train_steps(model, train_data, steps):
     return model
 
 
-OFFICIAL = {"adapter_act": "linear", "adapter_init": "xavier", "llm_emb_norm": "center"}
+OFFICIAL = {"adapter_act": "linear", "adapter_init": "xavier", "llm_emb_norm": "center", "rat_init": "scratch"}
 
 
 def test_official_adapter_keeps_the_item_table_spread(data_root, tmp_path):  # noqa: F811
@@ -115,7 +115,8 @@ def test_official_adapter_keeps_the_item_table_spread(data_root, tmp_path):  # n
     after = table_diagnostics(train_steps(model, train_data, 10))
     assert before > 8 and after["effective_rank"] > 8
     assert after["near_duplicate_share"] == 0.0
-    _, _, biased, _ = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, adapter_init="default", llm_emb_norm="whiten")
+    _, _, biased, _ = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, adapter_init="default", llm_emb_norm="whiten",
+                            adapter_act="gelu", rat_init="scratch")
     assert table_diagnostics(biased)["effective_rank"] < 5
 
 
