@@ -191,12 +191,19 @@ def test_bad_rat_settings_are_refused(data_root, tmp_path, bad):  # noqa: F811
 
 
 # ----------------------------------------------------------------------------- text plus id
-def test_item_id_table_starts_at_zero_and_learns(data_root, tmp_path):  # noqa: F811
-    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0)
-    _, _, dual, _ = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, item_id_emb=True)
+def test_item_id_table_from_scratch_starts_at_zero_and_learns(data_root, tmp_path):  # noqa: F811
+    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, rat_init="scratch")
+    _, _, dual, _ = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, rat_init="scratch", item_id_emb=True)
     assert torch.equal(plain.item_embedding.weight, dual.item_embedding.weight)  # same start
     dual.calculate_loss(first_batch(train_data)).backward()
     assert dual.item_embedding.id_weight.grad.abs().sum() > 0
+
+
+def test_item_id_table_with_warm_start_makes_the_start_the_sasrec(data_root, tmp_path):  # noqa: F811
+    _, collab, _, model = build_warm(data_root, tmp_path, "LLMEmbSASRec", item_id_emb=True)
+    table = model.item_embedding.weight[1:].detach()
+    assert torch.allclose(table, torch.as_tensor(collab[1:]), atol=1e-5)  # text part + id part = the SASRec's rows
+    assert model.item_embedding.id_weight.abs().sum() > 0
 
 
 # ----------------------------------------------------------------------------- BERT4Rec's bias

@@ -192,6 +192,10 @@ class LLMEmbMixin:
         SASRec backbone's encoder (positions, layers, norms) loaded from its weights."""
         r2 = self.item_embedding.fit_adapter(collab[1:])
         message = f"{type(self).__name__}: warm start, adapter fitted to the alignment SASRec's item table (R^2 {r2:.3f})"
+        if self.item_embedding.id_weight is not None:  # text-plus-id: the ids hold what the text does not explain
+            with torch.no_grad():
+                self.item_embedding.id_weight.copy_(collab[1:] - self.item_embedding.adapter(self.item_embedding.adapter_input()))
+            message += ", id table = the rest of the SASRec's table"
         if self.warm_start_encoder:
             if state is None:
                 raise UserError("rat_init=collaborative: the alignment SASRec's weights are missing from its cache "
