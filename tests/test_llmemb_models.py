@@ -303,7 +303,7 @@ def test_config_defaults(data_root, tmp_path):
         assert config["loss_type"] == "CE" and config["alpha"] == 0.1 and config["freeze_emb"] is True
         assert config["adapter_hidden"] is None and config["adapter_act"] == "linear" and config["adapter_init"] == "xavier"
         assert config["align_loss"] == "infonce" and config["align_tau"] == 0.1 and config["llm_embedding_method"] == "scft"
-        assert config["rat_init"] == "collaborative" and config["llm_emb_norm"] == "center" and config["item_id_emb"] is False
+        assert config["rat_init"] == "collaborative" and config["llm_emb_norm"] == "center" and config["item_id_emb"] is True
         # the props files and the code's own defaults say the same
         for key, value in RAT_DEFAULTS.items():
             assert key in config.final_config_dict or key == "output_bias", key  # BERT4Rec's alone

@@ -147,7 +147,7 @@ def build_warm(data_root, tmp_path, model_name, **extra):  # noqa: F811
 def test_warm_start_fits_the_adapter_and_loads_the_encoder(data_root, tmp_path):  # noqa: F811
     # 39 items, 24-d Gaussian LM vectors, a linear adapter: the SASRec table is reachable up to its
     # part outside the 24-d span (R^2 about 24/39 for a random target)
-    config, collab, state, model = build_warm(data_root, tmp_path, "LLMEmbSASRec", adapter_act="linear")
+    config, collab, state, model = build_warm(data_root, tmp_path, "LLMEmbSASRec", adapter_act="linear", item_id_emb=False)
     assert 0.4 < model.warm_start_r2 <= 1.0
     own = model.state_dict()
     for key, value in state.items():
@@ -192,7 +192,7 @@ def test_bad_rat_settings_are_refused(data_root, tmp_path, bad):  # noqa: F811
 
 # ----------------------------------------------------------------------------- text plus id
 def test_item_id_table_from_scratch_starts_at_zero_and_learns(data_root, tmp_path):  # noqa: F811
-    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, rat_init="scratch")
+    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, rat_init="scratch", item_id_emb=False)
     _, _, dual, _ = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, rat_init="scratch", item_id_emb=True)
     assert torch.equal(plain.item_embedding.weight, dual.item_embedding.weight)  # same start
     dual.calculate_loss(first_batch(train_data)).backward()

@@ -33,7 +33,7 @@ from recbole_llmemb.model.layers import AdaptedItemEmbedding
 RAT_DEFAULTS = {
     "llm_embedding_method": "scft", "freeze_emb": True, "adapter_hidden": None, "adapter_act": "linear",
     "adapter_dropout": 0.0, "adapter_layernorm": False, "adapter_precision": "auto", "adapter_init": "xavier",
-    "llm_emb_norm": "center", "item_id_emb": False, "rat_init": "collaborative", "alpha": 0.1,
+    "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
