@@ -241,3 +241,25 @@ def test_training_counts_include_each_users_first_interaction(tmp_path):
         assert item_count[dataset.token2id("item_id", token)] == n, token
     for user, items in training.items():
         assert user_len[dataset.token2id("user_id", user)] == len(items), user
+
+
+# ----------------------------------------------------------------------------- the paper's sampled evaluation, fast
+@pytest.mark.parametrize("model_name", ["LLMEmbSASRec", "LLMEmbBERT4Rec", "LLMEmbGRU4Rec"])
+def test_sampled_evaluation_from_one_full_sort_equals_recbole_predict(data_root, tmp_path, model_name):  # noqa: F811
+    from recbole_llmemb.evaluation.longtail import build_groups, training_counts
+    from recbole_llmemb.evaluation.trainer import long_tail_trainer
+    from recbole.trainer import Trainer
+    from recbole.utils import init_seed
+
+    eval_args = {"split": {"LS": "valid_and_test"}, "order": "TO", "group_by": "user", "mode": "uni100"}
+    config, dataset, model, (_, _, test_data) = build(data_root, model_name, tmp_path, eval_args=eval_args)
+    groups = build_groups(*training_counts(dataset, [test_data.dataset]))
+    results = []
+    for fast in (True, False):
+        trainer = long_tail_trainer(Trainer)(config, model, groups=groups)
+        trainer.fast_sampled_eval = fast
+        model.eval()
+        init_seed(config["seed"], True)  # the same sampled candidates in both passes
+        results.append((trainer.evaluate(test_data, load_best_model=False), trainer.last_groups["groups"]))
+    assert results[0][0] == pytest.approx(results[1][0], abs=1e-6)
+    assert results[0][1] == results[1][1]
