@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from recbole_llmemb import compat
+from recbole_llmemb.errors import UserError  # noqa: F401  (re-exported: the pipeline raises it too)
 
 compat.apply()
 
@@ -17,10 +18,6 @@ from recbole.utils import get_model as recbole_get_model  # noqa: E402
 PROPS_DIR = Path(__file__).resolve().parent.parent / "props"
 REPO_ROOT = PROPS_DIR.parent
 RECBOLE_EXAMPLE_DIR = Path(__import__("recbole").__file__).resolve().parent / "dataset_example"
-
-
-class UserError(Exception):
-    """A mistake in the user's input: printed as one message, never as a traceback."""
 
 
 def plugin_models():

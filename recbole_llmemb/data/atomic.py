@@ -6,7 +6,7 @@ column or a malformed row surfaces as a KeyError or a pandas error deep inside i
 import csv
 from pathlib import Path
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.errors import UserError
 
 _TYPES = {"token", "token_seq", "float", "float_seq"}
 

@@ -12,7 +12,7 @@ train/valid/test datasets with ``copy.copy``, which shares attributes, so
 """
 import numpy as np
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.errors import UserError
 
 LLM_ITEM_EMB_ATTR = "llm_item_emb"
 COLLABORATIVE_ITEM_EMB_ATTR = "collaborative_item_emb"

@@ -39,7 +39,7 @@ import re
 
 import numpy as np
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.settings import setting
 
 DEFAULT_INSTRUCTION = "The item has the following attributes:"

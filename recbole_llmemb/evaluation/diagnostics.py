@@ -30,9 +30,9 @@ def item_table(model):
         return weight.detach()[1:n_items].float().cpu()
 
 
-def effective_rank(table):
+def effective_rank(table, singular_values=None):
     """``exp(H(s / sum(s)))`` over the singular values ``s`` of ``table``."""
-    s = torch.linalg.svdvals(torch.as_tensor(table).double())
+    s = torch.linalg.svdvals(torch.as_tensor(table).double()) if singular_values is None else singular_values
     if s.sum() <= 0:
         return 0.0
     p = s / s.sum()
@@ -40,8 +40,8 @@ def effective_rank(table):
     return float(torch.exp(-(p * p.log()).sum()))
 
 
-def top_energy(table, k=5):
-    s2 = torch.linalg.svdvals(torch.as_tensor(table).double()) ** 2
+def top_energy(singular_values, k=5):
+    s2 = singular_values ** 2
     return float(s2[:k].sum() / s2.sum()) if s2.sum() > 0 else 0.0
 
 
@@ -67,10 +67,11 @@ def table_diagnostics(model):
     table = item_table(model)
     if table is None or table.shape[0] < 2:
         return {}
+    s = torch.linalg.svdvals(table.double())  # once, for both figures
     return {
-        "effective_rank": round(effective_rank(table), 3),
+        "effective_rank": round(effective_rank(table, s), 3),
         "near_duplicate_share": round(near_duplicate_share(table), 4),
-        "top5_energy": round(top_energy(table), 4),
+        "top5_energy": round(top_energy(s), 4),
     }
 
 

@@ -64,7 +64,6 @@ class LongTailMixin:
         else:
             interaction, scores, positive_u, positive_i = super()._neg_sample_batch_eval(batched_data)
         if scores.dim() == 2:  # ranking: rows are users, interaction rows map to them by row_idx
-            row_idx = batched_data[1]
             row_users = torch.zeros(scores.shape[0], dtype=torch.long)
             row_users[row_idx.cpu()] = interaction[self.config["USER_ID_FIELD"]].cpu()
             self.accumulator.add(scores, row_users, positive_u, positive_i)

@@ -10,7 +10,7 @@ import os
 
 import torch
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.settings import setting
 
 ENCODER_TYPES = {

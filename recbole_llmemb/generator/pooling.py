@@ -23,6 +23,6 @@ def pool(hidden, mask, method="mean"):
         return mean_pool(hidden, mask)
     if method == "last":
         return last_pool(hidden, mask)
-    from recbole_llmemb.config import UserError
+    from recbole_llmemb.errors import UserError
 
     raise UserError(f"llm_pooling={method}: use one of {', '.join(POOLINGS)}.")

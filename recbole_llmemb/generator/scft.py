@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.generator.extract import encode, forward_pooled, pad_batch, wants_eos
 from recbole_llmemb.generator.settings import setting

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.errors import UserError
 
 
 def soft_contrastive_loss(x, y, tau=2.0, normalize=False):

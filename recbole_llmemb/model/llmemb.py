@@ -22,7 +22,7 @@ import torch
 from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 from recbole.utils import set_color
 
-from recbole_llmemb.config import UserError
+from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
 from recbole_llmemb.model import layers
 from recbole_llmemb.model.layers import AdaptedItemEmbedding
