@@ -99,7 +99,7 @@ def cache_entry(config):
 
 def collaborative_store(config):
     """The alignment SASRec's item table as a store entry (``meta['results']``: its results file)."""
-    from recbole_llmemb.quick_start import train_and_evaluate
+    from recbole_llmemb.training import train_and_evaluate
 
     sas_config, key, folder = cache_entry(config)
     logger = getLogger()
@@ -134,7 +134,7 @@ def collaborative_item_embeddings(config, dataset):
 def main(argv=None):
     """Build the collaborative table for ``--model`` on ``--dataset`` alone; exit 2 on a user error."""
     from recbole_llmemb.config import Config, UserError, get_model_class, split_command_line
-    from recbole_llmemb.quick_start import load_dataset
+    from recbole_llmemb.training import load_dataset
 
     try:
         model, dataset_name, files, args = split_command_line(sys.argv[1:] if argv is None else argv)

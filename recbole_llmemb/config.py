@@ -1,7 +1,9 @@
 """Configuration: RecBole's Config with the plugin's property files and model lookup.
 
-Layers, lowest first: RecBole's defaults, ``props/overall.yaml``, ``props/<Model>.yaml``,
-``props/<dataset>.yaml``, the user's ``config_file_list``, ``config_dict`` (the command line).
+Layers, lowest first: RecBole's defaults, ``props/overall.yaml``, ``props/generator.yaml``; for a
+plugin model RecBole's own file for its backbone, ``props/rat.yaml`` and its method's file
+(``props/said.yaml``); ``props/<Model>.yaml`` and ``props/<dataset>.yaml`` when they exist; the
+user's ``config_file_list``; ``config_dict`` (the command line).
 """
 import os
 from pathlib import Path
@@ -18,6 +20,7 @@ from recbole.utils import get_model as recbole_get_model  # noqa: E402
 PROPS_DIR = Path(__file__).resolve().parent.parent / "props"
 REPO_ROOT = PROPS_DIR.parent
 RECBOLE_EXAMPLE_DIR = Path(__import__("recbole").__file__).resolve().parent / "dataset_example"
+RECBOLE_PROPS_DIR = RECBOLE_EXAMPLE_DIR.parent / "properties"
 
 
 def plugin_models():
@@ -48,10 +51,23 @@ def get_model_class(name):
         ) from None
 
 
-def props_files(model_name, dataset):
-    """The plugin's property files that exist for this model and dataset, lowest first."""
-    names = ["overall.yaml", "generator.yaml", f"{model_name}.yaml", f"{dataset}.yaml"]
-    return [str(PROPS_DIR / n) for n in names if (PROPS_DIR / n).is_file()]
+def backbone_of(model_class):
+    """The RecBole model a plugin model extends (``None`` for RecBole's own models)."""
+    if not model_class.__module__.startswith("recbole_llmemb."):
+        return None
+    return next((c for c in model_class.__mro__[1:] if c.__module__.startswith("recbole.model.")), None)
+
+
+def props_files(model_class, dataset):
+    """The property files that exist for this model and dataset, lowest first."""
+    files = [PROPS_DIR / "overall.yaml", PROPS_DIR / "generator.yaml"]
+    backbone = backbone_of(model_class)
+    if backbone is not None:  # the backbone's keys from RecBole's own file, then the plugin's on top
+        files += [RECBOLE_PROPS_DIR / "model" / f"{backbone.__name__}.yaml", PROPS_DIR / "rat.yaml"]
+        if getattr(model_class, "method_props", None):
+            files.append(PROPS_DIR / model_class.method_props)
+    files += [PROPS_DIR / f"{model_class.__name__}.yaml", PROPS_DIR / f"{dataset}.yaml"]
+    return [str(f) for f in files if f.is_file()]
 
 
 def merge_layers(*layers):
@@ -79,7 +95,7 @@ class Config(RecBoleConfig):
         for f in config_file_list or []:
             if not os.path.isfile(f):
                 raise UserError(f"Config file not found: {f}")
-        files = props_files(model_class.__name__, dataset) + list(config_file_list or [])
+        files = props_files(model_class, dataset) + list(config_file_list or [])
         self._explicit_keys = set(config_dict)
         # the user's own layers, for stages that train a different model on the same setup
         self.user_config_files = list(config_file_list or [])

@@ -86,7 +86,7 @@ def build(data_root, model, tmp_path, collaborative=True, **extra):
         # what the pipeline attaches: a SASRec's item table (random here) and its weights
         hidden = MODELS[model].collaborative_hidden_size(config)
         collab = np.random.default_rng(2).normal(size=(dataset.item_num, hidden)).astype(np.float32) * 0.1
-        state = SASRec(config, dataset).state_dict() if MODELS[model].warm_start_encoder else None
+        state = SASRec(config, dataset).state_dict() if MODELS[model].warm_start_encoder() else None
         attach_collaborative_embeddings(dataset, collab, state)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])

@@ -192,13 +192,14 @@ def lora_target_modules(config, model_type, model=None):
     return list(t)
 
 
-def load_backbone(config, lora=False):
-    """Load tokenizer and base model (offline); ``lora=True`` wraps the model with peft LoRA.
+def load_backbone(config, lora=False, causal_lm=False):
+    """Load tokenizer and base model (offline); ``lora=True`` wraps the model with peft LoRA;
+    ``causal_lm=True`` loads a decoder with its LM head (SAID predicts tokens).
 
     Returns ``(tokenizer, model, info)``; ``info`` holds path, name, family, model_type,
     hidden_size, device, dtype, fingerprint, and (with LoRA) the target modules.
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model_path(config)
     hf_config = read_model_config(path)
@@ -218,7 +219,7 @@ def load_backbone(config, lora=False):
             tokenizer.add_special_tokens({"pad_token": "[PAD]"})
     tokenizer.padding_side = "right"
     try:
-        model = AutoModel.from_pretrained(path, dtype=dtype, local_files_only=True)
+        model = (AutoModelForCausalLM if causal_lm else AutoModel).from_pretrained(path, dtype=dtype, local_files_only=True)
     except Exception as e:
         raise UserError(f"llm_path '{path}': cannot load the model weights ({type(e).__name__}: {e}).") from None
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:

@@ -2,7 +2,9 @@
 import numpy as np
 import torch
 
+from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.pooling import pool
+from recbole_llmemb.generator.settings import setting
 
 
 def encode(tokenizer, texts, max_length, add_eos=False):
@@ -83,3 +85,19 @@ def pca(vectors, dim):
     var = s**2
     explained = float(var[:dim].sum() / max(var.sum(), 1e-12))
     return (xc @ comps.T).astype(np.float32), {"pca_dim": int(dim), "pca_explained_variance": explained}
+
+
+def check_pca(config, hidden, n_items):
+    pca_dim = setting(config, "pca_dim")
+    if pca_dim is None:
+        return None
+    pca_dim = int(pca_dim)
+    if pca_dim <= 0:
+        raise UserError(f"pca_dim={pca_dim}: must be a positive number of dimensions (or ~ for no PCA).")
+    if pca_dim > hidden:
+        raise UserError(f"pca_dim={pca_dim} is larger than the model's hidden size {hidden}; "
+                        f"use pca_dim <= {hidden}, or ~ for no PCA.")
+    if pca_dim > n_items:
+        raise UserError(f"pca_dim={pca_dim} is larger than the number of items {n_items}; PCA cannot "
+                        "produce more components than rows.")
+    return pca_dim

@@ -4,7 +4,7 @@ Views: each item's attribute list is shuffled twice and each copy loses ``int(dr
 attributes (from its shuffled end), as in the official code. The two views of an item are
 positives, the other items of the batch negatives.
 
-Loss ``soft`` (the official one, ``model.layers.soft_contrastive_loss``): with X, Y the raw
+Loss ``soft`` (the official one, ``model.losses.soft_contrastive_loss``): with X, Y the raw
 pooled views (B, d), not normalised as in the official code,
 
     logits  = X Y^T / tau
@@ -16,6 +16,7 @@ the target similarities, as in the official ``Contrastive_Loss``. The targets ar
 (also as in the official code). Loss ``infonce``: symmetric cross-entropy of ``X Y^T / tau``
 against the identity (tau initialised at 0.05 unless ``scft_tau`` is given).
 """
+import logging
 import math
 import os
 import random
@@ -26,9 +27,12 @@ import torch
 
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.item_text import render
-from recbole_llmemb.generator.extract import encode, forward_pooled, pad_batch, wants_eos
+from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
+from recbole_llmemb.generator.extract import check_pca, encode, extract, forward_pooled, pad_batch, wants_eos
+from recbole_llmemb.generator.pooling import POOLINGS
+from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.generator.settings import setting
-from recbole_llmemb.model import layers
+from recbole_llmemb import losses
 
 LOSSES = ("soft", "infonce")
 TAU_MIN = 1e-2
@@ -52,12 +56,12 @@ def soft_contrastive_loss(x, y, tau):
     Raw, not L2-normalised: with cosine similarities, logits lie in [-1/tau, 1/tau] = [-0.33, 0.33]
     at tau 3 and the loss cannot leave log(B) (measured: 3.46 -> 3.39 in 50 steps at B = 32).
     """
-    return layers.soft_contrastive_loss(x.float(), y.float(), tau=tau.clamp(min=TAU_MIN))
+    return losses.soft_contrastive_loss(x.float(), y.float(), tau=tau.clamp(min=TAU_MIN))
 
 
 def infonce_loss(x, y, tau):
     """Symmetric InfoNCE with the diagonal as positives."""
-    return layers.infonce_loss(x, y, tau=tau.clamp(min=TAU_MIN))
+    return losses.infonce_loss(x, y, tau=tau.clamp(min=TAU_MIN))
 
 
 def loss_fn(name):
@@ -182,3 +186,66 @@ class SCFTTrainer:
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)
         return folder
+
+
+# --------------------------------------------------------------------------- stage 1 of LLMEmb, registered
+def settings(config, n_items, force_steps=None):
+    """Everything that changes SCFT's vectors (the cache key); bad values refused before any work."""
+    ident = model_identity(config)
+    pooling = setting(config, "llm_pooling")
+    if pooling not in POOLINGS:
+        raise UserError(f"llm_pooling={pooling}: use one of {', '.join(POOLINGS)}.")
+    steps = total_steps(config, n_items) if force_steps is None else int(force_steps)
+    s = {
+        "model": {k: ident[k] for k in ("name", "model_type", "family", "hidden_size", "dtype", "fingerprint")},
+        "pooling": pooling,
+        "max_length": int(setting(config, "llm_max_length")),
+        "scft_steps": steps,
+        "pca_dim": check_pca(config, ident["hidden_size"], n_items),
+        "seed": int(setting(config, "seed", 2020)),
+    }
+    if steps > 0:
+        loss = setting(config, "scft_loss")
+        if loss not in LOSSES:
+            raise UserError(f"scft_loss={loss}: use one of {', '.join(LOSSES)}.")
+        s.update(
+            lora_r=int(setting(config, "lora_r")),
+            lora_alpha=int(setting(config, "lora_alpha")),
+            lora_dropout=float(setting(config, "lora_dropout")),
+            lora_target_modules=lora_target_modules(config, ident["model_type"]),
+            scft_loss=loss,
+            scft_tau=initial_tau(config),
+            scft_drop_ratio=float(setting(config, "scft_drop_ratio")),
+            scft_batch_size=int(setting(config, "scft_batch_size")),
+            scft_lr=float(setting(config, "scft_lr")),
+            scft_weight_decay=float(setting(config, "scft_weight_decay", 0.0)),
+        )
+    return s
+
+
+def build(ctx):
+    """SCFT (LoRA) on the item texts, merged, then one pooled vector per item text."""
+    config, s = ctx.config, ctx.settings
+    steps = s["scft_steps"]
+    torch.manual_seed(s["seed"])
+    tokenizer, model, info = load_backbone(config, lora=steps > 0)
+    extra = {"model": {k: v for k, v in info.items()}}
+    if steps > 0:
+        trainer = SCFTTrainer(config, tokenizer, model, info, ctx.attributes, ctx.instruction)
+        stats = trainer.train(steps, progress=ctx.progress)
+        logging.getLogger().info(f"SCFT: {steps} steps in {stats['seconds']:.1f}s, loss {stats['first_loss']:.4f} -> "
+                                 f"{stats['final_loss']:.4f}, tau {stats['tau']:.3f}")
+        trainer.save_adapter(os.path.join(ctx.folder, "adapter"))
+        extra["scft"] = stats
+        extra["adapter"] = "adapter"
+        model = model.merge_and_unload()
+    t0 = time.perf_counter()
+    vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"], max_length=s["max_length"],
+                      batch_size=int(setting(config, "llm_batch_size")), progress=ctx.progress)
+    extra["extract_seconds"] = round(time.perf_counter() - t0, 3)
+    return vectors, extra
+
+
+register_builder("scft", settings, build, "LLMEmb: SCFT (LoRA) then pooled extraction")
+register_builder("plain", lambda config, n: settings(config, n, force_steps=0), build,
+                 "pooled extraction from the base model (no fine-tuning)")

@@ -15,7 +15,7 @@ What the models read from the dataset passed to ``__init__`` (see ``recbole_llme
 ``dataset.llm_item_emb`` (``(item_num, d)``, required), ``dataset.collaborative_item_emb``
 (``(item_num, hidden)``) and ``dataset.collaborative_state`` (the SASRec's weights), needed for
 ``alpha > 0`` or ``rat_init: collaborative``. Settings: :data:`RAT_DEFAULTS`, documented in
-``props/LLMEmb*.yaml``.
+``props/rat.yaml``.
 """
 import numpy as np
 import torch
@@ -24,11 +24,12 @@ from recbole.utils import set_color
 
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
+from recbole_llmemb import losses
 from recbole_llmemb.model import layers
 from recbole_llmemb.model.layers import AdaptedItemEmbedding
 
 
-#: RAT's settings and their defaults (the same as props/LLMEmb*.yaml, which document them); a key
+#: RAT's settings and their defaults (the same as props/rat.yaml, which documents them); a key
 #: that is absent or ``~`` takes its default here. They do not change the alignment SASRec.
 RAT_DEFAULTS = {
     "llm_embedding_method": "scft", "freeze_emb": True, "adapter_hidden": None, "adapter_act": "linear",
@@ -60,10 +61,18 @@ class LLMEmbMixin:
     needs_collaborative = True
     #: the dataset attribute holding the frozen LM matrix
     llm_embedding_attr = LLM_ITEM_EMB_ATTR
-    #: the config key that sizes the backbone's item table (= the adapter's output size)
-    item_table_size_key = "hidden_size"
-    #: ``rat_init=collaborative`` also loads the alignment SASRec's encoder (SASRec backbones only)
-    warm_start_encoder = False
+    #: the method's own props file, layered over props/rat.yaml (``None``: RAT's defaults as they are)
+    method_props = None
+
+    @classmethod
+    def item_table_size_key(cls):
+        """The config key that sizes the backbone's item table (= the adapter's output size)."""
+        return "embedding_size" if issubclass(cls, GRU4Rec) else "hidden_size"
+
+    @classmethod
+    def warm_start_encoder(cls):
+        """``rat_init=collaborative`` also loads the alignment SASRec's encoder (SASRec backbones only)."""
+        return issubclass(cls, SASRec)
 
     @classmethod
     def check_config(cls, config):
@@ -78,8 +87,8 @@ class LLMEmbMixin:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
         if float(_cfg(config, "align_tau")) <= 0:
             raise UserError(f"align_tau must be > 0, got {config['align_tau']}.")
-        if str(_cfg(config, "align_loss")) not in layers.ALIGN_LOSSES:
-            raise UserError(f"align_loss={config['align_loss']}: use one of {', '.join(layers.ALIGN_LOSSES)}.")
+        if str(_cfg(config, "align_loss")) not in losses.ALIGN_LOSSES:
+            raise UserError(f"align_loss={config['align_loss']}: use one of {', '.join(losses.ALIGN_LOSSES)}.")
         if str(_cfg(config, "adapter_init")) not in layers.ADAPTER_INITS:
             raise UserError(f"adapter_init={config['adapter_init']}: use one of {', '.join(layers.ADAPTER_INITS)}.")
         if str(_cfg(config, "rat_init")) not in RAT_INITS:
@@ -96,7 +105,7 @@ class LLMEmbMixin:
     @classmethod
     def collaborative_hidden_size(cls, config):
         """The ``hidden_size`` the alignment SASRec must have: this model's item-table size."""
-        return int(config[cls.item_table_size_key])
+        return int(config[cls.item_table_size_key()])
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
@@ -146,7 +155,7 @@ class LLMEmbMixin:
         del old
 
         self.alpha = float(_cfg(config, "alpha"))
-        self.align_loss_fn = layers.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
+        self.align_loss_fn = losses.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
         self.align_tau = float(_cfg(config, "align_tau"))
         self.align_normalize = bool(_cfg(config, "align_normalize"))
         self.rat_init = str(_cfg(config, "rat_init"))
@@ -196,7 +205,7 @@ class LLMEmbMixin:
             with torch.no_grad():
                 self.item_embedding.id_weight.copy_(collab[1:] - self.item_embedding.adapter(self.item_embedding.adapter_input()))
             message += ", id table = the rest of the SASRec's table"
-        if self.warm_start_encoder:
+        if self.warm_start_encoder():
             if state is None:
                 raise UserError("rat_init=collaborative: the alignment SASRec's weights are missing from its cache "
                                 "entry (built by an older version); delete the entry to retrain it.")
@@ -225,8 +234,9 @@ class LLMEmbMixin:
 
     # ---------------------------------------------------------------- alignment
     def alignment_targets(self, interaction):
-        """The batch's target item ids (may contain padding 0s and repeats)."""
-        return interaction[self.POS_ITEM_ID]
+        """The batch's target item ids (may contain padding 0s and repeats); BERT4Rec's are the items
+        at its masked positions (unmasked slots are padding)."""
+        return interaction[self.POS_ITEMS if isinstance(self, BERT4Rec) else self.POS_ITEM_ID]
 
     def alignment_loss(self, interaction):
         """Soft contrastive loss between the adapted and the collaborative vectors of the batch's
@@ -235,8 +245,8 @@ class LLMEmbMixin:
         ids = ids[ids > 0]
         adapted = self.item_embedding(ids)
         collaborative = self.collaborative_emb[ids]
-        if self.align_loss_fn is layers.soft_contrastive_loss:
-            return layers.soft_contrastive_loss(collaborative, adapted, tau=self.align_tau, normalize=self.align_normalize)
+        if self.align_loss_fn is losses.soft_contrastive_loss:
+            return losses.soft_contrastive_loss(collaborative, adapted, tau=self.align_tau, normalize=self.align_normalize)
         return self.align_loss_fn(collaborative, adapted, tau=self.align_tau)
 
     # ---------------------------------------------------------------- RecBole entry points
@@ -267,19 +277,11 @@ class LLMEmbMixin:
 class LLMEmbSASRec(LLMEmbMixin, SASRec):
     """RecBole's SASRec with LLMEmb's adapted frozen LM item table and collaborative alignment."""
 
-    warm_start_encoder = True
-
 
 class LLMEmbGRU4Rec(LLMEmbMixin, GRU4Rec):
     """RecBole's GRU4Rec with LLMEmb's adapted frozen LM item table (output size ``embedding_size``)."""
-
-    item_table_size_key = "embedding_size"
 
 
 class LLMEmbBERT4Rec(LLMEmbMixin, BERT4Rec):
     """RecBole's BERT4Rec with LLMEmb's adapted frozen LM item table; the mask token (index
     ``n_items``) gets its own trainable vector, as in the official code."""
-
-    def alignment_targets(self, interaction):
-        # the items at the masked positions; unmasked slots are padding (0)
-        return interaction[self.POS_ITEMS]

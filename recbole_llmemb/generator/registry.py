@@ -1,0 +1,49 @@
+"""The embedding methods by name: each method's stage 1 registers a builder here, the pipeline
+(``recbole_llmemb.generate``) looks it up, caches what it builds and hands it to the models."""
+from dataclasses import dataclass, field
+from typing import Callable
+
+from recbole_llmemb.errors import UserError
+
+
+@dataclass
+class BuildContext:
+    """What a builder gets: the config, the dataset, the aligned item tokens/texts/attributes,
+    the store folder it may write extras into (e.g. ``adapter/``), and its own settings."""
+
+    config: object
+    dataset: object
+    tokens: list
+    texts: list
+    attributes: list
+    instruction: str
+    folder: str
+    settings: dict
+    progress: bool = True
+
+
+@dataclass
+class Builder:
+    """``settings(config, n_items) -> dict`` (everything that changes the vectors; enters the cache key;
+    may raise UserError early); ``build(ctx) -> (vectors (n, d), extra meta dict)``."""
+
+    name: str
+    settings: Callable
+    build: Callable
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+BUILDERS = {}
+
+
+def register_builder(name, settings, build, description=""):
+    """Register an embedding method under ``name`` (e.g. "said", "tslrec")."""
+    BUILDERS[name] = Builder(name=name, settings=settings, build=build, description=description)
+    return BUILDERS[name]
+
+
+def get_builder(name):
+    if name not in BUILDERS:
+        raise UserError(f"Unknown embedding method '{name}'. Available: {', '.join(sorted(BUILDERS))}.")
+    return BUILDERS[name]

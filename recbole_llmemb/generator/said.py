@@ -1,0 +1,259 @@
+"""SAID's stage 1 (Hu et al., WWW 2024 Companion): item ids become soft tokens from which the
+language model must reproduce the item's text; the learned per-item vectors are the output.
+
+Each item has a trainable id vector; a projector (``Linear -> GELU -> Linear``) turns it into
+``said_tokens`` soft tokens in the LM's input-embedding space. The LM reads the soft tokens, then
+the item's text, and learns by teacher forcing to produce that text; the loss counts text tokens
+only (not the soft tokens, padding or special tokens):
+
+* causal LMs (the paper): next-token prediction of ``text + EOS`` after the soft tokens;
+* encoders such as the packaged MiniLM: ``[CLS] soft tokens text [SEP]`` with ``said_mask_ratio``
+  of the text's tokens (all, by default) replaced by the mask token and predicted from the soft
+  tokens, scored against the word-embedding matrix (encoders ship no LM head).
+
+The LM is frozen (``said_lora: False``) or LoRA-tuned. The exported vector of an item is the mean
+of its soft tokens (``said_export: tokens``, in the LM's input space) or its id vector (``id``).
+The item text is the attribute text without the instruction line (a constant line teaches nothing).
+"""
+import logging
+import math
+import random
+import time
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from recbole_llmemb.data.item_text import render
+from recbole_llmemb.errors import UserError
+from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity, read_model_config
+from recbole_llmemb.generator.extract import check_pca
+from recbole_llmemb.generator.registry import register_builder
+from recbole_llmemb.generator.settings import setting
+
+EXPORTS = ("tokens", "id")
+
+
+class SoftTokens(nn.Module):
+    """Item id -> ``k`` soft tokens of size ``lm_dim``: an id table and a projector."""
+
+    def __init__(self, n_items, k, lm_dim, id_dim=64, hidden=None, token_std=1.0):
+        super().__init__()
+        hidden = int(hidden or lm_dim)
+        self.k, self.lm_dim = int(k), int(lm_dim)
+        self.ids = nn.Embedding(int(n_items), int(id_dim))
+        nn.init.normal_(self.ids.weight, std=1.0)
+        self.projector = nn.Sequential(nn.Linear(int(id_dim), hidden), nn.GELU(), nn.Linear(hidden, self.k * self.lm_dim))
+        # soft tokens start at the word embeddings' scale, so the LM reads them as it reads words
+        nn.init.normal_(self.projector[2].weight, std=float(token_std) / math.sqrt(hidden))
+        nn.init.zeros_(self.projector[2].bias)
+
+    def forward(self, items):
+        return self.projector(self.ids(items)).view(len(items), self.k, self.lm_dim)
+
+
+class SAIDTrainer:
+    """Trains the soft tokens (and LoRA when enabled) to reproduce each item's text."""
+
+    def __init__(self, config, tokenizer, model, info, texts, settings):
+        self.tokenizer, self.model, self.info, self.s = tokenizer, model, info, settings
+        self.decoder = info["family"] == "decoder"
+        self.device = next(model.parameters()).device
+        self.words = model.get_input_embeddings()
+        budget = settings["max_length"]
+        self.text_ids = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
+        if self.decoder and tokenizer.eos_token_id is None:
+            raise UserError(f"llm_path '{info['path']}': SAID with a causal LM needs an EOS token in its tokenizer.")
+        if not self.decoder and (tokenizer.mask_token_id is None or tokenizer.cls_token_id is None):
+            raise UserError(f"llm_path '{info['path']}': SAID with an encoder needs [MASK] and [CLS] tokens in its tokenizer.")
+        std = float(self.words.weight.detach().float().std())
+        torch.manual_seed(settings["seed"])
+        self.soft = SoftTokens(len(texts), settings["said_tokens"], info["hidden_size"], settings["said_id_dim"],
+                               token_std=std).to(self.device)
+        groups = [{"params": list(self.soft.parameters()), "lr": settings["said_lr"]}]
+        lora = [p for p in model.parameters() if p.requires_grad]
+        if lora:
+            groups.append({"params": lora, "lr": settings["said_lora_lr"]})
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
+        self.rng = random.Random(settings["seed"])
+        self._order = []
+
+    # ------------------------------------------------------------------ one batch
+    def _inputs(self, items, texts_of=None):
+        """``(inputs_embeds, attention_mask, targets)`` for soft tokens of ``items`` and the texts of
+        ``texts_of`` (default: the same items); ``targets`` is -100 where nothing is predicted."""
+        texts_of = items if texts_of is None else texts_of
+        k, tok = self.s["said_tokens"], self.tokenizer
+        rows, targets = [], []
+        for j in texts_of:
+            ids = list(self.text_ids[j])
+            if self.decoder:  # [soft] text EOS: position t predicts token t+1
+                seq = ids + [tok.eos_token_id]
+                target = [-100] * (k - 1) + seq + [-100]
+                inp = seq
+            else:  # [CLS] [soft] masked text [SEP]: each masked position predicts its own token
+                n_mask = max(1, round(self.s["said_mask_ratio"] * len(ids))) if ids else 0
+                masked = set(self.rng.sample(range(len(ids)), n_mask)) if n_mask < len(ids) else set(range(len(ids)))
+                inp = [tok.cls_token_id] + [tok.mask_token_id if i in masked else t for i, t in enumerate(ids)] + [tok.sep_token_id]
+                target = [-100] * (1 + k) + [t if i in masked else -100 for i, t in enumerate(ids)] + [-100]
+            rows.append(inp)
+            targets.append(target)
+        width = max(len(r) for r in rows) + k
+        n = len(rows)
+        pad = tok.pad_token_id
+        token_ids = torch.full((n, width - k), pad, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        target_t = torch.full((n, width), -100, dtype=torch.long)
+        for r, (inp, target) in enumerate(zip(rows, targets)):
+            token_ids[r, : len(inp)] = torch.tensor(inp)
+            mask[r, : len(inp) + k] = 1
+            target_t[r, : len(target)] = torch.tensor(target)
+        words = self.words(token_ids.to(self.device))
+        soft = self.soft(torch.as_tensor(items, device=self.device)).to(words.dtype)
+        if self.decoder:
+            embeds = torch.cat([soft, words], dim=1)
+        else:
+            embeds = torch.cat([words[:, :1], soft, words[:, 1:]], dim=1)
+        return embeds, mask.to(self.device), target_t.to(self.device)
+
+    def example_losses(self, items, texts_of=None):
+        """Mean reconstruction loss per example (soft tokens of ``items[r]``, text of ``texts_of[r]``)."""
+        embeds, mask, target = self._inputs(items, texts_of)
+        out = self.model(inputs_embeds=embeds, attention_mask=mask)
+        if self.decoder:
+            logits = out.logits
+        else:
+            hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+            logits = hidden @ self.words.weight.t()
+        loss = F.cross_entropy(logits.float().transpose(1, 2), target, ignore_index=-100, reduction="none")
+        counted = (target != -100).sum(1).clamp_min(1)
+        return loss.sum(1) / counted
+
+    # ------------------------------------------------------------------ training
+    def next_batch(self):
+        n = len(self.text_ids)
+        bs = min(self.s["said_batch_size"], n)
+        if len(self._order) < bs:
+            perm = list(range(n))
+            self.rng.shuffle(perm)
+            self._order += perm
+        batch, self._order = self._order[:bs], self._order[bs:]
+        return batch
+
+    def step(self):
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.example_losses(self.next_batch()).mean()
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def train(self, steps, progress=True):
+        losses, start = [], time.perf_counter()
+        it = range(steps)
+        bar = None
+        if progress and steps > 0:
+            from tqdm import tqdm
+
+            it = bar = tqdm(it, desc="SAID", unit="step")
+        for _ in it:
+            losses.append(self.step())
+            if bar is not None:
+                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        self.model.eval()
+        seconds = time.perf_counter() - start
+        head, tail = losses[:10], losses[-10:]
+        return {"steps": steps, "seconds": round(seconds, 3),
+                "first_loss": sum(head) / len(head) if head else None,
+                "final_loss": sum(tail) / len(tail) if tail else None}
+
+    @torch.no_grad()
+    def vectors(self, export):
+        """One vector per item: the mean of its soft tokens, or its id vector."""
+        if export == "id":
+            return self.soft.ids.weight.detach().float().cpu().numpy()
+        items = torch.arange(len(self.text_ids), device=self.device)
+        return torch.cat([self.soft(b).mean(1) for b in items.split(1024)]).float().cpu().numpy()
+
+
+# --------------------------------------------------------------------------- stage 1 of SAID, registered
+def said_texts(attributes):
+    """The texts SAID reproduces: the attribute text, no instruction line."""
+    return [render("", a) for a in attributes]
+
+
+def total_steps(config, n_items):
+    """``said_steps`` when set, else ``said_epochs`` passes over the items."""
+    steps = setting(config, "said_steps")
+    if steps is not None:
+        return int(steps)
+    bs = int(setting(config, "said_batch_size"))
+    return int(math.ceil(float(setting(config, "said_epochs")) * math.ceil(n_items / bs)))
+
+
+def settings(config, n_items):
+    """Everything that changes SAID's vectors (the cache key); bad values refused before any work."""
+    ident = model_identity(config)
+    k = int(setting(config, "said_tokens"))
+    if k < 1:
+        raise UserError(f"said_tokens={k}: SAID needs at least one soft token per item.")
+    max_length = int(setting(config, "llm_max_length"))
+    limit = getattr(read_model_config(ident["path"]), "max_position_embeddings", None)
+    if isinstance(limit, int) and k + max_length + 2 > limit:
+        raise UserError(f"said_tokens={k} + llm_max_length={max_length} (+2 special tokens) exceeds the model's "
+                        f"limit of {limit} positions: lower llm_max_length to at most {limit - k - 2}.")
+    export = str(setting(config, "said_export"))
+    if export not in EXPORTS:
+        raise UserError(f"said_export={export}: use one of {', '.join(EXPORTS)}.")
+    mask_ratio = float(setting(config, "said_mask_ratio"))
+    if not 0.0 < mask_ratio <= 1.0:
+        raise UserError(f"said_mask_ratio={mask_ratio}: must be in (0, 1].")
+    batch = int(setting(config, "said_batch_size"))
+    if batch < 1:
+        raise UserError(f"said_batch_size={batch}: must be at least 1.")
+    lora = bool(setting(config, "said_lora"))
+    s = {
+        "model": {key: ident[key] for key in ("name", "model_type", "family", "hidden_size", "dtype", "fingerprint")},
+        "max_length": max_length,
+        "said_tokens": k,
+        "said_id_dim": int(setting(config, "said_id_dim")),
+        "said_steps": total_steps(config, n_items),
+        "said_batch_size": batch,
+        "said_lr": float(setting(config, "said_lr")),
+        "said_mask_ratio": mask_ratio,
+        "said_export": export,
+        "said_lora": lora,
+        "pca_dim": check_pca(config, ident["hidden_size"], n_items),
+        "seed": int(setting(config, "seed", 2020)),
+    }
+    if s["said_steps"] < 1:
+        raise UserError(f"said_steps={s['said_steps']}: SAID's vectors are learned; give at least one step.")
+    if lora:
+        s.update(lora_r=int(setting(config, "lora_r")), lora_alpha=int(setting(config, "lora_alpha")),
+                 lora_dropout=float(setting(config, "lora_dropout")),
+                 lora_target_modules=lora_target_modules(config, ident["model_type"]),
+                 said_lora_lr=float(setting(config, "said_lora_lr")))
+    else:
+        s["said_lora_lr"] = 0.0
+    return s
+
+
+def make_trainer(config, texts, s):
+    """The backbone (frozen or LoRA-wrapped; causal LMs with their LM head) and a SAID trainer."""
+    tokenizer, model, info = load_backbone(config, lora=s["said_lora"], causal_lm=s["model"]["family"] == "decoder")
+    if not s["said_lora"]:
+        model.requires_grad_(False)
+    return SAIDTrainer(config, tokenizer, model, info, texts, s)
+
+
+def build(ctx):
+    """Train the soft tokens on the item texts, then export one vector per item."""
+    s = ctx.settings
+    trainer = make_trainer(ctx.config, said_texts(ctx.attributes), s)
+    stats = trainer.train(s["said_steps"], progress=ctx.progress)
+    logging.getLogger().info(f"SAID: {stats['steps']} steps in {stats['seconds']:.1f}s, reconstruction loss "
+                             f"{stats['first_loss']:.4f} -> {stats['final_loss']:.4f}")
+    return trainer.vectors(s["said_export"]), {"said": stats, "model": dict(trainer.info)}
+
+
+register_builder("said", settings, build, "SAID: soft tokens from item ids, trained to reproduce the item text")

@@ -1,0 +1,125 @@
+"""One run of a RecBole model on a loaded dataset: split, train, evaluate (overall and long-tail
+groups), results file. The pipeline (``quick_start``) adds the plugin stages through ``prepare``;
+stages that train a model themselves (the alignment SASRec) call :func:`train_and_evaluate` here,
+so nothing below the pipeline imports it.
+"""
+import os
+import time
+from contextlib import contextmanager
+from logging import getLogger
+
+import pandas as pd
+
+from recbole_llmemb.config import get_model_class
+from recbole_llmemb.data.atomic import check_atomic_files
+from recbole_llmemb.errors import UserError
+from recbole_llmemb.evaluation.diagnostics import table_diagnostics
+from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
+from recbole_llmemb.evaluation.results import atomic_write_json, build_results
+from recbole_llmemb.evaluation.trainer import long_tail_trainer, unique_run_id
+
+from recbole.data import create_dataset, data_preparation  # noqa: E402  (after compat, imported by config)
+from recbole.utils import get_trainer, init_seed, set_color  # noqa: E402
+
+
+@contextmanager
+def stage(name, seconds):
+    """Time a pipeline stage into ``seconds[name]`` and log it."""
+    start = time.perf_counter()
+    yield
+    seconds[name] = time.perf_counter() - start
+    getLogger().info(set_color(f"stage {name}", "green") + f": {seconds[name]:.1f}s")
+
+
+def load_dataset(config):
+    """RecBole's dataset for this config, or one clear error about the atomic files."""
+    check_atomic_files(config)
+    model_class = get_model_class(config["model"])
+    dataset_class = getattr(model_class, "dataset_class", None)
+    try:
+        dataset = dataset_class(config) if dataset_class else create_dataset(config)
+    except (pd.errors.ParserError, ValueError, KeyError) as e:
+        if "is empty" not in str(e):
+            raise UserError(f"Could not load dataset '{config['dataset']}' from {config['data_path']}: {e}") from None
+        dataset = None
+    if dataset is None or dataset.inter_num == 0:
+        raise UserError(
+            f"Dataset '{config['dataset']}' has no interactions left after filtering "
+            f"(user_inter_num_interval={config['user_inter_num_interval']}, "
+            f"item_inter_num_interval={config['item_inter_num_interval']}). Loosen the filters."
+        )
+    return dataset
+
+
+def evaluate_best(trainer, data, saved):
+    """The best checkpoint on ``data``: group metrics plus RecBole's own result, side by side."""
+    recbole_result = {k: float(v) for k, v in trainer.evaluate(data, load_best_model=saved).items()}
+    block = {"overall": recbole_result, **(trainer.last_groups or {}), "recbole": recbole_result}
+    block["diagnostics"] = {**table_diagnostics(trainer.model), **block.get("diagnostics", {})}
+    return block
+
+
+def resume_into(trainer, checkpoint):
+    """Continue training from ``checkpoint`` into this run's own checkpoint file (never the old one)."""
+    if not os.path.isfile(checkpoint):
+        raise UserError(f"resume_checkpoint={checkpoint}: no such checkpoint file.")
+    own = trainer.saved_model_file
+    trainer.resume_checkpoint(checkpoint)
+    trainer.saved_model_file = own
+    trainer._save_checkpoint(trainer.start_epoch - 1, verbose=False)  # the start is the best so far
+
+
+def train_and_evaluate(config, saved=True, prepare=None):
+    """Load, split, train and evaluate for a built Config; returns (results dict, trainer, dataset).
+
+    ``prepare(config, dataset, model_class, seconds)`` runs after loading (the pipeline attaches the
+    plugin models' inputs there) and may return the alignment SASRec's results file.
+    """
+    seconds = {}
+    logger = getLogger()
+    init_seed(config["seed"], config["reproducibility"])
+    model_class = get_model_class(config["model"])
+    if config["eval_checkpoint"] and not os.path.isfile(config["eval_checkpoint"]):
+        raise UserError(f"eval_checkpoint={config['eval_checkpoint']}: no such checkpoint file.")
+    if hasattr(model_class, "check_config"):
+        model_class.check_config(config)
+    with stage("dataset", seconds):
+        dataset = load_dataset(config)
+        logger.info(dataset)
+    sasrec_results = prepare(config, dataset, model_class, seconds) if prepare else None
+    init_seed(config["seed"], config["reproducibility"])  # same split/shuffle whether stages were cached or built
+    with stage("split", seconds):
+        train_data, valid_data, test_data = data_preparation(config, dataset)
+        lt = config["long_tail"] or {}
+        groups = build_groups(*training_counts(dataset, [valid_data.dataset, test_data.dataset]), **lt)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    model = model_class(config, train_data.dataset).to(config["device"])
+    logger.info(model)
+    run_id = unique_run_id(config["model"], config["dataset"])
+    trainer_class = long_tail_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))
+    trainer = trainer_class(config, model, groups=groups, run_id=run_id)
+
+    with stage("train", seconds):
+        if config["eval_checkpoint"]:  # no training: evaluate a trained checkpoint (e.g. under another protocol)
+            trainer.saved_model_file, saved = config["eval_checkpoint"], True
+        else:
+            if config["resume_checkpoint"]:  # go on training a run (RecBole restores weights, optimizer, epoch)
+                resume_into(trainer, config["resume_checkpoint"])
+            trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    with stage("test", seconds):
+        valid = evaluate_best(trainer, valid_data, saved)
+        test = evaluate_best(trainer, test_data, saved)
+    for name, block in (("valid", valid), ("test", test)):
+        logger.info(set_color(f"best {name} result", "yellow") + "\n" + format_table(block, config["topk"]))
+    results = build_results(config, run_id, trainer, valid, test, seconds)
+    if sasrec_results:
+        results["alignment_sasrec_results"] = sasrec_results
+    for key in ("eval_checkpoint", "resume_checkpoint"):
+        if config[key]:
+            results[key] = os.path.abspath(config[key])
+    path = os.path.join(config["results_dir"] or "results", f"{run_id}.json")
+    atomic_write_json(path, results)
+    results["path"] = os.path.abspath(path)
+    logger.info(set_color("results file", "blue") + f": {results['path']}")
+    return results, trainer, dataset

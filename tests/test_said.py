@@ -1,0 +1,146 @@
+"""SAID (issue 9): soft tokens trained to reproduce item text with the packaged encoder and a tiny
+random causal LM, only the soft tokens (and LoRA) learning, an item's own text reconstructed better
+than another's, the store reused, bad settings refused, and SAIDSASRec / BERT4Rec / GRU4Rec end to end."""
+import numpy as np
+import pytest
+import torch
+
+from recbole_llmemb.config import Config, UserError
+from recbole_llmemb.data.item_text import item_attributes
+from recbole_llmemb.generate import item_embeddings, main as generate_main
+from recbole_llmemb.generator import said
+from recbole_llmemb.quick_start import run_recbole_llmemb
+from tests.conftest import tiny_config, write_tiny_dataset
+from tests.test_generator import llama_dir  # noqa: F401  (module fixture: the tiny offline LLaMA)
+
+from recbole.data import create_dataset  # noqa: E402
+
+MINILM_HIDDEN = 384
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))  # RecBole's ./log
+        yield
+    torch.set_num_threads(threads)
+
+
+#: item texts that differ in their words, not only in a number
+TITLES = ["red matte lipstick", "vitamin c face serum", "shampoo for dry hair", "black waterproof mascara",
+          "lavender body lotion", "nail polish remover"]
+
+
+def setup(root, n_items=12, titles=None, **overrides):
+    folder = write_tiny_dataset(root, n_users=8, n_items=len(titles) if titles else n_items, per_user=3 if titles else 4)
+    if titles:
+        rows = [f"i{i}\t{t}\tbeauty\t{i}.00" for i, t in enumerate(titles, 1)]
+        (folder / "tiny.item").write_text("\n".join(["item_id:token\ttitle:token\tcategories:token_seq\tprice:float"] + rows) + "\n")
+    cfg = tiny_config(root, said_steps=2, said_batch_size=4, state="WARNING", llm_max_length=32)
+    cfg.update(overrides)
+    config = Config("SASRec", "tiny", config_dict=cfg)
+    return config, create_dataset(config)
+
+
+def trainer_for(config, dataset):
+    texts = said.said_texts(item_attributes(config, dataset))
+    s = said.settings(config, len(texts))
+    return said.make_trainer(config, texts, s), s
+
+
+@pytest.mark.parametrize("model", ["minilm", "llama"])
+def test_reconstruction_loss_falls_and_only_soft_tokens_learn(tmp_path, llama_dir, model):  # noqa: F811
+    config, dataset = setup(tmp_path, llm_path=None if model == "minilm" else llama_dir, said_lr=0.01)
+    trainer, _ = trainer_for(config, dataset)
+    lm_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
+    soft_before = {n: p.detach().clone() for n, p in trainer.soft.named_parameters()}
+    with torch.no_grad():
+        start = float(trainer.example_losses(list(range(4))).mean())
+    for _ in range(15):
+        trainer.optimizer.zero_grad(set_to_none=True)
+        loss = trainer.example_losses(list(range(4))).mean()
+        loss.backward()
+        for n, p in trainer.model.named_parameters():
+            assert p.grad is None, f"the frozen LM's {n} got a gradient"
+        trainer.optimizer.step()
+    with torch.no_grad():
+        end = float(trainer.example_losses(list(range(4))).mean())
+    # a random LM's logits hardly depend on its input (loss ~ log vocabulary, floor ~0.08 lower): it
+    # falls less than through the trained MiniLM, where the soft tokens steer real attention
+    assert end < start - (0.3 if model == "minilm" else 0.05), (start, end)
+    assert all(torch.equal(p.detach(), lm_before[n]) for n, p in trainer.model.named_parameters())
+    assert {n for n, p in trainer.soft.named_parameters() if not torch.equal(p.detach(), soft_before[n])} == set(soft_before)
+    grads = trainer.soft.ids.weight.grad.abs().sum(1)
+    assert (grads[:4] > 0).all() and (grads[4:] == 0).all()  # only the batch's items
+
+
+def test_lora_parameters_learn_beside_the_soft_tokens(tmp_path, llama_dir):  # noqa: F811
+    config, dataset = setup(tmp_path, llm_path=llama_dir, said_lora=True)
+    trainer, s = trainer_for(config, dataset)
+    assert s["said_lora"] and s["lora_r"] == 8
+    trainer.step()
+    trained = {n for n, p in trainer.model.named_parameters() if p.grad is not None and float(p.grad.abs().sum()) > 0}
+    assert trained and all("lora_" in n for n in trained)
+    assert trainer.soft.projector[0].weight.grad is not None
+
+
+def test_own_text_is_reconstructed_better_than_another_items(tmp_path):
+    # the packaged MiniLM: a random LM's outputs hardly depend on its input, so it cannot tell texts apart
+    config, dataset = setup(tmp_path, titles=TITLES, said_lr=0.03, said_batch_size=6, said_steps=30)
+    trainer, s = trainer_for(config, dataset)
+    trainer.train(s["said_steps"], progress=False)
+    items = list(range(6))
+    with torch.no_grad():
+        own = trainer.example_losses(items).numpy()
+        other = trainer.example_losses(items, texts_of=items[1:] + items[:1]).numpy()
+    assert (own < other).all(), (own, other)
+
+
+def test_vectors_are_stored_and_reused(tmp_path):
+    config, dataset = setup(tmp_path)
+    first = item_embeddings(config, dataset, "said", progress=False)
+    assert first.meta["status"] == "built"
+    assert first.vectors.shape == (12, MINILM_HIDDEN) and np.isfinite(first.vectors).all()
+    assert len({v.tobytes() for v in first.vectors}) == 12
+    assert first.meta["said"]["steps"] == 2 and first.meta["settings"]["said_tokens"] == 4
+    second = item_embeddings(config, dataset, "said", progress=False)
+    assert second.meta["status"] == "reused" and np.array_equal(first.vectors, second.vectors)
+    config_id = Config("SASRec", "tiny", config_dict={**config.user_config_dict, "said_export": "id"})
+    ids = item_embeddings(config_id, dataset, "said", progress=False)
+    assert ids.meta["status"] == "built" and ids.vectors.shape == (12, 64)
+
+
+@pytest.mark.parametrize("override, words", [
+    ({"said_tokens": 0}, "said_tokens=0"),
+    ({"llm_max_length": 600}, "limit of 512 positions"),
+    ({"said_export": "pooled"}, "said_export=pooled"),
+])
+def test_bad_settings_are_one_clear_message(tmp_path, capsys, override, words):
+    write_tiny_dataset(tmp_path, n_users=8, n_items=12, per_user=4)
+    cfg = tiny_config(tmp_path, **override)
+    argv = ["--method=said", "--dataset=tiny"] + [f"--{k}={v!r}" if isinstance(v, dict) else f"--{k}={v}" for k, v in cfg.items()]
+    assert generate_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and words in err and "\n" not in err
+    assert not list((tmp_path / "cache").glob("tiny/said-*"))  # refused before anything was written
+
+
+@pytest.mark.parametrize("model", ["SAIDSASRec", "SAIDBERT4Rec", "SAIDGRU4Rec"])
+def test_said_models_end_to_end(tmp_path, llama_dir, model):  # noqa: F811
+    write_tiny_dataset(tmp_path)
+    cfg = tiny_config(tmp_path, epochs=1, collab_epochs=1, said_steps=2, said_batch_size=8,
+                      MAX_ITEM_LIST_LENGTH=5, n_layers=1, n_heads=1, llm_path=llama_dir)
+    results = run_recbole_llmemb(model, "tiny", config_dict=cfg)
+    assert results["model"] == model and np.isfinite(results["test"]["overall"]["ndcg@10"])
+    assert set(results["test"]["groups"]) == {"item_head", "item_tail", "user_short", "user_long"}
+    assert "effective_rank" in results["test"]["diagnostics"]
+    assert list((tmp_path / "cache" / "tiny").glob("said-*"))
+    assert results["config"]["alpha"] == 0.0 and results["config"]["llm_embedding_method"] == "said"
+
+
+def test_said_settings_refuse_zero_steps(tmp_path):
+    config, dataset = setup(tmp_path, said_steps=0)
+    with pytest.raises(UserError, match="at least one step"):
+        said.settings(config, 12)
