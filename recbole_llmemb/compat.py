@@ -89,23 +89,6 @@ def patch_collector():
     Collector.get_data_struct = get_data_struct
 
 
-def patch_config_argv():
-    """Stop RecBole's ``Config`` from reading ``sys.argv`` (pytest's flags, the runner's own).
-
-    The plugin's runner parses the command line itself and passes it as the top layer.
-    """
-    from recbole.config.configurator import Config
-
-    if getattr(Config._load_cmd_line, "_llmemb_patched", False):
-        return
-
-    def _load_cmd_line(self):
-        return {}
-
-    _load_cmd_line._llmemb_patched = True
-    Config._load_cmd_line = _load_cmd_line
-
-
 def quiet_pandas_warnings():
     """RecBole 1.2.1's pandas idioms warn on every load (FutureWarning); the behaviour is fine on pandas<3."""
     import warnings
@@ -134,6 +117,5 @@ def apply():
     patch_numpy()
     patch_trainer_checkpoint_loading()
     patch_collector()
-    patch_config_argv()
     turn_off_anomaly_detection()
     _APPLIED = True

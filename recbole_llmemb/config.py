@@ -102,6 +102,11 @@ class Config(RecBoleConfig):
         self.user_config_dict = dict(config_dict)
         super().__init__(model_class, dataset, files, config_dict)
 
+    def _load_cmd_line(self):
+        """Never ``sys.argv`` (pytest's flags, the runner's own): the runner parses the command line
+        itself and passes it as ``config_dict``. RecBole's own ``Config`` keeps reading it."""
+        return {}
+
     def _merge_external_config_dict(self):
         """Later layers override earlier ones key by key; dict values (eval_args, long_tail) merge."""
         self.external_config_dict = merge_layers(self.file_config_dict, self.variable_config_dict, self.cmd_config_dict)

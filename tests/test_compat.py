@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from recbole_llmemb import compat
-from recbole_llmemb.config import Config
+from recbole_llmemb.config import RECBOLE_EXAMPLE_DIR, Config
 
 
 def test_numpy2_aliases_let_config_build():
@@ -20,6 +20,16 @@ def test_config_ignores_sys_argv(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["pytest", "--epochs=999", "-x", "--model=BPR"])
     config = Config("SASRec", "ml-100k", config_dict={"epochs": 3})
     assert config["epochs"] == 3 and config["model"] == "SASRec"
+
+
+def test_recbole_own_config_still_reads_sys_argv(monkeypatch):
+    """The plugin's argv handling is its own Config's: RecBole's entry points keep their behaviour."""
+    from recbole.config import Config as RecBoleConfig
+
+    monkeypatch.setattr(sys, "argv", ["run_recbole.py", "--epochs=7", "--learning_rate=0.01"])
+    # (RecBole 1.2.1 refuses its own default negative sampling for CE unless told None)
+    config = RecBoleConfig("SASRec", "ml-100k", config_dict={"data_path": str(RECBOLE_EXAMPLE_DIR), "train_neg_sample_args": None})
+    assert config["epochs"] == 7 and config["learning_rate"] == 0.01
 
 
 def test_checkpoint_with_pickled_config_loads(tmp_path):
