@@ -7,7 +7,8 @@ Every patch here is idempotent and names the failure it removes (see DESIGN.md Â
 * torch >= 2.6 loads checkpoints ``weights_only=True``; RecBole's checkpoints pickle a Config.
 * ``Collector.get_data_struct`` calls ``.cpu()`` on ints (ItemCoverage, GiniIndex, ...).
 * ``Config`` reads ``--k=v`` from ``sys.argv``; the plugin's Config reads only what it is given.
-* ``recbole.quick_start`` imports ray; nothing in this package imports it.
+* ``recbole.quick_start`` imports ray 2.6.3, which needs ``pkg_resources`` (setuptools < 81, a
+  requirement of this package) and ``np.bool8`` (aliased here); nothing in this package imports it.
 """
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ _NUMPY_ALIASES = {
     "unicode_": np.str_,
     "int_": np.int_,
     "bool": np.bool_,
+    "bool8": np.bool_,  # ray 2.6.3 (RecBole's run_recbole imports it)
     "int": np.int_,
     "float": np.float64,
     "complex": np.complex128,

@@ -66,6 +66,14 @@ def test_package_never_imports_recbole_quick_start():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_recbole_run_recbole_imports_beside_the_plugin():
+    """A user who mixes the plugin with RecBole's own entry point gets it (ray needs pkg_resources
+    and np.bool8: setuptools < 81 is a requirement, the alias is compat's)."""
+    code = "import recbole_llmemb; from recbole.quick_start import run_recbole; assert callable(run_recbole)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-1500:]
+
+
 def test_recbole_sequential_models_do_not_turn_on_anomaly_detection():
     # recbole/model/sequential_recommender/sine.py switches it on globally at import (3x slower training)
     import importlib
