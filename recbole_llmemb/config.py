@@ -97,6 +97,7 @@ class Config(RecBoleConfig):
                 raise UserError(f"Config file not found: {f}")
         files = props_files(model_class, dataset) + list(config_file_list or [])
         self._explicit_keys = set(config_dict)
+        self._dataset_name = dataset
         # the user's own layers, for stages that train a different model on the same setup
         self.user_config_files = list(config_file_list or [])
         self.user_config_dict = dict(config_dict)
@@ -108,8 +109,14 @@ class Config(RecBoleConfig):
         return {}
 
     def _merge_external_config_dict(self):
-        """Later layers override earlier ones key by key; dict values (eval_args, long_tail) merge."""
+        """Later layers override earlier ones key by key; dict values (eval_args, long_tail) merge.
+
+        A dataset that no layer describes loads every column of its atomic files (RecBole's
+        fallback loads only ids, and the time-ordered split then sorts by a column it never loaded).
+        """
         self.external_config_dict = merge_layers(self.file_config_dict, self.variable_config_dict, self.cmd_config_dict)
+        if "load_col" not in self.external_config_dict and not (RECBOLE_PROPS_DIR / "dataset" / f"{self._dataset_name}.yaml").is_file():
+            self.external_config_dict["load_col"] = None
 
     def _load_config_files(self, file_list):
         """Like RecBole's, but dict values of later files merge into earlier ones."""

@@ -49,9 +49,13 @@ def check_atomic_files(config):
         fields = read_header(path)
         missing = [c for c in list(wanted or []) + required.get(suffix, []) if c not in fields]
         if missing:
+            why = ""
+            if config["TIME_FIELD"] in missing and suffix == "inter" and config["eval_args"].get("order") == "TO":
+                why = (f" The time-ordered split (eval_args order TO) sorts by '{config['TIME_FIELD']}': add that "
+                       "column, name yours with TIME_FIELD, or split in file order with --eval_args=\"{'order': 'RO'}\".")
             raise UserError(
-                f"{path}: column(s) {missing} are not in the header {list(fields)}. Fix the file or "
-                f"the load_col / *_FIELD settings in props/{dataset}.yaml."
+                f"{path}: column(s) {missing} are not in the header {list(fields)}.{why} Fix the file or "
+                "the load_col / *_FIELD settings in your config file (--config_files=yours.yaml)."
             )
         _check_rows(path, len(fields), fields)
 
