@@ -60,8 +60,11 @@ ROWS = {
                                        "the LLMEmbSASRec warm + id row's checkpoint"),
     "LLMEmbSASRec default @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec", UNI100 % "LLMEmbSASRec default",
                                      "the LLMEmbSASRec default row's checkpoint"),
+    "SAIDSASRec default": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
+                           "no alignment; its stage 1 time is the results file's item_embeddings[said] stage"),
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "", "the shipped defaults"),
+    "SAIDSASRec default paper": ("paper", "SAIDSASRec", "", "the shipped defaults"),
 }
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [
@@ -70,6 +73,14 @@ NOTES = [
     "to free the CPU: adapter fit R^2 0.131; validation NDCG@10 per epoch 0.0209, 0.0239, 0.0245, 0.0261 (SASRec "
     "row: 0.0096, 0.0142, ... 0.0509 at its best epoch; the old default's run of 2026-11-26: 0.0085, 0.0120, "
     "0.0145, 0.0173, ... 0.0367 at epoch 20).",
+    "Which part of the text-plus-id table rare items rank by (benchmarks/probe_id_shrinkage.py on the "
+    "'LLMEmbSASRec warm + id' checkpoint, no retraining; results in benchmarks/results/probes/id_shrinkage.json), "
+    "test NDCG@10 overall / tail: as trained 0.0416 / 0.0238; each item's id offset shrunk by n/(n+k) "
+    "(n its training count): k=3 0.0397 / 0.0138, k=10 0.0361 / 0.0058, k=30 0.0303 / 0.0025; the adapted "
+    "text part scaled by s: s=0.5 0.0371 / 0.0211, s=1.5 0.0404 / 0.0239, s=2 0.0359 / 0.0221, s=3 0.0279 / "
+    "0.0197. Rare items rank by their id offsets, not by their text alone (shrinking them towards the text "
+    "empties the top-10 lists of tail items: tail share 38.5% -> 6.4% at k=10); the trained balance of text "
+    "and id is the best of these on validation too.",
     "How much of the SASRec row's item table the SCFT text vectors explain (ridge regression with intercept of "
     "the 64-d SASRec vectors on the centred 384-d text vectors, 12,101 items): R^2 0.133 in-sample (the warm "
     "start's fitted adapter reached 0.131: converged), 0.08 on a held-out fifth of the items. A frozen-text item "
