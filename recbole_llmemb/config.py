@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from recbole_llmemb import compat
+from recbole_llmemb.config_checks import check_known, check_values
 from recbole_llmemb.errors import UserError  # noqa: F401  (re-exported: the pipeline raises it too)
 
 compat.apply()
@@ -96,12 +97,14 @@ class Config(RecBoleConfig):
             if not os.path.isfile(f):
                 raise UserError(f"Config file not found: {f}")
         files = props_files(model_class, dataset) + list(config_file_list or [])
+        check_known(config_dict)
         self._explicit_keys = set(config_dict)
         self._dataset_name = dataset
         # the user's own layers, for stages that train a different model on the same setup
         self.user_config_files = list(config_file_list or [])
         self.user_config_dict = dict(config_dict)
         super().__init__(model_class, dataset, files, config_dict)
+        check_values(self, set(config_dict) | set(self.file_config_dict))
 
     def _load_cmd_line(self):
         """Never ``sys.argv`` (pytest's flags, the runner's own): the runner parses the command line

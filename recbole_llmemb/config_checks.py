@@ -1,0 +1,93 @@
+"""The user's settings checked before anything runs: a key nobody reads gets a "did you mean",
+a number that is not one or is out of range gets one message, and a loss the model cannot train
+with is refused before RecBole's data loaders fail on it."""
+import difflib
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from recbole_llmemb.errors import UserError
+
+PROPS_DIR = Path(__file__).resolve().parent.parent / "props"
+#: settings read by the plugin's code that no props file lists
+PLUGIN_KEYS = {
+    "eval_checkpoint", "resume_checkpoint", "report", "item_text_fields", "item_text_instruction",
+    "item_text_list_fields", "item_text_names", "item_text_phrase_fields", "fast_sampled_eval",
+    "config_files", "model", "dataset",
+    # RecBole's own, set by its Config or its dataset code rather than by a property file
+    "MODEL_TYPE", "device", "eval_type", "local_rank", "encoding", "single_spec", "is_cuda",
+    "train_neg_sample_args", "valid_neg_sample_args", "test_neg_sample_args", "MODEL_INPUT_TYPE",
+}
+#: numeric settings: (type, smallest allowed value, whether the smallest is excluded)
+NUMBERS = {
+    "epochs": (int, 1, False), "collab_epochs": (int, 1, False), "train_batch_size": (int, 1, False),
+    "eval_batch_size": (int, 1, False), "learning_rate": (float, 0, True), "stopping_step": (int, 1, False),
+    "eval_step": (int, 1, False), "MAX_ITEM_LIST_LENGTH": (int, 1, False), "hidden_size": (int, 1, False),
+    "embedding_size": (int, 1, False), "inner_size": (int, 1, False), "n_layers": (int, 1, False),
+    "n_heads": (int, 1, False), "weight_decay": (float, 0, False), "seed": (int, 0, False),
+    "hidden_dropout_prob": (float, 0, False), "attn_dropout_prob": (float, 0, False),
+    "scft_steps": (int, 0, False), "scft_batch_size": (int, 2, False), "scft_lr": (float, 0, True),
+    "llm_max_length": (int, 1, False), "llm_batch_size": (int, 1, False), "lora_r": (int, 1, False),
+    "said_tokens": (int, 1, False), "said_batch_size": (int, 1, False), "said_lr": (float, 0, True),
+    "said_id_dim": (int, 1, False), "alpha": (float, 0, False), "align_tau": (float, 0, True),
+}
+SEQUENTIAL_LOSSES = ("CE", "BPR")
+
+
+def _yaml_keys(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return set(yaml.safe_load(f) or {})
+    except (OSError, yaml.YAMLError, TypeError):
+        return set()
+
+
+@lru_cache(maxsize=1)
+def known_keys():
+    """Every setting RecBole or the plugin reads: RecBole's argument lists and property files
+    (every model's, every dataset's), the plugin's props files and its code-only keys."""
+    import recbole
+    from recbole.utils import argument_list
+
+    keys = set(PLUGIN_KEYS)
+    for name in dir(argument_list):
+        if name.endswith("_arguments"):
+            keys |= set(getattr(argument_list, name))
+    for path in (Path(recbole.__file__).parent / "properties").rglob("*.yaml"):
+        keys |= _yaml_keys(path)
+    for path in PROPS_DIR.glob("*.yaml"):
+        keys |= _yaml_keys(path)
+    return frozenset(keys)
+
+
+def check_known(keys):
+    """Refuse a key that nothing reads (a typo would otherwise be silently ignored)."""
+    known = known_keys()
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise UserError(f"Unknown setting '{key}': neither RecBole nor the plugin reads it.{hint}")
+
+
+def check_values(config, keys):
+    """Numbers that are numbers and in range, and a loss the model trains with."""
+    for key in keys:
+        if key not in NUMBERS or config[key] is None:
+            continue
+        kind, low, strict = NUMBERS[key]
+        value = config[key]
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if kind is int and ok_type and float(value) != int(value):
+            ok_type = False
+        if not ok_type:
+            raise UserError(f"{key}={value!r}: must be {'a whole number' if kind is int else 'a number'}.")
+        if value < low or (strict and value == low):
+            raise UserError(f"{key}={value}: must be {'>' if strict else '>='} {low}.")
+    from recbole.utils import ModelType
+
+    if config["MODEL_TYPE"] == ModelType.SEQUENTIAL and config["loss_type"] not in SEQUENTIAL_LOSSES:
+        raise UserError(f"loss_type={config['loss_type']}: RecBole's sequential models ({config['model']}) train with "
+                        f"{' or '.join(SEQUENTIAL_LOSSES)}. For one sampled negative per target, use "
+                        "--loss_type=BPR (props/paper.yaml does).")
