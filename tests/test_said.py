@@ -38,7 +38,7 @@ def setup(root, n_items=12, titles=None, **overrides):
     if titles:
         rows = [f"i{i}\t{t}\tbeauty\t{i}.00" for i, t in enumerate(titles, 1)]
         (folder / "tiny.item").write_text("\n".join(["item_id:token\ttitle:token\tcategories:token_seq\tprice:float"] + rows) + "\n")
-    cfg = tiny_config(root, said_steps=2, said_batch_size=4, state="WARNING", llm_max_length=32)
+    cfg = tiny_config(root, said_steps=2, said_batch_size=4, state="WARNING", said_max_length=32)
     cfg.update(overrides)
     config = Config("SASRec", "tiny", config_dict=cfg)
     return config, create_dataset(config)
@@ -52,8 +52,11 @@ def trainer_for(config, dataset):
 
 @pytest.mark.parametrize("model", ["minilm", "llama"])
 def test_reconstruction_loss_falls_and_only_soft_tokens_learn(tmp_path, llama_dir, model):  # noqa: F811
-    config, dataset = setup(tmp_path, llm_path=None if model == "minilm" else llama_dir, said_lr=0.01)
+    # the encoder scored against the item texts' tokens (the default), the LLaMA against its whole vocabulary
+    config, dataset = setup(tmp_path, llm_path=None if model == "minilm" else llama_dir, said_lr=0.01,
+                            said_vocab="corpus" if model == "minilm" else "full")
     trainer, _ = trainer_for(config, dataset)
+    assert len(trainer.vocab) == (len(trainer.output) if model == "llama" else len({t for ids in trainer.text_ids for t in ids}))
     lm_before = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     soft_before = {n: p.detach().clone() for n, p in trainer.soft.named_parameters()}
     with torch.no_grad():
@@ -114,7 +117,8 @@ def test_vectors_are_stored_and_reused(tmp_path):
 
 @pytest.mark.parametrize("override, words", [
     ({"said_tokens": 0}, "said_tokens=0"),
-    ({"llm_max_length": 600}, "limit of 512 positions"),
+    ({"said_max_length": 600}, "limit of 512 positions"),
+    ({"said_vocab": "all"}, "said_vocab=all"),
     ({"said_export": "pooled"}, "said_export=pooled"),
 ])
 def test_bad_settings_are_one_clear_message(tmp_path, capsys, override, words):

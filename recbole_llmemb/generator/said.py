@@ -32,6 +32,7 @@ from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.generator.settings import setting
 
 EXPORTS = ("tokens", "id")
+VOCABS = ("corpus", "full")
 
 
 class SoftTokens(nn.Module):
@@ -60,12 +61,21 @@ class SAIDTrainer:
         self.decoder = info["family"] == "decoder"
         self.device = next(model.parameters()).device
         self.words = model.get_input_embeddings()
-        budget = settings["max_length"]
+        budget = settings["said_max_length"]
         self.text_ids = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
         if self.decoder and tokenizer.eos_token_id is None:
             raise UserError(f"llm_path '{info['path']}': SAID with a causal LM needs an EOS token in its tokenizer.")
         if not self.decoder and (tokenizer.mask_token_id is None or tokenizer.cls_token_id is None):
             raise UserError(f"llm_path '{info['path']}': SAID with an encoder needs [MASK] and [CLS] tokens in its tokenizer.")
+        # scored against the tokens the item texts use (``said_vocab: corpus``) or the whole vocabulary:
+        # on a CPU the 30k-word output layer is most of a step's work, and no text needs the rest
+        self.body = model.get_decoder() if self.decoder else model
+        self.output = (model.get_output_embeddings() if self.decoder else self.words).weight
+        used = sorted({t for ids in self.text_ids for t in ids} | ({tokenizer.eos_token_id} if self.decoder else set()))
+        vocab = torch.arange(self.output.shape[0]) if settings["said_vocab"] == "full" else torch.tensor(used, dtype=torch.long)
+        self.vocab = vocab.to(self.device)
+        self.to_vocab = torch.full((self.output.shape[0],), -100, dtype=torch.long, device=self.device)
+        self.to_vocab[self.vocab] = torch.arange(len(self.vocab), device=self.device)
         std = float(self.words.weight.detach().float().std())
         torch.manual_seed(settings["seed"])
         self.soft = SoftTokens(len(texts), settings["said_tokens"], info["hidden_size"], settings["said_id_dim"],
@@ -117,17 +127,17 @@ class SAIDTrainer:
         return embeds, mask.to(self.device), target_t.to(self.device)
 
     def example_losses(self, items, texts_of=None):
-        """Mean reconstruction loss per example (soft tokens of ``items[r]``, text of ``texts_of[r]``)."""
+        """Mean reconstruction loss per example (soft tokens of ``items[r]``, text of ``texts_of[r]``),
+        the output layer applied at the predicted positions only."""
         embeds, mask, target = self._inputs(items, texts_of)
-        out = self.model(inputs_embeds=embeds, attention_mask=mask)
-        if self.decoder:
-            logits = out.logits
-        else:
-            hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-            logits = hidden @ self.words.weight.t()
-        loss = F.cross_entropy(logits.float().transpose(1, 2), target, ignore_index=-100, reduction="none")
-        counted = (target != -100).sum(1).clamp_min(1)
-        return loss.sum(1) / counted
+        out = self.body(inputs_embeds=embeds, attention_mask=mask)
+        hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+        where = target != -100
+        logits = hidden[where].float() @ self.output[self.vocab].float().t()
+        loss = F.cross_entropy(logits, self.to_vocab[target[where]], reduction="none")
+        rows = where.nonzero()[:, 0]
+        total = torch.zeros(len(target), device=loss.device).index_add(0, rows, loss)
+        return total / where.sum(1).clamp_min(1)
 
     # ------------------------------------------------------------------ training
     def next_batch(self):
@@ -197,11 +207,16 @@ def settings(config, n_items):
     k = int(setting(config, "said_tokens"))
     if k < 1:
         raise UserError(f"said_tokens={k}: SAID needs at least one soft token per item.")
-    max_length = int(setting(config, "llm_max_length"))
     limit = getattr(read_model_config(ident["path"]), "max_position_embeddings", None)
-    if isinstance(limit, int) and k + max_length + 2 > limit:
-        raise UserError(f"said_tokens={k} + llm_max_length={max_length} (+2 special tokens) exceeds the model's "
-                        f"limit of {limit} positions: lower llm_max_length to at most {limit - k - 2}.")
+    said_max_length = int(setting(config, "said_max_length"))
+    if said_max_length < 1:
+        raise UserError(f"said_max_length={said_max_length}: at least one text token must be reproduced.")
+    if isinstance(limit, int) and k + said_max_length + 2 > limit:
+        raise UserError(f"said_tokens={k} + said_max_length={said_max_length} (+2 special tokens) exceeds the "
+                        f"model's limit of {limit} positions: lower said_max_length to at most {limit - k - 2}.")
+    vocab = str(setting(config, "said_vocab"))
+    if vocab not in VOCABS:
+        raise UserError(f"said_vocab={vocab}: use one of {', '.join(VOCABS)}.")
     export = str(setting(config, "said_export"))
     if export not in EXPORTS:
         raise UserError(f"said_export={export}: use one of {', '.join(EXPORTS)}.")
@@ -214,7 +229,8 @@ def settings(config, n_items):
     lora = bool(setting(config, "said_lora"))
     s = {
         "model": {key: ident[key] for key in ("name", "model_type", "family", "hidden_size", "dtype", "fingerprint")},
-        "max_length": max_length,
+        "said_max_length": said_max_length,
+        "said_vocab": vocab,
         "said_tokens": k,
         "said_id_dim": int(setting(config, "said_id_dim")),
         "said_steps": total_steps(config, n_items),
