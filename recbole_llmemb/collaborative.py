@@ -67,7 +67,8 @@ def sasrec_config(config, model_class):
     from recbole_llmemb.config import Config
 
     overrides = {k: v for k, v in config.user_config_dict.items() if k not in _plugin_only_keys()}
-    overrides["hidden_size"] = model_class.collaborative_hidden_size(config)
+    size = getattr(model_class, "collaborative_hidden_size", None)  # a RecBole model: its own hidden_size
+    overrides["hidden_size"] = size(config) if size else config["hidden_size"]
     overrides["epochs"] = config["collab_epochs"] or config["epochs"]
     overrides.pop("embedding_size", None)
     return Config("SASRec", config["dataset"], config_file_list=config.user_config_files, config_dict=overrides)

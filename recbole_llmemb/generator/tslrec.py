@@ -1,0 +1,232 @@
+"""TSLRec's stage 1 (Liu et al., arXiv 2406.00333 v1): the language model learns, from the text of
+a user's history, how that user's items spread over latent item categories; each item's text
+alone through the tuned model then gives its vector.
+
+* Latent categories: k-means (scikit-learn) over the item table of the alignment SASRec that the
+  pipeline trains and caches (``tslrec_k`` categories).
+* User-level SFT: one sample per training user; the input is the text of the user's training
+  history, newest last, cut from the oldest end to ``tslrec_max_length`` tokens; the target is the
+  normalised count of the history's items per category; a linear head on the pooled output
+  predicts it (softmax), MSE loss (``tslrec_loss: kl`` as an option); LoRA through peft; held-out
+  users (``tslrec_valid_share``) report the fit after each epoch.
+* Item vectors: each item's text alone through the tuned (merged) model, pooled.
+"""
+import logging
+import random
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recbole_llmemb.errors import UserError
+from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
+from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch
+from recbole_llmemb.generator.pooling import POOLINGS
+from recbole_llmemb.generator.registry import register_builder
+from recbole_llmemb.generator.settings import setting
+
+LOSSES = ("mse", "kl")
+SEPARATOR = "\n"
+
+
+def latent_categories(table, k, seed=2020):
+    """The category (0..k-1) of each row of ``table`` (items x d) by k-means."""
+    from sklearn.cluster import KMeans
+
+    table = np.asarray(table, dtype=np.float64)
+    if not 1 < k <= len(table):
+        raise UserError(f"tslrec_k={k}: needs 2 <= K <= the number of items ({len(table)}).")
+    return KMeans(n_clusters=int(k), n_init=4, random_state=int(seed)).fit_predict(table)
+
+
+def category_targets(histories, labels, k):
+    """Per history (a list of item indices), the share of its items in each category (sums to 1)."""
+    out = np.zeros((len(histories), k), dtype=np.float32)
+    for row, items in enumerate(histories):
+        if len(items):
+            out[row] = np.bincount(labels[np.asarray(items)], minlength=k) / len(items)
+    return out
+
+
+def history_ids(item_ids, budget, separator_ids):
+    """Token ids of a history (item token lists, oldest first), newest last, items dropped from the
+    oldest end until it fits ``budget`` tokens; the newest item is cut itself if it alone is longer."""
+    out = []
+    for ids in reversed(item_ids):
+        piece = list(ids) + (list(separator_ids) if out else [])
+        if len(out) + len(piece) > budget:
+            if not out:
+                out = list(ids)[-budget:]
+            break
+        out = list(ids) + (list(separator_ids) + out if out else [])
+    return out
+
+
+def training_histories(dataset, config):
+    """Each user's training items (dataset item indices, 0-based into the item texts), oldest first:
+    all interactions less the last two, which leave-one-out holds out for validation and test."""
+    feat = dataset.inter_feat  # a DataFrame before the split, RecBole's Interaction after
+
+    def column(name):
+        values = feat[name]
+        return values.numpy() if hasattr(values, "numpy") else values.to_numpy()
+
+    users, items = column(dataset.uid_field), column(dataset.iid_field)
+    order = np.lexsort((column(dataset.time_field), users)) if dataset.time_field in feat else np.argsort(users, kind="stable")
+    held_out = 2 if "valid_and_test" in str((config["eval_args"] or {}).get("split", {})) else 0
+    histories = {}
+    for u, i in zip(users[order], items[order]):
+        histories.setdefault(int(u), []).append(int(i) - 1)
+    return [h[:-held_out] if held_out else h for _, h in sorted(histories.items()) if len(h) > held_out]
+
+
+class TSLRecTrainer:
+    """User-level SFT: pooled LM output -> linear head -> category distribution."""
+
+    def __init__(self, tokenizer, model, info, item_texts, histories, targets, s):
+        self.tokenizer, self.model, self.info, self.s = tokenizer, model, info, s
+        self.device = next(model.parameters()).device
+        item_ids = tokenizer(list(item_texts), add_special_tokens=False, truncation=True,
+                             max_length=s["max_length"])["input_ids"]
+        sep = tokenizer(SEPARATOR, add_special_tokens=False)["input_ids"]
+        budget = s["tslrec_max_length"]
+        self.inputs = [history_ids([item_ids[i] for i in h], budget, sep) for h in histories]
+        self.targets = torch.as_tensor(targets, dtype=torch.float32)
+        rng = random.Random(s["seed"])
+        order = list(range(len(self.inputs)))
+        rng.shuffle(order)
+        n_valid = int(round(s["tslrec_valid_share"] * len(order))) if len(order) > 1 else 0
+        self.valid, self.train_users = order[:n_valid], order[n_valid:]
+        torch.manual_seed(s["seed"])
+        self.head = nn.Linear(info["hidden_size"], s["tslrec_k"]).to(self.device)
+        params = [p for p in model.parameters() if p.requires_grad] + list(self.head.parameters())
+        self.optimizer = torch.optim.AdamW(params, lr=s["tslrec_lr"])
+        self.rng = rng
+
+    def losses(self, users):
+        """Per-user loss of the predicted category distribution against the target."""
+        seqs = [self.inputs[u] or [self.tokenizer.pad_token_id] for u in users]
+        input_ids, mask = pad_batch(seqs, self.tokenizer.pad_token_id, self.device)
+        pooled = forward_pooled(self.model, input_ids, mask, self.s["pooling"])
+        logits = self.head(pooled.float())
+        target = self.targets[users].to(self.device)
+        if self.s["tslrec_loss"] == "kl":
+            return F.kl_div(F.log_softmax(logits, -1), target, reduction="none").sum(-1)
+        return ((F.softmax(logits, -1) - target) ** 2).sum(-1)
+
+    def step(self, users):
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.losses(users).mean()
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def valid_loss(self):
+        if not self.valid:
+            return None
+        self.model.eval()
+        bs = self.s["tslrec_batch_size"]
+        total = sum(float(self.losses(self.valid[i : i + bs]).sum()) for i in range(0, len(self.valid), bs))
+        return total / len(self.valid)
+
+    def train(self, epochs, progress=True):
+        bs, log = self.s["tslrec_batch_size"], logging.getLogger()
+        history, start = [], time.perf_counter()
+        for epoch in range(epochs):
+            users = list(self.train_users)
+            self.rng.shuffle(users)
+            batches = [users[i : i + bs] for i in range(0, len(users), bs)]
+            it = batches
+            if progress:
+                from tqdm import tqdm
+
+                it = tqdm(batches, desc=f"TSLRec SFT {epoch + 1}/{epochs}", unit="step")
+            losses = [self.step(b) for b in it]
+            entry = {"epoch": epoch, "train_loss": sum(losses) / max(len(losses), 1), "valid_loss": self.valid_loss()}
+            history.append(entry)
+            log.info(f"TSLRec SFT epoch {epoch + 1}: train {entry['train_loss']:.5f}, held-out users {entry['valid_loss']}")
+        self.model.eval()
+        return {"epochs": history, "seconds": round(time.perf_counter() - start, 3),
+                "train_users": len(self.train_users), "valid_users": len(self.valid)}
+
+
+# --------------------------------------------------------------------------- stage 1 of TSLRec, registered
+def _collaborative(config):
+    """The alignment SASRec's store entry (trained now or reused): the table k-means clusters."""
+    from recbole_llmemb.collaborative import collaborative_store
+
+    return collaborative_store(config)
+
+
+def settings(config, n_items):
+    """Everything that changes TSLRec's vectors (the cache key), including the SASRec it clusters."""
+    from recbole_llmemb.collaborative import cache_entry
+
+    ident = model_identity(config)
+    k = int(setting(config, "tslrec_k"))
+    if not 1 < k <= n_items:
+        raise UserError(f"tslrec_k={k}: needs 2 <= K <= the number of items ({n_items}).")
+    loss = str(setting(config, "tslrec_loss"))
+    if loss not in LOSSES:
+        raise UserError(f"tslrec_loss={loss}: use one of {', '.join(LOSSES)}.")
+    pooling = setting(config, "llm_pooling")
+    if pooling not in POOLINGS:
+        raise UserError(f"llm_pooling={pooling}: use one of {', '.join(POOLINGS)}.")
+    share = float(setting(config, "tslrec_valid_share"))
+    if not 0 <= share < 1:
+        raise UserError(f"tslrec_valid_share={share}: must be in [0, 1).")
+    return {
+        "model": {key: ident[key] for key in ("name", "model_type", "family", "hidden_size", "dtype", "fingerprint")},
+        "sasrec": cache_entry(config)[1],
+        "tslrec_k": k,
+        "tslrec_loss": loss,
+        "tslrec_epochs": int(setting(config, "tslrec_epochs")),
+        "tslrec_batch_size": int(setting(config, "tslrec_batch_size")),
+        "tslrec_lr": float(setting(config, "tslrec_lr")),
+        "tslrec_max_length": int(setting(config, "tslrec_max_length")),
+        "tslrec_valid_share": share,
+        "pooling": pooling,
+        "max_length": int(setting(config, "llm_max_length")),
+        "lora_r": int(setting(config, "lora_r")), "lora_alpha": int(setting(config, "lora_alpha")),
+        "lora_dropout": float(setting(config, "lora_dropout")),
+        "lora_target_modules": lora_target_modules(config, ident["model_type"]),
+        "pca_dim": check_pca(config, ident["hidden_size"], n_items),
+        "seed": int(setting(config, "seed", 2020)),
+    }
+
+
+def make_trainer(config, dataset, item_texts, s, table):
+    """Categories from ``table``, histories and targets from ``dataset``, the LoRA-wrapped LM."""
+    labels = latent_categories(table, s["tslrec_k"], s["seed"])
+    histories = training_histories(dataset, config)
+    targets = category_targets(histories, labels, s["tslrec_k"])
+    torch.manual_seed(s["seed"])
+    tokenizer, model, info = load_backbone(config, lora=True)
+    trainer = TSLRecTrainer(tokenizer, model, info, item_texts, histories, targets, s)
+    trainer.labels = labels
+    return trainer
+
+
+def build(ctx):
+    """Cluster the SASRec's items, fine-tune on users' category shares, extract each item alone."""
+    s = ctx.settings
+    es = _collaborative(ctx.config)
+    from recbole_llmemb.data.dataset import align_item_embeddings
+
+    table = align_item_embeddings(ctx.dataset, es.tokens, es.vectors, method="collaborative SASRec")[1:]
+    trainer = make_trainer(ctx.config, ctx.dataset, ctx.texts, s, table)
+    stats = trainer.train(s["tslrec_epochs"], progress=ctx.progress)
+    model = trainer.model.merge_and_unload()
+    t0 = time.perf_counter()
+    vectors = extract(model, trainer.tokenizer, ctx.texts, trainer.info, pooling=s["pooling"], max_length=s["max_length"],
+                      batch_size=int(setting(ctx.config, "llm_batch_size")), progress=ctx.progress)
+    sizes = np.bincount(trainer.labels, minlength=s["tslrec_k"])
+    return vectors, {"tslrec": stats, "model": dict(trainer.info), "extract_seconds": round(time.perf_counter() - t0, 3),
+                     "category_sizes": {"min": int(sizes.min()), "max": int(sizes.max())}}
+
+
+register_builder("tslrec", settings, build, "TSLRec: user-level SFT on latent item categories, then each item alone")

@@ -1,0 +1,107 @@
+"""TSLRec (issue 10): category targets, history truncation, the user-level SFT with the packaged
+encoder and a tiny random causal LM (only LoRA and the head learn), the store reused and rebuilt
+when K changes, and TSLRecSASRec / BERT4Rec / GRU4Rec end to end."""
+import numpy as np
+import pytest
+import torch
+
+from recbole_llmemb.config import Config
+from recbole_llmemb.data.item_text import item_attributes, instruction, render
+from recbole_llmemb.generate import item_embeddings
+from recbole_llmemb.generator import tslrec
+from recbole_llmemb.quick_start import run_recbole_llmemb
+from tests.conftest import tiny_config, write_tiny_dataset
+from tests.test_generator import llama_dir  # noqa: F401  (module fixture: the tiny offline LLaMA)
+
+from recbole.data import create_dataset  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+    torch.set_num_threads(threads)
+
+
+def small_config(root, **overrides):
+    return tiny_config(root, epochs=1, collab_epochs=1, MAX_ITEM_LIST_LENGTH=5, n_layers=1, n_heads=1,
+                       tslrec_k=3, tslrec_batch_size=4, tslrec_max_length=24, tslrec_lr=0.01, llm_batch_size=16,
+                       **overrides)
+
+
+def test_category_targets_sum_to_one_and_match_a_hand_count():
+    labels = np.array([0, 1, 1, 2, 0])
+    targets = tslrec.category_targets([[0, 1, 2], [3], [4, 4, 1, 0]], labels, 3)
+    np.testing.assert_allclose(targets, [[1 / 3, 2 / 3, 0], [0, 0, 1], [3 / 4, 1 / 4, 0]], rtol=1e-6)
+    np.testing.assert_allclose(targets.sum(1), 1.0, rtol=1e-6)
+
+
+def test_truncation_keeps_the_newest_items_within_the_budget():
+    items = [[1, 1, 1], [2, 2], [3, 3, 3], [4]]  # oldest first
+    assert tslrec.history_ids(items, 100, [9]) == [1, 1, 1, 9, 2, 2, 9, 3, 3, 3, 9, 4]
+    assert tslrec.history_ids(items, 6, [9]) == [3, 3, 3, 9, 4]  # 2,2 would need 3 more
+    assert tslrec.history_ids(items, 2, [9]) == [4]
+    assert tslrec.history_ids([[5, 6, 7, 8]], 2, [9]) == [7, 8]  # the newest item alone is cut
+
+
+def test_training_histories_leave_out_the_last_two(tmp_path):
+    write_tiny_dataset(tmp_path, n_users=4, n_items=10, per_user=5)
+    config = Config("SASRec", "tiny", config_dict=tiny_config(tmp_path))
+    dataset = create_dataset(config)
+    histories = tslrec.training_histories(dataset, config)
+    assert len(histories) == 4 and all(len(h) == 3 for h in histories)
+
+
+@pytest.mark.parametrize("model", ["minilm", "llama"])
+def test_sft_loss_falls_and_only_lora_and_the_head_learn(tmp_path, llama_dir, model):  # noqa: F811
+    write_tiny_dataset(tmp_path, n_users=12, n_items=12, per_user=5)
+    config = Config("SASRec", "tiny", config_dict=small_config(tmp_path, llm_path=None if model == "minilm" else llama_dir,
+                                                             tslrec_valid_share=0.0))
+    dataset = create_dataset(config)
+    texts = [render(instruction(config), a) for a in item_attributes(config, dataset)]
+    s = tslrec.settings(config, len(texts))
+    table = np.random.default_rng(0).normal(size=(len(texts), 8))
+    trainer = tslrec.make_trainer(config, dataset, texts, s, table)
+    base = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" not in n}
+    users = trainer.train_users[:8]
+    with torch.no_grad():
+        start = float(trainer.losses(users).mean())
+    for _ in range(12):
+        trainer.step(users)
+    with torch.no_grad():
+        end = float(trainer.losses(users).mean())
+    assert end < start * 0.9, (start, end)
+    for n, p in trainer.model.named_parameters():
+        if "lora_" in n:
+            assert p.requires_grad
+        else:
+            assert not p.requires_grad and torch.equal(p.detach(), base[n]), n
+    assert trainer.head.weight.grad is not None and float(trainer.head.weight.grad.abs().sum()) > 0
+    assert any(float(p.grad.abs().sum()) > 0 for n, p in trainer.model.named_parameters() if "lora_" in n and p.grad is not None)
+
+
+def test_store_reused_then_rebuilt_when_k_changes(tmp_path, llama_dir):  # noqa: F811
+    write_tiny_dataset(tmp_path)
+    cfg = small_config(tmp_path, llm_path=llama_dir, model="TSLRecSASRec")
+    config = Config("TSLRecSASRec", "tiny", config_dict=cfg)
+    dataset = create_dataset(config)
+    first = item_embeddings(config, dataset, "tslrec", progress=False)
+    assert first.meta["status"] == "built" and np.isfinite(first.vectors).all()
+    assert first.meta["tslrec"]["valid_users"] >= 1 and first.meta["tslrec"]["epochs"][0]["valid_loss"] is not None
+    again = item_embeddings(config, dataset, "tslrec", progress=False)
+    assert again.meta["status"] == "reused" and np.array_equal(first.vectors, again.vectors)
+    other = item_embeddings(Config("TSLRecSASRec", "tiny", config_dict={**cfg, "tslrec_k": 4}), dataset, "tslrec", progress=False)
+    assert other.meta["status"] == "built" and other.path != first.path
+
+
+@pytest.mark.parametrize("model", ["TSLRecSASRec", "TSLRecBERT4Rec", "TSLRecGRU4Rec"])
+def test_tslrec_models_end_to_end(tmp_path, llama_dir, model):  # noqa: F811
+    write_tiny_dataset(tmp_path)
+    results = run_recbole_llmemb(model, "tiny", config_dict=small_config(tmp_path, llm_path=llama_dir))
+    assert results["model"] == model and np.isfinite(results["test"]["overall"]["ndcg@10"])
+    assert set(results["test"]["groups"]) == {"item_head", "item_tail", "user_short", "user_long"}
+    assert "effective_rank" in results["test"]["diagnostics"]
+    assert results["config"]["alpha"] == 0.0 and list((tmp_path / "cache" / "tiny").glob("tslrec-*"))
