@@ -135,3 +135,44 @@ def test_runner_report_flag_writes_the_runs_report(tiny, capsys):
     text = open(index).read()
     assert "| SASRec |" in text.replace("`", "") or "SASRec" in text.split("|")
     assert "tail" in text.lower() and (Path(index).parent / "index.html").is_file()
+
+
+# ----------------------------------------------------------------------------- the bad-input matrix (issue 11)
+def _edit_item_row(path, row, column, value):
+    lines = path.read_text().splitlines()
+    cells = lines[row].split("\t")
+    cells[column] = value
+    lines[row] = "\t".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("case, words", [
+    ("empty", ["tiny.inter is empty", "header line"]),
+    ("duplicate header", ["names 'item_id' twice"]),
+    ("non-utf8", ["tiny.item, row 4", "not UTF-8", "re-save"]),
+    ("items not covered", ["tiny.item lacks", "item id(s) that tiny.inter uses", "Add a row"]),
+])
+def test_bad_file_is_one_line_naming_file_and_row(capsys, tiny, case, words):
+    folder = tiny / "tiny"
+    inter, item = folder / "tiny.inter", folder / "tiny.item"
+    if case == "empty":
+        inter.write_text("")
+    elif case == "duplicate header":
+        inter.write_text(inter.read_text().replace("timestamp:float", "item_id:token", 1))
+    elif case == "non-utf8":
+        item.write_bytes(item.read_bytes().replace(b"Product number 3\t", b"Product \xff number 3\t"))
+    else:
+        item.write_text("\n".join(item.read_text().splitlines()[:10]) + "\n")
+    code, err = _run_main(capsys, as_argv("SASRec", "tiny", tiny_config(tiny)))
+    err = err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    for w in words:
+        assert w in err, err
+    assert not (tiny / "results").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize("title", ["", "x" * 1_000_000])
+def test_empty_or_enormous_item_text_still_runs(capsys, tiny, title):
+    _edit_item_row(tiny / "tiny" / "tiny.item", 3, 1, title)
+    code, err = _run_main(capsys, as_argv("SASRec", "tiny", tiny_config(tiny, epochs=1)))
+    assert code == 0, err

@@ -4,6 +4,7 @@ Without them RecBole tries to download a missing dataset (or asks on stdin), and
 column or a malformed row surfaces as a KeyError or a pandas error deep inside its loader.
 """
 import csv
+import sys
 from pathlib import Path
 
 from recbole_llmemb.errors import UserError
@@ -11,10 +12,29 @@ from recbole_llmemb.errors import UserError
 _TYPES = {"token", "token_seq", "float", "float_seq"}
 
 
+def _not_utf8(path):
+    """The first line of ``path`` that is not UTF-8, as one clear error."""
+    with open(path, "rb") as f:
+        for row, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return UserError(f"{path}, row {row}: bytes that are not UTF-8 ({raw[e.start:e.end]!r} at column "
+                                 f"{e.start + 1}); re-save the file as UTF-8.")
+    return UserError(f"{path}: not UTF-8; re-save the file as UTF-8.")
+
+
 def read_header(path):
     """Field names and types from an atomic file's first line."""
-    with open(path, encoding="utf-8") as f:
-        first = f.readline().rstrip("\r\n")
+    with open(path, "rb") as f:
+        raw = f.readline()
+    try:
+        first = raw.decode("utf-8").lstrip("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
+    if not first.strip():
+        raise UserError(f"{path} is empty: an atomic file starts with a header line such as "
+                        "'user_id:token<TAB>item_id:token<TAB>timestamp:float'.")
     fields = {}
     for cell in first.split("\t"):
         name, _, ftype = cell.partition(":")
@@ -22,8 +42,19 @@ def read_header(path):
             raise UserError(
                 f"{path}: header field '{cell}' is not 'name:type' with type one of {sorted(_TYPES)}."
             )
+        if name in fields:
+            raise UserError(f"{path}: the header names '{name}' twice; each column needs its own name.")
         fields[name] = ftype
     return fields
+
+
+def _ids(path, field):
+    """The values of one column (a set of strings)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")  # quoting as pandas reads it (RecBole's loader)
+        header = [c.partition(":")[0] for c in next(reader, [])]
+        col = header.index(field)
+        return {row[col] for row in reader if len(row) > col}
 
 
 def check_atomic_files(config):
@@ -58,23 +89,50 @@ def check_atomic_files(config):
                 "the load_col / *_FIELD settings in your config file (--config_files=yours.yaml)."
             )
         _check_rows(path, len(fields), fields)
+    _check_item_coverage(config, folder, dataset, load_col)
+
+
+def _check_item_coverage(config, folder, dataset, load_col):
+    """An .item file must list every item of the .inter file: RecBole silently drops the
+    interactions of items it lacks (filter_inter_by_user_or_item)."""
+    item = folder / f"{dataset}.item"
+    if not item.is_file() or ("item" not in load_col and config["load_col"] is not None):
+        return
+    iid = config["ITEM_ID_FIELD"]
+    if iid not in read_header(item) or iid not in read_header(folder / f"{dataset}.inter"):
+        return
+    missing = sorted(_ids(folder / f"{dataset}.inter", iid) - _ids(item, iid))
+    if missing:
+        raise UserError(
+            f"{item} lacks {len(missing)} item id(s) that {dataset}.inter uses (e.g. {', '.join(missing[:3])}); "
+            "RecBole would drop their interactions. Add a row for each (empty fields are fine), or leave the "
+            ".item file out of load_col."
+        )
 
 
 def _check_rows(path, n_fields, fields):
     """Every row has the header's number of fields and numbers where the header says float."""
     float_cols = [i for i, t in enumerate(fields.values()) if t == "float"]
+    csv.field_size_limit(sys.maxsize)  # a 1 MB title is a long field, not a broken file
     with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t")
-        next(reader, None)
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != n_fields:
-                raise UserError(f"{path}, row {line_no}: {len(row)} fields, the header has {n_fields}.")
-            for i in float_cols:
-                if row[i]:
-                    try:
-                        float(row[i])
-                    except ValueError:
-                        name = list(fields)[i]
-                        raise UserError(f"{path}, row {line_no}: '{row[i]}' in float column '{name}' is not a number.") from None
+        reader = csv.reader(f, delimiter="\t")  # quoting as pandas reads it (RecBole's loader)
+        try:
+            next(reader, None)
+            for line_no, row in enumerate(reader, start=2):
+                _check_row(path, line_no, row, n_fields, fields, float_cols)
+        except UnicodeDecodeError:
+            raise _not_utf8(path) from None
+
+
+def _check_row(path, line_no, row, n_fields, fields, float_cols):
+    """One row: the header's number of fields, numbers where the header says float."""
+    if not row:
+        return
+    if len(row) != n_fields:
+        raise UserError(f"{path}, row {line_no}: {len(row)} fields, the header has {n_fields}.")
+    for i in float_cols:
+        if row[i]:
+            try:
+                float(row[i])
+            except ValueError:
+                raise UserError(f"{path}, row {line_no}: '{row[i]}' in float column '{list(fields)[i]}' is not a number.") from None
