@@ -170,10 +170,11 @@ def parse_args(argv):
             raise UserError(f"Unrecognised argument '{arg}': use --key=value, e.g. --model=SASRec --dataset=ml-100k.")
         key, value = arg[2:].split("=", 1)
         try:
-            out[key] = ast.literal_eval(value)
+            out[key] = ast.literal_eval(value)  # None, True, 3, 1e-3, {'mode': 'uni100'}
         except (ValueError, SyntaxError):
             try:
-                out[key] = yaml.safe_load(value) if value.lower() not in ("none", "~") else None
+                # '~' is YAML's null; a word such as 'none' stays a word (adapter_act=none, llm_emb_norm=none)
+                out[key] = None if value == "~" else value if value.lower() in ("none", "null") else yaml.safe_load(value)
             except yaml.YAMLError:
                 out[key] = value
     return out

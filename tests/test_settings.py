@@ -45,3 +45,16 @@ def test_every_key_the_code_reads_is_known():
             read.add(m.group(1) or m.group(2))
     assert len(read) > 50
     assert sorted(read - known_keys()) == []
+
+
+def test_words_stay_words_and_none_is_refused_for_a_rat_key(tmp_path, capsys):
+    from recbole_llmemb.config import parse_args
+    from recbole_llmemb.model.llmemb import _cfg
+
+    args = parse_args(["--adapter_act=none", "--llm_emb_norm=none", "--pca_dim=~", "--alpha=None"])
+    assert args == {"adapter_act": "none", "llm_emb_norm": "none", "pca_dim": None, "alpha": None}
+    config = Config("LLMEmbSASRec", "ml-100k", config_dict={"llm_emb_norm": "none", "adapter_act": "none"})
+    assert _cfg(config, "llm_emb_norm") == "none" and _cfg(config, "adapter_act") == "none"  # honoured, not the defaults
+    code = main(["--model=LLMEmbSASRec", "--dataset=ml-100k", f"--results_dir={tmp_path}", "--alpha=None"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "alpha=None" in err and "0.1" in err and "\n" not in err

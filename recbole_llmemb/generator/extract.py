@@ -89,7 +89,7 @@ def pca(vectors, dim):
 
 def check_pca(config, hidden, n_items):
     pca_dim = setting(config, "pca_dim")
-    if pca_dim is None:
+    if pca_dim is None or str(pca_dim).lower() == "none":
         return None
     pca_dim = int(pca_dim)
     if pca_dim <= 0:

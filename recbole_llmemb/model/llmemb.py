@@ -77,6 +77,9 @@ class LLMEmbMixin:
     @classmethod
     def check_config(cls, config):
         """Refuse bad RAT settings before the pipeline spends minutes on SCFT and the alignment SASRec."""
+        for key in getattr(config, "_explicit_keys", ()):  # a value the user gave is honoured or refused
+            if key in RAT_DEFAULTS and RAT_DEFAULTS[key] is not None and config[key] is None:
+                raise UserError(f"{key}=None: give a value (the default is {RAT_DEFAULTS[key]!r}), or leave it out.")
         norm = str(_cfg(config, "llm_emb_norm"))
         if norm not in layers.INPUT_NORMS:
             raise UserError(f"llm_emb_norm={norm}: use one of {', '.join(layers.INPUT_NORMS)}.")
