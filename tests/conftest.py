@@ -53,6 +53,21 @@ def tiny_config(tmp_path, **overrides):
     return cfg
 
 
+@pytest.fixture(scope="module")
+def quiet_single_thread(tmp_path_factory):
+    """One torch thread (tiny models; a busy 2-core machine) and a scratch cwd for RecBole's
+    ./log and ./log_tensorboard; both restored afterwards. Modules that run pipelines use it with
+    ``pytestmark = pytest.mark.usefixtures("quiet_single_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(tmp_path_factory.mktemp("cwd"))
+        yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def tiny(tmp_path):
     write_tiny_dataset(tmp_path)

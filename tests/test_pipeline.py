@@ -4,11 +4,9 @@ the runner's one-line errors. Tiny data, a random 2-layer LLaMA with an offline 
 LM (``tests/test_generator.py``), 1 SCFT step, 1 epoch: seconds per run."""
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from recbole_llmemb import collaborative
 from recbole_llmemb.config import Config
@@ -27,16 +25,7 @@ SASREC_KEYS = ("hidden_size", "epochs", "MAX_ITEM_LIST_LENGTH", "learning_rate",
                "train_neg_sample_args", "seed", "load_col", "topk", "metrics", "valid_metric")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def quiet_single_thread(tmp_path_factory):
-    """One torch thread (tiny models; a busy 2-core machine) and a scratch cwd for RecBole's
-    ./log and ./log_tensorboard; both restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("cwd"))
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
 def settings(root, llm_path, **overrides):

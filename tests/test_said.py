@@ -18,14 +18,7 @@ from recbole.data import create_dataset  # noqa: E402
 MINILM_HIDDEN = 384
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("cwd"))  # RecBole's ./log
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
 #: item texts that differ in their words, not only in a number

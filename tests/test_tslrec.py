@@ -16,14 +16,7 @@ from tests.test_generator import llama_dir  # noqa: F401  (module fixture: the t
 from recbole.data import create_dataset  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(tmp_path_factory.mktemp("cwd"))
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
 def small_config(root, **overrides):
