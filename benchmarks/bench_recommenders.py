@@ -46,7 +46,7 @@ ROWS = {
                           "official adapter, warm start from the alignment SASRec, InfoNCE alignment"),
     "LLMEmbSASRec warm + id": ("full", "LLMEmbSASRec", OFFICIAL + ",rat_init=collaborative,align_loss=infonce,align_tau=0.1,alpha=0.1,item_id_emb=True",
                                "the warm row plus a trainable id table (text-plus-id)"),
-    "LLMEmbSASRec default": ("full", "LLMEmbSASRec", "", "the shipped defaults (props/LLMEmbSASRec.yaml)"),
+    "LLMEmbSASRec default": ("full", "LLMEmbSASRec", "", "the shipped defaults (props/rat.yaml over RecBole's SASRec.yaml)"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
     "LLMEmbGRU4Rec default": ("full", "LLMEmbGRU4Rec", "", "the shipped defaults"),
     "BERT4Rec": ("full", "BERT4Rec", "", "baseline"),
