@@ -1,0 +1,56 @@
+"""A stage killed part-way (issue 11): SCFT interrupted by SIGINT or SIGKILL leaves no store entry
+that a later run would trust; the next run rebuilds and ends with the vectors of an uninterrupted run."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recbole_llmemb.data import store
+from tests.conftest import REPO, tiny_config, write_tiny_dataset
+from tests.test_generator import as_argv, llama_dir  # noqa: F401  (module fixture: the tiny offline LLaMA)
+
+
+def generate(cfg, cwd):
+    return subprocess.Popen([sys.executable, "-m", "recbole_llmemb.generate", "--dataset=tiny", "--method=scft", *as_argv(cfg)],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
+
+
+def entry(cache):
+    folders = list(Path(cache, "tiny").glob("scft-*"))
+    return folders[0] if folders else None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_scft_leaves_nothing_trusted_and_the_rerun_matches(tmp_path, llama_dir, sig):  # noqa: F811
+    write_tiny_dataset(tmp_path)
+    cfg = tiny_config(tmp_path, scft_steps=200, scft_batch_size=8, llm_path=llama_dir, state="WARNING")
+    proc = generate(cfg, tmp_path)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:  # kill once SCFT is under way (its folder exists)
+        folder = entry(cfg["embedding_cache_dir"])
+        if folder is not None:
+            time.sleep(1.0)
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the build ended before it could be interrupted"
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    folder = entry(cfg["embedding_cache_dir"])
+    with pytest.raises(store.StoreError):
+        store.load(str(folder))  # nothing there that a later run would trust
+    rerun = generate(cfg, tmp_path)
+    out, err = rerun.communicate(timeout=600)
+    assert rerun.returncode == 0, err[-2000:]
+    assert out.strip().splitlines()[-1].startswith("built: ")
+    clean_cfg = dict(cfg, embedding_cache_dir=str(tmp_path / "clean"))
+    clean = generate(clean_cfg, tmp_path)
+    clean.communicate(timeout=600)
+    a, b = store.load(str(entry(cfg["embedding_cache_dir"]))), store.load(str(entry(clean_cfg["embedding_cache_dir"])))
+    np.testing.assert_array_equal(a.vectors, b.vectors)
