@@ -15,9 +15,9 @@ from tests.conftest import REPO, tiny_config, write_tiny_dataset
 from tests.test_generator import as_argv, llama_dir  # noqa: F401  (module fixture: the tiny offline LLaMA)
 
 
-def generate(cfg, cwd):
+def generate(cfg, cwd, stderr=subprocess.PIPE):
     return subprocess.Popen([sys.executable, "-m", "recbole_llmemb.generate", "--dataset=tiny", "--method=scft", *as_argv(cfg)],
-                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
 
 
@@ -30,14 +30,12 @@ def entry(cache):
 def test_killed_scft_leaves_nothing_trusted_and_the_rerun_matches(tmp_path, llama_dir, sig):  # noqa: F811
     write_tiny_dataset(tmp_path)
     cfg = tiny_config(tmp_path, scft_steps=200, scft_batch_size=8, llm_path=llama_dir, state="WARNING")
-    proc = generate(cfg, tmp_path)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:  # kill once SCFT is under way (its folder exists)
-        folder = entry(cfg["embedding_cache_dir"])
-        if folder is not None:
-            time.sleep(1.0)
-            break
-        time.sleep(0.2)
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err_file:
+        proc = generate(cfg, tmp_path, stderr=err_file)
+        deadline = time.time() + 180
+        while time.time() < deadline and proc.poll() is None and "SCFT:" not in log.read_text():
+            time.sleep(0.1)  # kill once SCFT's steps are under way (its progress bar is up)
     assert proc.poll() is None, "the build ended before it could be interrupted"
     proc.send_signal(sig)
     proc.wait(timeout=60)
