@@ -39,14 +39,17 @@ def test_killed_scft_leaves_nothing_trusted_and_the_rerun_matches(tmp_path, llam
     assert proc.poll() is None, "the build ended before it could be interrupted"
     proc.send_signal(sig)
     proc.wait(timeout=60)
-    assert proc.returncode != 0
     folder = entry(cfg["embedding_cache_dir"])
-    with pytest.raises(store.StoreError):
-        store.load(str(folder))  # nothing there that a later run would trust
+    if proc.returncode != 0:
+        with pytest.raises(store.StoreError):
+            store.load(str(folder))  # nothing there that a later run would trust
+    else:  # a SIGINT that a library absorbed: the build finished, and its entry is whole
+        assert sig == signal.SIGINT
+        store.load(str(folder))
     rerun = generate(cfg, tmp_path)
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err[-2000:]
-    assert out.strip().splitlines()[-1].startswith("built: ")
+    assert out.strip().splitlines()[-1].startswith("built: " if proc.returncode != 0 else "reused: ")
     clean_cfg = dict(cfg, embedding_cache_dir=str(tmp_path / "clean"))
     clean = generate(clean_cfg, tmp_path)
     clean.communicate(timeout=600)
