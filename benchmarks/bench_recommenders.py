@@ -62,6 +62,9 @@ ROWS = {
                                      "the LLMEmbSASRec default row's checkpoint"),
     "SAIDSASRec default": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
                            "no alignment; its stage 1 time is the results file's item_embeddings[said] stage"),
+    "LLMEmbSASRec text match": ("full", "LLMEmbSASRec", "text_match=True",
+                                "the defaults plus the text match: learned weight * cos(candidate's whitened SCFT vector, "
+                                "mean of the user's last 3 items')"),
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "", "the shipped defaults"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "", "the shipped defaults"),

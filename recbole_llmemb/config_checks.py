@@ -31,6 +31,7 @@ NUMBERS = {
     "llm_max_length": (int, 1, False), "llm_batch_size": (int, 1, False), "lora_r": (int, 1, False),
     "said_tokens": (int, 1, False), "said_batch_size": (int, 1, False), "said_lr": (float, 0, True),
     "said_id_dim": (int, 1, False), "alpha": (float, 0, False), "align_tau": (float, 0, True),
+    "text_match_last": (int, 1, False), "text_match_weight": (float, 0, True),
 }
 SEQUENTIAL_LOSSES = ("CE", "BPR")
 

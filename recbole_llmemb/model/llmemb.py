@@ -36,6 +36,7 @@ RAT_DEFAULTS = {
     "adapter_dropout": 0.0, "adapter_layernorm": False, "adapter_precision": "auto", "adapter_init": "xavier",
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
+    "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
@@ -96,6 +97,11 @@ class LLMEmbMixin:
             raise UserError(f"adapter_init={config['adapter_init']}: use one of {', '.join(layers.ADAPTER_INITS)}.")
         if str(_cfg(config, "rat_init")) not in RAT_INITS:
             raise UserError(f"rat_init={config['rat_init']}: use one of {', '.join(RAT_INITS)}.")
+        if bool(_cfg(config, "text_match")) and issubclass(cls, BERT4Rec):
+            raise UserError(f"text_match=True: {cls.__name__} scores masked positions, which have no 'last items'; "
+                            "the text match is for SASRec and GRU4Rec backbones.")
+        if str(_cfg(config, "text_match_norm")) not in layers.INPUT_NORMS:
+            raise UserError(f"text_match_norm={config['text_match_norm']}: use one of {', '.join(layers.INPUT_NORMS)}.")
 
     @classmethod
     def uses_collaborative(cls, config):
@@ -156,6 +162,10 @@ class LLMEmbMixin:
             id_table=bool(_cfg(config, "item_id_emb")),
         )
         del old
+        self.text_match = layers.TextMatch(
+            matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
+            weight=float(_cfg(config, "text_match_weight")),
+        ) if bool(_cfg(config, "text_match")) else None
 
         self.alpha = float(_cfg(config, "alpha"))
         self.align_loss_fn = losses.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
@@ -252,11 +262,30 @@ class LLMEmbMixin:
             return losses.soft_contrastive_loss(collaborative, adapted, tau=self.align_tau, normalize=self.align_normalize)
         return self.align_loss_fn(collaborative, adapted, tau=self.align_tau)
 
+    # ---------------------------------------------------------------- text match (SASRec, GRU4Rec)
+    def _text_loss(self, interaction):
+        """RecBole's CE / BPR loss, over the backbone's scores plus the text match."""
+        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        seq_output = self.forward(seq, length)
+        pos = interaction[self.POS_ITEM_ID]
+        if self.loss_type == "BPR":
+            neg = interaction[self.NEG_ITEM_ID]
+            return self.loss_fct(self._pair_scores(seq_output, seq, length, pos), self._pair_scores(seq_output, seq, length, neg))
+        return self.loss_fct(self._all_scores(seq_output, seq, length), pos)
+
+    def _pair_scores(self, seq_output, seq, length, items):
+        return (seq_output * self.item_embedding(items)).sum(-1) + self.text_match(seq, length, items)
+
+    def _all_scores(self, seq_output, seq, length):
+        return seq_output @ self.item_embedding.weight[: self.n_items].T + self.text_match(seq, length)
+
     # ---------------------------------------------------------------- RecBole entry points
     def calculate_loss(self, interaction):
         with self.item_embedding.cached():
-            loss = super().calculate_loss(interaction)
+            loss = super().calculate_loss(interaction) if self.text_match is None else self._text_loss(interaction)
             components = {"rec": loss.detach().item()}
+            if self.text_match is not None:
+                components["text_weight"] = self.text_match.weight.item()
             if self.align_enabled:
                 align = self.alignment_loss(interaction)
                 components["align"] = align.detach().item()
@@ -270,11 +299,17 @@ class LLMEmbMixin:
 
     def predict(self, interaction):
         with self.item_embedding.cached():
-            return super().predict(interaction)
+            if self.text_match is None:
+                return super().predict(interaction)
+            seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+            return self._pair_scores(self.forward(seq, length), seq, length, interaction[self.ITEM_ID])
 
     def full_sort_predict(self, interaction):
         with self.item_embedding.cached():
-            return super().full_sort_predict(interaction)
+            if self.text_match is None:
+                return super().full_sort_predict(interaction)
+            seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+            return self._all_scores(self.forward(seq, length), seq, length)
 
 
 class LLMEmbSASRec(LLMEmbMixin, SASRec):

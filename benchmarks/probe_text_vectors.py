@@ -1,0 +1,153 @@
+"""Probe (no recommender training): how much of what the recommender needs do item text vectors carry?
+
+The LLMEmb rows show the tail gain coming from the text part of the item table alone (scaling it
+up or down after training gains nothing, benchmarks/results/probes/id_shrinkage.json), so a better
+row needs better text vectors. A 20-epoch Beauty row costs ~40 min on 2 cores; this probe screens
+candidate vectors and input normalisations in minutes, on two figures:
+
+* ``ridge_r2_heldout``: a ridge map from the (normalised) text vectors to the alignment SASRec's
+  item table, fitted on 80% of the items, R^2 on the other 20% (all of them, and their tail items):
+  how much collaborative geometry the text can seed;
+* ``knn``: each test user's next item ranked among all items by cosine to the mean of the user's
+  last ``--last`` history items' vectors (history items masked, as RecBole's full ranking does),
+  NDCG@10 overall / head / tail with the benchmark's groups: how much sequential signal the text
+  geometry holds by itself.
+
+Variants are ``METHOD[:key=value,...]`` (a generator and its settings: built and cached if absent,
+then reused by the rows); normalisations are the adapter's ``llm_emb_norm`` values.
+
+    .venv/bin/python benchmarks/probe_text_vectors.py --variants=scft,plain \
+        "--variants=plain:llm_path=/path/to/all-mpnet-base-v2" --norms=center,whiten,shrink --out=FILE
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from recbole_llmemb.collaborative import collaborative_item_embeddings  # noqa: E402
+from recbole_llmemb.config import Config, parse_args  # noqa: E402
+from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
+from recbole_llmemb.evaluation.longtail import build_groups  # noqa: E402
+from recbole_llmemb.generate import item_embeddings  # noqa: E402
+from recbole_llmemb.model.layers import input_normalisation  # noqa: E402
+from recbole_llmemb.training import load_dataset  # noqa: E402
+from recbole.utils import init_logger, init_seed  # noqa: E402
+
+
+def sequences(dataset):
+    """Per user, item ids in time order (RecBole's TO order: a stable sort on the time field)."""
+    feat = dataset.inter_feat
+    uid, iid, t = (np.asarray(feat[f]) for f in (dataset.uid_field, dataset.iid_field, dataset.time_field))
+    order = np.lexsort((np.arange(len(uid)), t, uid))
+    uid, iid = uid[order], iid[order]
+    starts = np.flatnonzero(np.r_[True, uid[1:] != uid[:-1]])
+    return np.split(iid, starts[1:])
+
+
+def ridge_r2(x, y, train, test, lams=(0.1, 1.0, 10.0, 100.0)):
+    """Held-out R^2 of ridge maps x -> y for each ridge strength (the best is reported with its lambda)."""
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    mx, my = x[train].mean(0), y[train].mean(0)
+    xt, yt = x[train] - mx, y[train] - my
+    xx, xy = xt.T @ xt, xt.T @ yt
+    scale = np.trace(xx) / xx.shape[0]
+    out = {}
+    for lam in lams:
+        w = np.linalg.solve(xx + lam * scale * np.eye(len(xx)), xy)
+        pred = (x[test] - mx) @ w + my
+        out[lam] = 1 - ((y[test] - pred) ** 2).sum() / ((y[test] - y[test].mean(0)) ** 2).sum()
+    return out
+
+
+def knn_ndcg(vectors, seqs, is_head, last, batch=2048):
+    """NDCG@10 of the next (test) item by cosine to the mean of the last ``last`` history vectors."""
+    v = torch.as_tensor(vectors, dtype=torch.float32)
+    v = torch.nn.functional.normalize(v, dim=-1)
+    v[0] = 0
+    users = [s for s in seqs if len(s) >= 3]
+    ndcg, head = [], []
+    for lo in range(0, len(users), batch):
+        chunk = users[lo:lo + batch]
+        query = torch.stack([v[torch.as_tensor(s[:-1][-last:])].mean(0) for s in chunk])
+        scores = query @ v.T
+        scores[:, 0] = -np.inf
+        for row, s in enumerate(chunk):
+            scores[row, torch.as_tensor(s[:-1])] = -np.inf  # interacted items are not ranked
+        target = torch.as_tensor([s[-1] for s in chunk])
+        rank = (scores > scores[torch.arange(len(chunk)), target].unsqueeze(1)).sum(1)
+        ndcg.append(torch.where(rank < 10, 1.0 / torch.log2(rank.double() + 2), torch.zeros(len(chunk), dtype=torch.float64)))
+        head.append(torch.as_tensor(is_head[target.numpy()]))
+    ndcg, head = torch.cat(ndcg).numpy(), torch.cat(head).numpy()
+    return {"overall": round(float(ndcg.mean()), 4), "head": round(float(ndcg[head].mean()), 4),
+            "tail": round(float(ndcg[~head].mean()), 4)}
+
+
+def parse_variant(text):
+    method, _, rest = text.partition(":")
+    return method, parse_args([f"--{pair}" for pair in rest.split(",") if pair])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dataset", default="amazon-beauty")
+    parser.add_argument("--data_path", default=os.path.join(os.path.dirname(ROOT), "shared", "datasets"))
+    parser.add_argument("--variants", action="append", default=[])
+    parser.add_argument("--norms", default="center,whiten,shrink")
+    parser.add_argument("--last", type=int, default=3)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    variants = [v for arg in (args.variants or ["scft"]) for v in ([arg] if ":" in arg else arg.split(","))]
+    base = {"data_path": args.data_path, "show_progress": False}
+    config = Config("LLMEmbSASRec", args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")], base)
+    init_logger(config)
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = load_dataset(config)
+    seqs = sequences(dataset)
+    # the benchmark's groups: counts over training interactions (each user's last two are held out)
+    item_count = np.bincount(np.concatenate([s[:-2] for s in seqs]), minlength=dataset.item_num)
+    user_len = np.zeros(dataset.user_num, dtype=np.int64)
+    groups = build_groups(item_count, user_len, **(config["long_tail"] or {}))
+    sasrec, _, _ = collaborative_item_embeddings(config, dataset)
+    rng = np.random.default_rng(0)
+    items = rng.permutation(np.arange(1, dataset.item_num))
+    train, test = items[: int(0.8 * len(items))], items[int(0.8 * len(items)):]
+    test_tail = test[~groups.is_head[test]]
+    rows = []
+    for variant in variants:
+        method, overrides = parse_variant(variant)
+        vconfig = Config("LLMEmbSASRec", args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")], {**base, **overrides})
+        start = time.perf_counter()
+        es = item_embeddings(vconfig, dataset, method)
+        raw = torch.as_tensor(align_item_embeddings(dataset, es.tokens, es.vectors, method))
+        built = round(time.perf_counter() - start, 1)
+        for norm in args.norms.split(","):
+            mean, transform, scale = input_normalisation(raw[1:], norm)
+            x = raw - mean if norm in ("center", "whiten", "shrink") else raw.clone()
+            if transform is not None:
+                x = x @ transform
+            x = (x * scale).numpy()
+            x[0] = 0
+            r2 = ridge_r2(x, sasrec, train, test)
+            r2_tail = ridge_r2(x, sasrec, train, test_tail)
+            best = max(r2, key=r2.get)
+            row = {"variant": variant, "norm": norm, "dim": int(x.shape[1]), "status": es.meta.get("status"),
+                   "stage_seconds": built, "ridge_r2_heldout": round(float(r2[best]), 4),
+                   "ridge_r2_heldout_tail": round(float(r2_tail[best]), 4), "ridge_lambda": best,
+                   "knn_ndcg@10": knn_ndcg(x, seqs, groups.is_head, args.last)}
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
+                       "dataset": args.dataset, "last": args.last, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
