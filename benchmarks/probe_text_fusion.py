@@ -25,7 +25,7 @@ from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
 from recbole_llmemb.evaluation.longtail import build_groups, training_counts  # noqa: E402
 from recbole_llmemb.evaluation.trainer import long_tail_trainer  # noqa: E402
 from recbole_llmemb.generate import item_embeddings  # noqa: E402
-from recbole_llmemb.model.layers import input_normalisation  # noqa: E402
+from recbole_llmemb.model.layers import normalised_vectors  # noqa: E402
 from recbole_llmemb.quick_start import load_dataset, prepare_plugin_inputs  # noqa: E402
 from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import get_trainer, init_logger, init_seed  # noqa: E402
@@ -35,13 +35,8 @@ def text_table(config, dataset, norm):
     """The SCFT item vectors, normalised as the adapter would (``norm``), unit length, row 0 zero."""
     es = item_embeddings(config, dataset, "scft")
     raw = torch.as_tensor(align_item_embeddings(dataset, es.tokens, es.vectors, "scft"))
-    mean, transform, _ = input_normalisation(raw[1:], norm)
-    x = raw - mean if norm != "none" else raw.clone()
-    if transform is not None:
-        x = x @ transform
-    x = torch.nn.functional.normalize(x, dim=-1)
-    x[0] = 0
-    return x
+    x = torch.nn.functional.normalize(normalised_vectors(raw[1:], norm), dim=-1)
+    return torch.cat([x.new_zeros(1, x.shape[1]), x])
 
 
 def last_items_query(interaction, model, table, last):

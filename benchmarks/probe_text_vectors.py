@@ -36,7 +36,7 @@ from recbole_llmemb.config import Config, parse_args  # noqa: E402
 from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
 from recbole_llmemb.evaluation.longtail import build_groups  # noqa: E402
 from recbole_llmemb.generate import item_embeddings  # noqa: E402
-from recbole_llmemb.model.layers import input_normalisation  # noqa: E402
+from recbole_llmemb.model.layers import normalised_vectors  # noqa: E402
 from recbole_llmemb.training import load_dataset  # noqa: E402
 from recbole.utils import init_logger, init_seed  # noqa: E402
 
@@ -128,12 +128,7 @@ def main():
         raw = torch.as_tensor(align_item_embeddings(dataset, es.tokens, es.vectors, method))
         built = round(time.perf_counter() - start, 1)
         for norm in args.norms.split(","):
-            mean, transform, scale = input_normalisation(raw[1:], norm)
-            x = raw - mean if norm in ("center", "whiten", "shrink") else raw.clone()
-            if transform is not None:
-                x = x @ transform
-            x = (x * scale).numpy()
-            x[0] = 0
+            x = np.concatenate([np.zeros((1, raw.shape[1]), np.float32), normalised_vectors(raw[1:], norm).numpy()])
             r2 = ridge_r2(x, sasrec, train, test)
             r2_tail = ridge_r2(x, sasrec, train, test_tail)
             best = max(r2, key=r2.get)

@@ -39,17 +39,19 @@ def test_bad_text_match_settings_are_refused():
         layers.TextMatch(torch.randn(5, 4), norm="zscore")
 
 
-@pytest.mark.parametrize("name", ["LLMEmbSASRec", "LLMEmbGRU4Rec"])
-def test_models_add_the_text_match_to_every_score(data_root, tmp_path, name):  # noqa: F811
-    _, _, model, (train_data, _, _) = build(data_root, name, tmp_path, text_match=True, text_match_weight=3.0)
+@pytest.mark.parametrize("name,gate", [("LLMEmbSASRec", False), ("LLMEmbGRU4Rec", False), ("LLMEmbSASRec", True)])
+def test_models_add_the_text_match_to_every_score(data_root, tmp_path, name, gate):  # noqa: F811
+    _, _, model, (train_data, _, _) = build(data_root, name, tmp_path, text_match=True, text_match_weight=3.0,
+                                            text_match_gate=gate)
     assert model.text_match is not None and model.text_match.weight.item() == pytest.approx(3.0)
     batch = first_batch(train_data)
     model.eval()
     seq, length = batch[model.ITEM_SEQ], batch[model.ITEM_SEQ_LEN]
     with torch.no_grad():
         full = model.full_sort_predict(batch)
-        backbone = model.forward(seq, length) @ model.item_embedding.weight[: model.n_items].T
-        torch.testing.assert_close(full, backbone + model.text_match(seq, length))
+        h = model.forward(seq, length)
+        backbone = h @ model.item_embedding.weight[: model.n_items].T
+        torch.testing.assert_close(full, backbone + model.text_match(seq, length, seq_output=h))
         batch.update(type(batch)({model.ITEM_ID: batch[model.POS_ITEM_ID]}))
         one = model.predict(batch)
     torch.testing.assert_close(one, full[torch.arange(len(one)), batch[model.POS_ITEM_ID]])
@@ -62,7 +64,10 @@ def test_models_add_the_text_match_to_every_score(data_root, tmp_path, name):  #
         model.calculate_loss(batch).backward()
         opt.step()
     assert model.text_match.log_weight.item() != before.item()
-    assert model.loss_components["text_weight"] == pytest.approx(model.text_match.weight.item(), rel=0.1)
+    if gate:  # the per-user gate learns too (it starts at zero: a factor 1 for everyone)
+        assert model.text_match.gate.weight.abs().sum().item() > 0
+    model.calculate_loss(batch)  # the logged weight is the one the loss used
+    assert model.loss_components["text_weight"] == pytest.approx(model.text_match.weight.item())
 
 
 def test_text_match_off_by_default_and_refused_for_bert4rec(data_root, tmp_path):  # noqa: F811

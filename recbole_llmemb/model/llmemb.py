@@ -37,6 +37,7 @@ RAT_DEFAULTS = {
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
+    "text_match_gate": False,
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
@@ -165,6 +166,7 @@ class LLMEmbMixin:
         self.text_match = layers.TextMatch(
             matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
             weight=float(_cfg(config, "text_match_weight")),
+            gate_dim=out_dim if bool(_cfg(config, "text_match_gate")) else None,
         ) if bool(_cfg(config, "text_match")) else None
 
         self.alpha = float(_cfg(config, "alpha"))
@@ -274,10 +276,10 @@ class LLMEmbMixin:
         return self.loss_fct(self._all_scores(seq_output, seq, length), pos)
 
     def _pair_scores(self, seq_output, seq, length, items):
-        return (seq_output * self.item_embedding(items)).sum(-1) + self.text_match(seq, length, items)
+        return (seq_output * self.item_embedding(items)).sum(-1) + self.text_match(seq, length, items, seq_output)
 
     def _all_scores(self, seq_output, seq, length):
-        return seq_output @ self.item_embedding.weight[: self.n_items].T + self.text_match(seq, length)
+        return seq_output @ self.item_embedding.weight[: self.n_items].T + self.text_match(seq, length, seq_output=seq_output)
 
     # ---------------------------------------------------------------- RecBole entry points
     def calculate_loss(self, interaction):
