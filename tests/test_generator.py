@@ -399,6 +399,41 @@ def test_truncated_or_corrupt_vectors_are_rebuilt(tiny, llama_dir, caplog):
     assert temp_files(config["embedding_cache_dir"]) == []
 
 
+def _rewrite_vectors(folder, array):
+    """Replace an entry's vectors with ``array`` and keep its checksum consistent, so that only the
+    shape / dtype check can tell."""
+    data = store._npy_bytes(array)
+    (Path(folder) / store.VECTORS).write_bytes(data)
+    meta = json.loads((Path(folder) / store.META).read_text())
+    meta["vectors_sha256"] = store.sha256_bytes(data)
+    (Path(folder) / store.META).write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage", ["shape", "dtype", "other dataset"])
+def test_entries_of_the_wrong_shape_dtype_or_dataset_are_rebuilt(tiny, llama_dir, caplog, damage):
+    config, dataset = load(tiny, llm_path=llama_dir)
+    good = item_embeddings(config, dataset, "plain", progress=False)
+    if damage == "shape":
+        _rewrite_vectors(good.path, good.vectors[:, :-1].copy())
+        expected = "shape"
+    elif damage == "dtype":
+        _rewrite_vectors(good.path, good.vectors.astype(np.float64))
+        expected = "float64"
+    else:  # another dataset's entry copied over this one: its key is not ours
+        meta = json.loads((Path(good.path) / store.META).read_text())
+        meta["key"], meta["dataset"] = "0" * 64, "ml-100k"
+        (Path(good.path) / store.META).write_text(json.dumps(meta))
+        expected = "has key"
+    with pytest.raises(store.StoreError, match=expected):
+        store.load(good.path, expect_key=good.meta["key"])
+    with caplog.at_level(logging.WARNING):
+        rebuilt = item_embeddings(config, dataset, "plain", progress=False)
+    assert rebuilt.meta["status"] == "built" and rebuilt.path == good.path
+    assert any("not intact" in r.getMessage() and expected in r.getMessage() for r in caplog.records)
+    np.testing.assert_allclose(rebuilt.vectors, good.vectors, atol=1e-6)
+    assert item_embeddings(config, dataset, "plain", progress=False).meta["status"] == "reused"
+
+
 def test_store_writes_are_atomic(tmp_path, monkeypatch):
     folder = tmp_path / "entry"
     tokens = ["a", "b", "c"]
