@@ -65,6 +65,9 @@ ROWS = {
     "LLMEmbSASRec text match": ("full", "LLMEmbSASRec", "text_match=True",
                                 "the defaults plus the text match: learned weight * cos(candidate's whitened SCFT vector, "
                                 "mean of the user's last 3 items')"),
+    "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
+                                   "the defaults on the packaged MiniLM's vectors without SCFT (the text probe finds SCFT's "
+                                   "150 steps weaken the next-item signal of the text)"),
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "", "the shipped defaults"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "", "the shipped defaults"),
