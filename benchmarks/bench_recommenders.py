@@ -91,6 +91,22 @@ NOTES = [
     "the 64-d SASRec vectors on the centred 384-d text vectors, 12,101 items): R^2 0.133 in-sample (the warm "
     "start's fitted adapter reached 0.131: converged), 0.08 on a held-out fifth of the items. A frozen-text item "
     "table cannot reproduce the collaborative geometry on Beauty with the packaged MiniLM; text can add to ids.",
+    "The text alone, no recommender (benchmarks/probe_text_vectors.py, benchmarks/results/probes/text_vectors.json, "
+    "2026-11-28): each test user's next item ranked among all items by the cosine of its text vector to the mean of "
+    "the user's last 3 items', test NDCG@10 overall / head / tail: SCFT vectors centred 0.0254 / 0.0177 / 0.0313, "
+    "whitened 0.0350 / 0.0255 / 0.0422; the packaged MiniLM without SCFT centred 0.0331 / 0.0257 / 0.0389, "
+    "whitened 0.0403 / 0.0309 / 0.0475 (shrinkage whitening = whitening to 3 decimals). SASRec: 0.0416 / 0.0677 / "
+    "0.0217. The text ranks tail items twice as well as SASRec, and SCFT's 150 steps weaken that signal "
+    "(more SCFT is not the lever; row 'LLMEmbSASRec plain vectors' tests the recommender on the plain vectors).",
+    "The text score added to the trained LLMEmbSASRec's scores after training (benchmarks/probe_text_fusion.py, "
+    "z(model) + beta * z(text cosine), SCFT vectors whitened, last 3 items; benchmarks/results/probes/text_fusion.json), "
+    "test NDCG@10 overall / tail: beta 0 0.0416 / 0.0238, 0.05 0.0405 / 0.0251, 0.1 0.0392 / 0.0258, 0.25 0.0360 / "
+    "0.0273, 0.5 0.0317 / 0.0283: it trades head for tail; no beta gives 1.0x overall and 1.2x tail together.",
+    "Two-epoch screens (benchmarks/results/probes/rat_screens.json; 1 thread beside another job), validation NDCG@10 "
+    "after 2 epochs overall / tail, default 0.0505 / 0.0235: text match (learned weight, start 5) 0.0475 / 0.0234, its "
+    "weight falling to 4.3; text match with a fast weight and per-user gate (start 2) 0.0491 / 0.0229, weight falling to "
+    "1.1; shrinkage-whitened adapter input 0.0501 / 0.0230. Cross-entropy does not want the text score: it is "
+    "dominated by head targets, and the text's tail signal costs head likelihood. Not run as 20-epoch rows.",
 ]
 BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
