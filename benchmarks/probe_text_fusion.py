@@ -7,7 +7,7 @@ standardised per user, so ``beta`` is the text's weight in units of the model's 
 evaluates with the benchmark's long-tail groups; beta is compared on validation, test reported.
 
     .venv/bin/python benchmarks/probe_text_fusion.py CHECKPOINT [--model=SASRec] [--beta=0,0.5,1] \
-        [--norm=whiten] [--last=3] [--out=FILE]
+        [--method=scft] [--norm=whiten] [--last=3] [--out=FILE]
 """
 import argparse
 import json
@@ -31,10 +31,10 @@ from recbole.data import data_preparation  # noqa: E402
 from recbole.utils import get_trainer, init_logger, init_seed  # noqa: E402
 
 
-def text_table(config, dataset, norm):
-    """The SCFT item vectors, normalised as the adapter would (``norm``), unit length, row 0 zero."""
-    es = item_embeddings(config, dataset, "scft")
-    raw = torch.as_tensor(align_item_embeddings(dataset, es.tokens, es.vectors, "scft"))
+def text_table(config, dataset, norm, method="scft"):
+    """The generator's item vectors, normalised as the adapter would (``norm``), unit length, row 0 zero."""
+    es = item_embeddings(config, dataset, method)
+    raw = torch.as_tensor(align_item_embeddings(dataset, es.tokens, es.vectors, method))
     x = torch.nn.functional.normalize(normalised_vectors(raw[1:], norm), dim=-1)
     return torch.cat([x.new_zeros(1, x.shape[1]), x])
 
@@ -60,6 +60,7 @@ def main():
     parser.add_argument("--beta", default="0,0.25,0.5,1,2")
     parser.add_argument("--norm", default="whiten")
     parser.add_argument("--last", type=int, default=3)
+    parser.add_argument("--method", default="scft", help="the generator whose vectors make the text score (plain: no SCFT)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     config = Config(args.model, args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")],
@@ -68,7 +69,7 @@ def main():
     init_seed(config["seed"], config["reproducibility"])
     dataset = load_dataset(config)
     prepare_plugin_inputs(config, dataset, get_model_class(config["model"]), {})
-    table = text_table(config, dataset, args.norm)
+    table = text_table(config, dataset, args.norm, args.method)
     init_seed(config["seed"], config["reproducibility"])
     train, valid, test = data_preparation(config, dataset)
     groups = build_groups(*training_counts(dataset, [valid.dataset, test.dataset]), **(config["long_tail"] or {}))
@@ -98,7 +99,7 @@ def main():
                          "tail": g["item_tail"]["metrics"]["ndcg@10"], "head": g["item_head"]["metrics"]["ndcg@10"]}
         rows.append(row)
         print(json.dumps(row), flush=True)
-    result = {"checkpoint": os.path.relpath(args.checkpoint, ROOT), "model": args.model, "norm": args.norm,
+    result = {"checkpoint": os.path.relpath(args.checkpoint, ROOT), "model": args.model, "method": args.method, "norm": args.norm,
               "last": args.last, "command": " ".join(sys.argv), "rows": rows}
     if args.out:
         previous = []

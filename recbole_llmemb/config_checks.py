@@ -32,6 +32,7 @@ NUMBERS = {
     "said_tokens": (int, 1, False), "said_batch_size": (int, 1, False), "said_lr": (float, 0, True),
     "said_id_dim": (int, 1, False), "alpha": (float, 0, False), "align_tau": (float, 0, True),
     "text_match_last": (int, 1, False), "text_match_weight": (float, 0, True),
+    "text_blend": (float, 0, False),
 }
 SEQUENTIAL_LOSSES = ("CE", "BPR")
 

@@ -17,7 +17,7 @@ from tests.test_generator import as_argv, llama_dir  # noqa: F401  (module fixtu
 
 
 #: method -> (its progress bar's name: the training steps are under way, settings that make it last)
-METHODS = {"scft": ("SCFT:", {"scft_steps": 200, "scft_batch_size": 8}), "said": ("SAID:", {"said_steps": 300})}
+METHODS = {"scft": ("SCFT:", {"scft_steps": 200, "scft_batch_size": 8}), "said": ("SAID:", {"said_steps": 40})}
 
 
 def generate(cfg, cwd, stderr=subprocess.PIPE, method="scft"):

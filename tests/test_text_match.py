@@ -75,3 +75,24 @@ def test_text_match_off_by_default_and_refused_for_bert4rec(data_root, tmp_path)
     assert model.text_match is None
     with pytest.raises(UserError, match="text_match=True"):
         build(data_root, "LLMEmbBERT4Rec", tmp_path, text_match=True)
+
+
+@pytest.mark.parametrize("name", ["LLMEmbSASRec", "LLMEmbBERT4Rec"])
+def test_text_blend_standardises_both_scores_and_trains_nothing(data_root, tmp_path, name):  # noqa: F811
+    _, _, plain, (train_data, _, _) = build(data_root, name, tmp_path)
+    _, _, blended, _ = build(data_root, name, tmp_path, text_blend=0.5)
+    blended.load_state_dict(plain.state_dict())  # a checkpoint without the blend loads as it is
+    assert [n for n, _ in blended.named_parameters()] == [n for n, _ in plain.named_parameters()]
+    batch = first_batch(train_data)
+    plain.eval(), blended.eval()
+    with torch.no_grad():
+        base = plain.full_sort_predict(batch)
+        text = blended.text_blend_score(batch[plain.ITEM_SEQ], batch[plain.ITEM_SEQ_LEN])
+        got = blended.full_sort_predict(batch)
+        z = lambda x: (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True)  # noqa: E731
+        torch.testing.assert_close(got, z(base[:, : text.shape[1]]) + 0.5 * z(text))
+        # the text term is the cosine to the mean of the last 3 items (whitened vectors)
+        q = blended.text_blend_score.query(batch[plain.ITEM_SEQ], batch[plain.ITEM_SEQ_LEN])
+        torch.testing.assert_close(text, q @ blended.text_blend_score.table.T)
+        batch.update(type(batch)({plain.ITEM_ID: torch.ones(len(got), dtype=torch.long) * 2}))
+        torch.testing.assert_close(blended.predict(batch), got[:, 2])

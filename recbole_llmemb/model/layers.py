@@ -279,12 +279,13 @@ class TextMatch(nn.Module):
     moves 1e-3 a step and would stay at its start for a whole run); with ``gate`` it is also
     scaled per user by ``2 * sigmoid(g . h_u)`` of the backbone's sequence output ``h_u`` (1 at the
     start), so that the model can lean on the text for some histories and not others. The text
-    table is rebuilt from the LM matrix, not stored in checkpoints.
+    table is rebuilt from the LM matrix, not stored in checkpoints; ``learned=False`` gives the
+    fixed score of the inference-time blend (``text_blend``).
     """
 
     SPEED = 10.0
 
-    def __init__(self, llm_matrix, last=3, norm="whiten", weight=5.0, gate_dim=None):
+    def __init__(self, llm_matrix, last=3, norm="whiten", weight=5.0, gate_dim=None, learned=True):
         super().__init__()
         if norm not in INPUT_NORMS:
             raise UserError(f"text_match_norm={norm}: use one of {', '.join(INPUT_NORMS)}.")
@@ -294,7 +295,11 @@ class TextMatch(nn.Module):
         text = F.normalize(normalised_vectors(matrix[1:].double(), norm).float(), dim=-1)
         self.register_buffer("table", torch.cat([text.new_zeros(1, text.shape[1]), text]), persistent=False)
         self.last = int(last)
-        self.log_weight = nn.Parameter(torch.tensor(math.log(float(weight)) / self.SPEED))
+        log_weight = torch.tensor(math.log(float(weight)) / self.SPEED)
+        if learned:
+            self.log_weight = nn.Parameter(log_weight)
+        else:  # a fixed score (the inference-time blend): nothing to train, nothing in checkpoints
+            self.register_buffer("log_weight", log_weight, persistent=False)
         self.gate = nn.Linear(int(gate_dim), 1) if gate_dim else None
         if self.gate is not None:
             nn.init.zeros_(self.gate.weight)

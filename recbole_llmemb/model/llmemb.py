@@ -37,7 +37,7 @@ RAT_DEFAULTS = {
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
-    "text_match_gate": False,
+    "text_match_gate": False, "text_blend": 0.0,
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
@@ -168,6 +168,12 @@ class LLMEmbMixin:
             weight=float(_cfg(config, "text_match_weight")),
             gate_dim=out_dim if bool(_cfg(config, "text_match_gate")) else None,
         ) if bool(_cfg(config, "text_match")) else None
+        # the inference-time blend: z(model scores) + text_blend * z(text cosine), nothing trained
+        self.text_blend = float(_cfg(config, "text_blend"))
+        self.text_blend_score = layers.TextMatch(
+            matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
+            weight=1.0, learned=False,
+        ) if self.text_blend > 0 else None
 
         self.alpha = float(_cfg(config, "alpha"))
         self.align_loss_fn = losses.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
@@ -300,6 +306,8 @@ class LLMEmbMixin:
         return loss
 
     def predict(self, interaction):
+        if self.text_blend_score is not None:  # the blend standardises over every item: score them all
+            return self.full_sort_predict(interaction).gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
         with self.item_embedding.cached():
             if self.text_match is None:
                 return super().predict(interaction)
@@ -309,9 +317,19 @@ class LLMEmbMixin:
     def full_sort_predict(self, interaction):
         with self.item_embedding.cached():
             if self.text_match is None:
-                return super().full_sort_predict(interaction)
-            seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-            return self._all_scores(self.forward(seq, length), seq, length)
+                scores = super().full_sort_predict(interaction)
+            else:
+                seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+                scores = self._all_scores(self.forward(seq, length), seq, length)
+        if self.text_blend_score is None:
+            return scores
+        text = self.text_blend_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return _zscore(scores[:, : text.shape[1]]) + self.text_blend * _zscore(text)
+
+
+def _zscore(scores):
+    """Each row standardised over its items (ranks unchanged): puts two scorers on one scale."""
+    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
 
 
 class LLMEmbSASRec(LLMEmbMixin, SASRec):
