@@ -68,6 +68,15 @@ ROWS = {
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT (the text probe finds SCFT's "
                                    "150 steps weaken the next-item signal of the text)"),
+    "LLMEmbSASRec plain vectors, blend 0.05": ("full", "LLMEmbSASRec",
+                                               "llm_embedding_method=plain,text_blend=0.05,"
+                                               "eval_checkpoint={ckpt:LLMEmbSASRec plain vectors}",
+                                               "the plain-vectors row's checkpoint, its scores blended at inference with the text "
+                                               "cosine to the user's last 3 items (z-scores, weight 0.05; nothing retrained)"),
+    "LLMEmbSASRec plain vectors, blend 0.1": ("full", "LLMEmbSASRec",
+                                              "llm_embedding_method=plain,text_blend=0.1,"
+                                              "eval_checkpoint={ckpt:LLMEmbSASRec plain vectors}",
+                                              "as above, weight 0.1"),
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "", "the shipped defaults"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "", "the shipped defaults"),
