@@ -79,6 +79,10 @@ ROWS = {
                                               "as above, weight 0.1"),
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "", "the shipped defaults"),
+    "LLMEmbSASRec default paper, blend 0.1": ("paper", "LLMEmbSASRec",
+                                              "text_blend=0.1,eval_checkpoint={ckpt:LLMEmbSASRec default paper}",
+                                              "the paper row's checkpoint, blended at inference with the text cosine "
+                                              "(its SCFT vectors; weight 0.1; nothing retrained)"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "", "the shipped defaults"),
 }
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
