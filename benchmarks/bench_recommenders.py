@@ -83,6 +83,9 @@ ROWS = {
                                               "text_blend=0.1,eval_checkpoint={ckpt:LLMEmbSASRec default paper}",
                                               "the paper row's checkpoint, blended at inference with the text cosine "
                                               "(its SCFT vectors; weight 0.1; nothing retrained)"),
+    "LLMEmbSASRec default paper, blend 0.3": ("paper", "LLMEmbSASRec",
+                                              "text_blend=0.3,eval_checkpoint={ckpt:LLMEmbSASRec default paper}",
+                                              "as above, weight 0.3"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "", "the shipped defaults"),
 }
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
