@@ -16,44 +16,22 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from recbole_llmemb.config import Config, get_model_class  # noqa: E402
-from recbole_llmemb.evaluation.longtail import build_groups, training_counts  # noqa: E402
-from recbole_llmemb.evaluation.trainer import long_tail_trainer  # noqa: E402
-from recbole_llmemb.quick_start import load_dataset, prepare_plugin_inputs  # noqa: E402
-from recbole.data import data_preparation  # noqa: E402
-from recbole.utils import get_trainer, init_logger, init_seed  # noqa: E402
+from benchmarks import checkpoint_probe  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("checkpoint")
-    parser.add_argument("--model", default="LLMEmbSASRec")
-    parser.add_argument("--dataset", default="amazon-beauty")
-    parser.add_argument("--data_path", default=os.path.join(os.path.dirname(ROOT), "shared", "datasets"))
+    checkpoint_probe.add_arguments(parser)
     parser.add_argument("--k", default="0,3,10,30,100")
     parser.add_argument("--text_scale", default="")
-    parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    config = Config(args.model, args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")],
-                    {"data_path": args.data_path, "eval_checkpoint": args.checkpoint, "show_progress": False})
-    init_logger(config)
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = load_dataset(config)
-    prepare_plugin_inputs(config, dataset, get_model_class(config["model"]), {})
-    init_seed(config["seed"], config["reproducibility"])
-    train, valid, test = data_preparation(config, dataset)
-    groups = build_groups(*training_counts(dataset, [valid.dataset, test.dataset]), **(config["long_tail"] or {}))
-    model = get_model_class(config["model"])(config, train.dataset).to(config["device"])
-    trainer = long_tail_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))(config, model, groups=groups)
-    state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)["state_dict"]
-    model.load_state_dict(state)
-    model.eval()
+    config, dataset, model, trainer, valid, test, _ = checkpoint_probe.load(args)
+    groups = trainer.groups
     emb = model.item_embedding
     if emb.id_weight is None:
         sys.exit("the checkpoint has no id table (item_id_emb=False)")
@@ -70,23 +48,12 @@ def main():
             scale = value if name == "text_scale" else 1.0
             adapter_out.weight.copy_(weight * scale)  # the adapter is linear: its output scales with its last layer
             adapter_out.bias.copy_(bias * scale)
-        row = {name: value}
-        for name, data in (("valid", valid), ("test", test)):
-            overall = trainer.evaluate(data, load_best_model=False)
-            g = trainer.last_groups["groups"]
-            row[name] = {"overall": round(float(overall["ndcg@10"]), 5),
-                         "tail": g["item_tail"]["metrics"]["ndcg@10"], "head": g["item_head"]["metrics"]["ndcg@10"],
-                         "tail_share@10": trainer.last_groups.get("diagnostics", {}).get("tail_share@10")}
+        row = {name: value, **{split: checkpoint_probe.evaluate(trainer, data) for split, data in (("valid", valid), ("test", test))}}
         rows.append(row)
         print(json.dumps(row), flush=True)
     result = {"checkpoint": os.path.relpath(args.checkpoint, ROOT), "command": " ".join(sys.argv), "rows": rows}
     if args.out:
-        previous = []
-        if os.path.isfile(args.out):
-            with open(args.out) as f:
-                previous = json.load(f).get("runs", [])
-        with open(args.out, "w") as f:
-            json.dump({"runs": previous + [result]}, f, indent=2)
+        checkpoint_probe.append_run(args.out, result)
     print(json.dumps(result))
 
 

@@ -268,6 +268,11 @@ class AdaptedItemEmbedding(nn.Module):
         )
 
 
+def zscore_rows(scores):
+    """Each row standardised over its items (ranks unchanged): puts two scorers on one scale."""
+    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
+
+
 class TextMatch(nn.Module):
     """``weight * cos(q_u, t_i)``: how close a candidate's text is to what the user just bought.
 

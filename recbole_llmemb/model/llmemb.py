@@ -324,12 +324,7 @@ class LLMEmbMixin:
         if self.text_blend_score is None:
             return scores
         text = self.text_blend_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return _zscore(scores[:, : text.shape[1]]) + self.text_blend * _zscore(text)
-
-
-def _zscore(scores):
-    """Each row standardised over its items (ranks unchanged): puts two scorers on one scale."""
-    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
+        return layers.zscore_rows(scores[:, : text.shape[1]]) + self.text_blend * layers.zscore_rows(text)
 
 
 class LLMEmbSASRec(LLMEmbMixin, SASRec):
