@@ -87,6 +87,10 @@ ROWS = {
                                               "text_blend=0.3,eval_checkpoint={ckpt:LLMEmbSASRec default paper}",
                                               "as above, weight 0.3"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "", "the shipped defaults"),
+    "TSLRecSASRec default": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' "
+                             "shares of 16 latent categories of the alignment SASRec's items) through the default RAT"),
+    "TSLRecSASRec default paper": ("paper", "TSLRecSASRec", "", "the shipped defaults (categories of the paper "
+                                   "protocol's alignment SASRec)"),
 }
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [
@@ -133,7 +137,21 @@ def row_file(label):
     return os.path.join(ROWS_DIR, label.replace(" ", "_").replace("+", "plus") + ".json")
 
 
+def machine():
+    name = f"{platform.machine()} {os.cpu_count()} CPUs"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            name += f", {torch.cuda.get_device_name(0)}"
+    except ImportError:
+        pass
+    return name
+
+
 def git_commit():
+    if os.environ.get("BENCH_COMMIT"):  # a copy of the tree without .git (a lent GPU machine)
+        return os.environ["BENCH_COMMIT"]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True)
@@ -153,6 +171,7 @@ def checkpoint_of(label):
 def command(label, args):
     protocol, model, overrides, _ = ROWS[label]
     common = [f"--dataset={args.dataset}", f"--data_path={args.data_path}", f"--config_files={','.join(PROTOCOLS[protocol])}"]
+    common += [f"--{kv}" for kv in args.set.split(",") if kv]
     overrides = re.sub(r"\{ckpt:([^}]+)\}", lambda m: checkpoint_of(m.group(1)), overrides)
     extra = [f"--{kv}" for kv in re.split(r",(?![^{]*\})", overrides) if kv]
     if label == BASELINE[protocol] and protocol != "full, checkpoints at uni100":  # the alignment SASRec stage: its results file is the SASRec row
@@ -160,22 +179,27 @@ def command(label, args):
     return [PY, "run_recbole_llmemb.py", f"--model={model}"] + common + extra
 
 
-def run_row(label, args):
-    argv = command(label, args)
-    log_dir = os.path.join(ROOT, "benchmarks", "results", "logs")
+def run_logged(name, argv, args):
+    """Run ``argv`` with its output in the log ``name``; ``(seconds, peak RSS in MiB, output)``, or exit."""
+    log_dir = os.path.join(ROOT, "benchmarks", "results", "logs", *([args.tag] if args.tag else []))
     os.makedirs(log_dir, exist_ok=True)
-    log = os.path.join(log_dir, os.path.basename(row_file(label))[:-5] + ".log")
+    log = os.path.join(log_dir, name + ".log")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads)) if args.threads else dict(os.environ)
-    print(f"[bench] {label}: {' '.join(argv)}", flush=True)
+    print(f"[bench] {name}: {' '.join(argv)}", flush=True)
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"[bench] {label} failed; see {log}")
+        sys.exit(f"[bench] {name} failed; see {log}")
     with open(log) as f:
-        text = f.read()
+        return seconds, usage.ru_maxrss / 1024, f.read()
+
+
+def run_row(label, args):
+    argv = command(label, args)
+    seconds, peak_mb, text = run_logged(os.path.basename(row_file(label))[:-5], argv, args)
     marker = "SASRec results: " if argv[1] == "-m" else "results file: "
     found = [line.split(marker, 1)[1].strip() for line in text.splitlines() if line.startswith(marker)]
     if not found:
@@ -184,14 +208,53 @@ def run_row(label, args):
         "label": label, "protocol": ROWS[label][0], "model": ROWS[label][1], "overrides": ROWS[label][2],
         "what": ROWS[label][3], "command": " ".join(os.path.relpath(a, ROOT) if a == PY else a for a in argv),
         "threads": args.threads or "default", "wall_seconds": round(seconds, 1),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": f"{platform.machine()} {os.cpu_count()} CPUs", "results_file": os.path.relpath(found[-1], ROOT),
+        "peak_rss_mb": round(peak_mb, 1), "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(), "results_file": os.path.relpath(found[-1], ROOT),
         "alignment_sasrec_reused": "collaborative SASRec: reused" in text,
     }
     os.makedirs(ROWS_DIR, exist_ok=True)
     with open(row_file(label), "w") as f:
         json.dump(record, f, indent=2)
     print(f"[bench] {label}: {seconds:.0f}s -> {record['results_file']}", flush=True)
+
+
+def stage_file(method, protocol):
+    return os.path.join(ROWS_DIR, f"stage-{method}-{protocol}.json")
+
+
+def run_stage(method, args):
+    """Stage 1 alone (``python -m recbole_llmemb.generate``): its wall time, peak host and GPU memory."""
+    argv = [PY, "-m", "recbole_llmemb.generate", f"--method={method}", f"--dataset={args.dataset}",
+            f"--data_path={args.data_path}", f"--config_files={','.join(PROTOCOLS[args.protocol])}"]
+    argv += [f"--{kv}" for kv in args.set.split(",") if kv]
+    seconds, peak_mb, text = run_logged(f"stage-{method}-{args.protocol}", argv, args)
+    status = re.search(r"^(built|reused): (\S+)", text, re.M)
+    gpu = re.search(r"^peak GPU memory: (\d+) MiB", text, re.M)
+    record = {"method": method, "protocol": args.protocol, "status": status.group(1) if status else None,
+              "store": os.path.relpath(status.group(2), ROOT) if status else None,
+              "command": " ".join(os.path.relpath(a, ROOT) if a == PY else a for a in argv),
+              "threads": args.threads or "default", "wall_seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 1),
+              "peak_gpu_mib": int(gpu.group(1)) if gpu else None, "commit": git_commit(),
+              "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+    os.makedirs(ROWS_DIR, exist_ok=True)
+    with open(stage_file(method, args.protocol), "w") as f:
+        json.dump(record, f, indent=2)
+    print(f"[bench] stage {method} ({args.protocol}): {record['status']} in {seconds:.0f}s", flush=True)
+
+
+def stage_lines():
+    records = []
+    for name in sorted(os.listdir(ROWS_DIR)) if os.path.isdir(ROWS_DIR) else []:
+        if name.startswith("stage-"):
+            with open(os.path.join(ROWS_DIR, name)) as f:
+                records.append(json.load(f))
+    if not records:
+        return []
+    lines = ["## Stage 1: the generators alone (`bench_recommenders.py stage METHOD`)", "",
+             "| method | protocol | store | wall s | peak host MiB | peak GPU MiB | machine | commit |", "|---" * 8 + "|"]
+    lines += [f"| {r['method']} | {r['protocol']} | {r['status']} | {r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} | "
+              f"{fmt(r['peak_gpu_mib'], 'd')} | {r['machine']} | {r['commit']} |" for r in records]
+    return lines + [""]
 
 
 def summary(record):
@@ -232,9 +295,10 @@ def report(args):
             with open(row_file(label)) as f:
                 rows.append(summary(json.load(f)))
     by_label = {r["label"]: r for r in rows}
-    lines = [f"# Recommenders on {args.dataset}: baselines vs plugin models", "",
-             "Made by `python benchmarks/bench_recommenders.py run ROW` per row and `... report` (each row's own "
-             "command, commit, threads and time are in `benchmarks/results/rows/`).", "",
+    tag = f" --tag={args.tag}" if args.tag else ""
+    lines = [f"# Recommenders on {args.dataset}: baselines vs plugin models" + (f" ({args.tag})" if args.tag else ""), "",
+             f"Made by `python benchmarks/bench_recommenders.py run ROW{tag}` per row and `... report{tag}` (each row's own "
+             f"command, commit, machine, threads and time are in `{os.path.relpath(ROWS_DIR, ROOT)}/`).", "",
              "Common configuration: benchmarks/beauty.yaml (history 20, batch 1024, 20 epochs, seed 2020; every "
              "model, and the alignment SASRec); paper protocol adds props/paper.yaml (100 sampled negatives at "
              "evaluation, BPR with one sampled negative, hidden 128).", ""]
@@ -262,16 +326,19 @@ def report(args):
                 f"{fmt(d.get('mean_popularity@10'), '.0f')} | {f'{align[0]} -> {align[1]}' if align else '-'} | "
                 f"{fmt(r['epoch_seconds'], '.1f')} ({r['threads']}) | {r['epochs_run']} ({r['best_valid_epoch']}) |")
         lines.append("")
+    lines += stage_lines()
     if rows:
         d = rows[0]["definition"]
         lines += [f"Test users: {rows[0]['sizes']['test_users']}; tail items: outside the top {int(d['head_ratio'] * 100)}% by "
                   f"training count ({d['n_tail_items']} items, {rows[0]['sizes']['tail_items']} test targets); short users: at most "
                   f"{d['user_short_threshold']} training interactions.", "",
                   "What each row tests:", ""]
-        lines += [f"- **{r['label']}**: {r['what']}. Ran on {r['date']} at commit {r['commit']}, {r['threads']} thread(s), "
+        lines += [f"- **{r['label']}**: {r['what']}. Ran on {r['date']} at commit {r['commit']} ({r.get('machine', '?')}), {r['threads']} thread(s), "
                   f"{r['wall_seconds']:.0f} s wall, peak {r['peak_rss_mb']:.0f} MiB." for r in rows]
-    lines += ["", "Notes:", ""] + [f"- {n}" for n in NOTES]
-    out = os.path.join(ROOT, "benchmarks", "results", f"recommenders-{args.dataset}")
+    if not args.tag:
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in NOTES]
+    suffix_tag = f"-{args.tag}" if args.tag else ""
+    out = os.path.join(ROOT, "benchmarks", "results", f"recommenders-{args.dataset}{suffix_tag}")
     with open(out + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
     with open(out + ".json", "w") as f:
@@ -282,19 +349,29 @@ def report(args):
     for protocol, suffix in (("full", ""), ("full, checkpoints at uni100", "-uni100"), ("paper", "-paper")):
         files = [os.path.join(ROOT, r["results_file"]) for r in rows if r["protocol"] == protocol]
         if files:
-            folder = os.path.join(ROOT, "benchmarks", "results", f"report-{args.dataset}{suffix}")
+            folder = os.path.join(ROOT, "benchmarks", "results", f"report-{args.dataset}{suffix}{suffix_tag}")
             shutil.rmtree(folder, ignore_errors=True)
             print(f"[bench] report: {write_report(files, folder, baseline=files[0])}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", choices=["run", "report"])
-    ap.add_argument("rows", nargs="*", help="row labels (default: every row without a record)")
+    ap.add_argument("action", choices=["run", "stage", "report"])
+    ap.add_argument("rows", nargs="*", help="row labels (default: every row without a record), or stage methods")
     ap.add_argument("--dataset", default="amazon-beauty")
     ap.add_argument("--data_path", default=os.path.join(os.path.dirname(ROOT), "shared", "datasets"))
     ap.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for each row (0: torch's default)")
+    ap.add_argument("--tag", default="", help="another machine's rows: rows-TAG/, recommenders-<dataset>-TAG.md")
+    ap.add_argument("--set", default="", help="key=value,... added to every command")
+    ap.add_argument("--protocol", default="full", choices=["full", "paper"], help="stage: the protocol's config files")
     args = ap.parse_args()
+    global ROWS_DIR
+    if args.tag:
+        ROWS_DIR = f"{ROWS_DIR}-{args.tag}"
+    if args.action == "stage":
+        for method in args.rows:
+            run_stage(method, args)
+        return None
     if args.action == "report":
         return report(args)
     unknown = [r for r in args.rows if r not in ROWS]

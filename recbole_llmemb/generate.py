@@ -138,6 +138,10 @@ def main(argv=None):
         return 2
     print(f"{es.meta['status']}: {es.path} ({es.vectors.shape[0]} items x {es.vectors.shape[1]}) "
           f"in {es.meta['seconds']:.1f}s (with dataset loading {total:.1f}s)")
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.max_memory_allocated():
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
     return 0
 
 
