@@ -8,12 +8,19 @@ the models' ``text_blend`` setting computes, here with the text vectors of any g
 evaluates with the benchmark's long-tail groups; beta is compared on validation, test reported.
 
     .venv/bin/python benchmarks/probe_text_fusion.py CHECKPOINT [--model=SASRec] [--beta=0,0.5,1] \
-        [--method=scft] [--norm=whiten] [--last=3] [--out=FILE]
+        [--method=scft] [--norm=whiten] [--last=3] [--gate=none] [--out=FILE]
+
+``--gate`` scales beta per user: ``tail`` by the share of the user's last ``--last`` items that are
+tail items (the text is trusted where the ids are rarely trained), ``entropy`` by the normalised
+entropy of the model's softmax over all items (where the model itself is unsure).
 """
 import argparse
 import json
 import os
+import math
 import sys
+
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -30,6 +37,7 @@ def main():
     parser.add_argument("--beta", default="0,0.25,0.5,1,2")
     parser.add_argument("--norm", default="whiten")
     parser.add_argument("--last", type=int, default=3)
+    parser.add_argument("--gate", default="none", choices=["none", "tail", "entropy"])
     parser.add_argument("--method", default="scft", help="the generator whose vectors make the text score (plain: no SCFT)")
     args = parser.parse_args()
 
@@ -39,6 +47,8 @@ def main():
 
     *_, model, trainer, valid, test, vectors = checkpoint_probe.load(args, before_split=text_vectors)
     text_score = TextMatch(vectors, last=args.last, norm=args.norm, weight=1.0, learned=False)
+    is_tail = torch.as_tensor(~trainer.groups.is_head, dtype=torch.float32)
+    is_tail[0] = 0.0
     own = model.full_sort_predict
     beta = {"value": 0.0}
 
@@ -46,8 +56,18 @@ def main():
         scores = own(interaction)
         if beta["value"] == 0:
             return scores
-        text = text_score(interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN])
-        return zscore_rows(scores) + beta["value"] * zscore_rows(text)
+        seq, seq_len = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
+        text = text_score(seq, seq_len)
+        scores = scores[:, : text.shape[1]]
+        weight = torch.ones(len(scores), 1)
+        if args.gate == "tail":  # share of tail items among the last `last` history items
+            positions = torch.arange(seq.shape[1]).unsqueeze(0)
+            recent = (positions < seq_len.unsqueeze(1)) & (positions >= (seq_len - args.last).unsqueeze(1))
+            weight = ((is_tail[seq] * recent).sum(1) / recent.sum(1).clamp_min(1)).unsqueeze(1)
+        elif args.gate == "entropy":
+            logp = torch.log_softmax(scores[:, 1:].float(), dim=1)
+            weight = (-(logp.exp() * logp).sum(1) / math.log(logp.shape[1])).unsqueeze(1)
+        return zscore_rows(scores) + beta["value"] * weight * zscore_rows(text)
 
     model.full_sort_predict = fused
     rows = []
@@ -59,7 +79,7 @@ def main():
     if args.out:
         checkpoint_probe.append_run(args.out, {
             "checkpoint": os.path.relpath(args.checkpoint, ROOT), "model": args.model, "method": args.method,
-            "norm": args.norm, "last": args.last, "command": " ".join(sys.argv), "rows": rows})
+            "norm": args.norm, "last": args.last, "gate": args.gate, "command": " ".join(sys.argv), "rows": rows})
 
 
 if __name__ == "__main__":
