@@ -33,8 +33,48 @@ NUMBERS = {
     "said_id_dim": (int, 1, False), "alpha": (float, 0, False), "align_tau": (float, 0, True),
     "text_match_last": (int, 1, False), "text_match_weight": (float, 0, True),
     "text_blend": (float, 0, False),
+    "said_epochs": (int, 1, False), "said_steps": (int, 1, False), "said_max_length": (int, 1, False),
+    "said_mask_ratio": (float, 0, True), "said_lora_lr": (float, 0, True), "lora_alpha": (int, 1, False),
+    "lora_dropout": (float, 0, False), "scft_drop_ratio": (float, 0, False), "scft_epochs": (int, 1, False),
+    "scft_weight_decay": (float, 0, False), "adapter_dropout": (float, 0, False), "adapter_hidden": (int, 1, False),
+    "tslrec_k": (int, 2, False), "tslrec_epochs": (int, 1, False), "tslrec_batch_size": (int, 1, False),
+    "tslrec_lr": (float, 0, True), "tslrec_max_length": (int, 1, False), "tslrec_valid_share": (float, 0, False),
+    "pca_dim": (int, 1, False),
 }
 SEQUENTIAL_LOSSES = ("CE", "BPR")
+#: word settings: the module (imported only when the key is set) and the name of its allowed values
+CHOICES = {
+    "adapter_act": ("recbole_llmemb.model.layers", "_ACTIVATIONS"),
+    "adapter_init": ("recbole_llmemb.model.layers", "ADAPTER_INITS"),
+    "adapter_precision": ("recbole_llmemb.model.layers", "PRECISIONS"),
+    "llm_emb_norm": ("recbole_llmemb.model.layers", "INPUT_NORMS"),
+    "text_match_norm": ("recbole_llmemb.model.layers", "INPUT_NORMS"),
+    "align_loss": ("recbole_llmemb.losses", "ALIGN_LOSSES"),
+    "rat_init": ("recbole_llmemb.model.llmemb", "RAT_INITS"),
+    "text_blend_gate": ("recbole_llmemb.model.llmemb", "BLEND_GATES"),
+    "llm_pooling": ("recbole_llmemb.generator.pooling", "POOLINGS"),
+    "scft_loss": ("recbole_llmemb.generator.scft", "LOSSES"),
+    "said_export": ("recbole_llmemb.generator.said", "EXPORTS"),
+    "said_vocab": ("recbole_llmemb.generator.said", "VOCABS"),
+    "tslrec_loss": ("recbole_llmemb.generator.tslrec", "LOSSES"),
+    "llm_embedding_method": ("recbole_llmemb.generate", "BUILDERS"),
+}
+
+
+def allowed_words(key):
+    """The values a word setting accepts (from the module that uses them: one list, no copy)."""
+    import importlib
+
+    module, name = CHOICES[key]
+    return tuple(getattr(importlib.import_module(module), name))
+
+
+def _check_word(key, value):
+    if key == "adapter_act" and str(value).lower() in allowed_words(key):
+        return
+    allowed = allowed_words(key)
+    if value not in allowed:
+        raise UserError(f"{key}={value}: use one of {', '.join(sorted(allowed))}.")
 
 
 def _yaml_keys(path):
@@ -74,8 +114,11 @@ def check_known(keys):
 
 
 def check_values(config, keys):
-    """Numbers that are numbers and in range, and a loss the model trains with."""
+    """Numbers that are numbers and in range, words that are among their values, and a loss the
+    model trains with."""
     for key in keys:
+        if key in CHOICES and config[key] is not None:
+            _check_word(key, config[key])
         if key not in NUMBERS or config[key] is None:
             continue
         kind, low, strict = NUMBERS[key]

@@ -58,3 +58,38 @@ def test_words_stay_words_and_none_is_refused_for_a_rat_key(tmp_path, capsys):
     code = main(["--model=LLMEmbSASRec", "--dataset=ml-100k", f"--results_dir={tmp_path}", "--alpha=None"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "alpha=None" in err and "0.1" in err and "\n" not in err
+
+
+def _numeric_and_word_keys():
+    from recbole_llmemb.config_checks import CHOICES, NUMBERS
+
+    return sorted(NUMBERS), sorted(CHOICES)
+
+
+@pytest.mark.parametrize("value", ["many", "none"])
+def test_every_checked_setting_refuses_a_wrong_word_in_one_line(value):
+    """Each numeric and each word setting, given a word it cannot take ('none' included), is refused
+    by name before anything runs (issue 11: honoured or refused, never replaced by its default)."""
+    from recbole.utils import ModelType
+
+    from recbole_llmemb.config_checks import check_values
+
+    numbers, words = _numeric_and_word_keys()
+    assert len(numbers) > 40 and len(words) >= 13
+    for key in numbers + [k for k in words if not (value == "none" and k in ("adapter_act", "llm_emb_norm", "text_match_norm", "text_blend_gate"))]:
+        config = {key: value, "MODEL_TYPE": ModelType.SEQUENTIAL, "loss_type": "CE", "model": "SASRec"}
+        with pytest.raises(UserError) as e:
+            check_values(config, [key])
+        assert str(e.value).startswith(f"{key}=") and "\n" not in str(e.value), str(e.value)
+
+
+def test_word_settings_accept_their_own_values_and_say_them_when_refused():
+    from recbole_llmemb.config_checks import allowed_words
+
+    for key, value in [("llm_emb_norm", "shrink"), ("said_export", "id"), ("tslrec_loss", "kl"), ("rat_init", "scratch"),
+                       ("llm_embedding_method", "plain"), ("adapter_act", "GELU")]:
+        config = Config("LLMEmbSASRec", "ml-100k", config_dict={key: value})
+        assert config[key] == value
+    with pytest.raises(UserError, match=r"said_vocab=all: use one of corpus, full\."):
+        Config("SAIDSASRec", "ml-100k", config_dict={"said_vocab": "all"})
+    assert set(allowed_words("llm_embedding_method")) >= {"scft", "said", "tslrec", "plain"}

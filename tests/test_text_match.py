@@ -96,3 +96,33 @@ def test_text_blend_standardises_both_scores_and_trains_nothing(data_root, tmp_p
         torch.testing.assert_close(text, q @ blended.text_blend_score.table.T)
         batch.update(type(batch)({plain.ITEM_ID: torch.ones(len(got), dtype=torch.long) * 2}))
         torch.testing.assert_close(blended.predict(batch), got[:, 2])
+
+
+def test_recent_share_counts_flags_over_the_last_items_only():
+    flags = torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0])  # items 1 and 3 flagged; 0 is padding
+    seq = torch.tensor([[1, 2, 3, 4, 0], [2, 2, 0, 0, 0], [3, 0, 0, 0, 0]])
+    score = layers.TextMatch(torch.eye(5), last=3, norm="none", learned=False)
+    torch.testing.assert_close(score.recent_share(flags, seq, torch.tensor([4, 2, 1])), torch.tensor([1 / 3, 0.0, 1.0]))
+
+
+def test_tail_gated_blend_leaves_head_histories_alone(data_root, tmp_path):  # noqa: F811
+    """text_blend_gate=tail: weight x (share of tail items among the last 3); a user whose last
+    items are all head items keeps the model's ranking, the others get the blend at that weight."""
+    from recbole_llmemb.evaluation.longtail import build_groups, training_counts
+
+    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path)
+    _, _, gated, _ = build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5, text_blend_gate="tail")
+    gated.load_state_dict(plain.state_dict())
+    groups = build_groups(*training_counts(train_data.dataset, []))
+    assert gated.blend_tail[0] == 0 and gated.blend_tail[1:].sum() == (~groups.is_head[1:]).sum() > 0
+    batch = first_batch(train_data)
+    plain.eval(), gated.eval()
+    with torch.no_grad():
+        seq, length = batch[plain.ITEM_SEQ], batch[plain.ITEM_SEQ_LEN]
+        share = gated.text_blend_score.recent_share(gated.blend_tail, seq, length)
+        assert (share == 0).any() and (share > 0).any()
+        base, text = plain.full_sort_predict(batch), gated.text_blend_score(seq, length)
+        z = lambda x: (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True)  # noqa: E731
+        torch.testing.assert_close(gated.full_sort_predict(batch), z(base[:, : text.shape[1]]) + 0.5 * share[:, None] * z(text))
+    with pytest.raises(UserError, match="text_blend_gate=users: use one of none, tail"):
+        build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5, text_blend_gate="users")

@@ -273,6 +273,13 @@ def zscore_rows(scores):
     return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
 
 
+def recent_positions(item_seq, item_seq_len, last):
+    """``(B, L)`` mask of each row's last ``last`` items (RecBole's item lists are left-aligned)."""
+    pos = torch.arange(item_seq.shape[1], device=item_seq.device).unsqueeze(0)
+    length = item_seq_len.unsqueeze(1)
+    return (pos < length) & (pos >= length - last)
+
+
 class TextMatch(nn.Module):
     """``weight * cos(q_u, t_i)``: how close a candidate's text is to what the user just bought.
 
@@ -315,11 +322,14 @@ class TextMatch(nn.Module):
         return (self.SPEED * self.log_weight).exp()
 
     def query(self, item_seq, item_seq_len):
-        """Mean text vector of each row's last ``last`` items (RecBole's item lists are left-aligned)."""
-        pos = torch.arange(item_seq.shape[1], device=item_seq.device).unsqueeze(0)
-        length = item_seq_len.unsqueeze(1)
-        keep = ((pos < length) & (pos >= length - self.last)).unsqueeze(-1)
+        """Mean text vector of each row's last ``last`` items."""
+        keep = recent_positions(item_seq, item_seq_len, self.last).unsqueeze(-1)
         return (self.table[item_seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
+
+    def recent_share(self, flags, item_seq, item_seq_len):
+        """Per row, the share of its last ``last`` items whose ``flags`` (one per item id) is 1."""
+        keep = recent_positions(item_seq, item_seq_len, self.last)
+        return (flags[item_seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
 
     def forward(self, item_seq, item_seq_len, items=None, seq_output=None):
         """Scores ``(B, n_items)`` for every item, or ``(B,)`` for one item per row (``items``);

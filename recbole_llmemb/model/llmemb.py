@@ -37,7 +37,7 @@ RAT_DEFAULTS = {
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
-    "text_match_gate": False, "text_blend": 0.0,
+    "text_match_gate": False, "text_blend": 0.0, "text_blend_gate": "none",
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
@@ -52,6 +52,9 @@ def _cfg(config, key):
 
 
 RAT_INITS = ("scratch", "collaborative")
+#: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the share of tail
+#: items among the user's last ``text_match_last`` items: the text speaks where the ids are thin)
+BLEND_GATES = ("none", "tail")
 
 
 class LLMEmbMixin:
@@ -101,6 +104,8 @@ class LLMEmbMixin:
         if bool(_cfg(config, "text_match")) and issubclass(cls, BERT4Rec):
             raise UserError(f"text_match=True: {cls.__name__} scores masked positions, which have no 'last items'; "
                             "the text match is for SASRec and GRU4Rec backbones.")
+        if str(_cfg(config, "text_blend_gate")) not in BLEND_GATES:
+            raise UserError(f"text_blend_gate={config['text_blend_gate']}: use one of {', '.join(BLEND_GATES)}.")
         if str(_cfg(config, "text_match_norm")) not in layers.INPUT_NORMS:
             raise UserError(f"text_match_norm={config['text_match_norm']}: use one of {', '.join(layers.INPUT_NORMS)}.")
 
@@ -174,6 +179,15 @@ class LLMEmbMixin:
             matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
             weight=1.0, learned=False,
         ) if self.text_blend > 0 else None
+        tail = None
+        if self.text_blend_score is not None and str(_cfg(config, "text_blend_gate")) == "tail":
+            # tail items by the evaluation's own definition, from this (training) split's counts
+            from recbole_llmemb.evaluation.longtail import build_groups, training_counts
+
+            groups = build_groups(*training_counts(dataset, []), **(config["long_tail"] or {}))
+            tail = torch.as_tensor(~groups.is_head, dtype=torch.float32)
+            tail[0] = 0.0
+        self.register_buffer("blend_tail", tail, persistent=False)
 
         self.alpha = float(_cfg(config, "alpha"))
         self.align_loss_fn = losses.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
@@ -323,8 +337,12 @@ class LLMEmbMixin:
                 scores = self._all_scores(self.forward(seq, length), seq, length)
         if self.text_blend_score is None:
             return scores
-        text = self.text_blend_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return layers.zscore_rows(scores[:, : text.shape[1]]) + self.text_blend * layers.zscore_rows(text)
+        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+        text = self.text_blend_score(seq, length)
+        weight = self.text_blend
+        if self.blend_tail is not None:
+            weight = weight * self.text_blend_score.recent_share(self.blend_tail, seq, length).unsqueeze(1)
+        return layers.zscore_rows(scores[:, : text.shape[1]]) + weight * layers.zscore_rows(text)
 
 
 class LLMEmbSASRec(LLMEmbMixin, SASRec):
