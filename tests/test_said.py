@@ -138,6 +138,9 @@ def test_said_models_end_to_end(tmp_path, llama_dir, model):  # noqa: F811
 
 
 def test_said_settings_refuse_zero_steps(tmp_path):
-    config, dataset = setup(tmp_path, said_steps=0)
+    with pytest.raises(UserError, match=r"said_steps=0: must be >= 1\."):  # by the config check, before any loading
+        setup(tmp_path, said_steps=0)
+    config, _ = setup(tmp_path)
+    config["said_steps"] = 0  # a config built in code, past the check: the builder refuses too
     with pytest.raises(UserError, match="at least one step"):
         said.settings(config, 12)
