@@ -70,10 +70,9 @@ def allowed_words(key):
 
 
 def _check_word(key, value):
-    if key == "adapter_act" and str(value).lower() in allowed_words(key):
-        return
     allowed = allowed_words(key)
-    if value not in allowed:
+    word = str(value).lower() if key == "adapter_act" else value  # activations match case-blind (layers.make_activation)
+    if word not in allowed:
         raise UserError(f"{key}={value}: use one of {', '.join(sorted(allowed))}.")
 
 
