@@ -51,6 +51,17 @@ def load_dataset(config):
     return dataset
 
 
+def check_topk(config, dataset):
+    """Metrics at k rank k items: a catalogue smaller than the largest k is one clear error (RecBole's
+    evaluator would fail inside ``torch.topk``)."""
+    n_items, topk = dataset.item_num - 1, config["topk"]
+    largest = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
+    if n_items < largest:
+        smaller = [k for k in (topk if isinstance(topk, (list, tuple)) else [topk]) if k <= n_items] or [n_items]
+        raise UserError(f"topk={topk}: dataset '{config['dataset']}' has {n_items} items after filtering, fewer "
+                        f"than {largest}; rank fewer, e.g. --topk={smaller}.")
+
+
 def evaluate_best(trainer, data, saved):
     """The best checkpoint on ``data``: group metrics plus RecBole's own result, side by side."""
     recbole_result = {k: float(v) for k, v in trainer.evaluate(data, load_best_model=saved).items()}
@@ -86,6 +97,7 @@ def train_and_evaluate(config, saved=True, prepare=None):
     with stage("dataset", seconds):
         dataset = load_dataset(config)
         logger.info(dataset)
+    check_topk(config, dataset)
     sasrec_results = prepare(config, dataset, model_class, seconds) if prepare else None
     init_seed(config["seed"], config["reproducibility"])  # same split/shuffle whether stages were cached or built
     with stage("split", seconds):

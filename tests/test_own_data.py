@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from recbole_llmemb.config import Config, UserError
-from recbole_llmemb.data.item_text import text_fields
+import logging
+
+from recbole_llmemb.data.item_text import build_item_texts, text_fields
 from recbole_llmemb.quick_start import main, run_recbole_llmemb
 from recbole_llmemb.training import load_dataset
 from tests.conftest import tiny_config, write_tiny_dataset
@@ -26,12 +28,18 @@ def mydata(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_every_column_loads_and_the_item_fields_make_the_text(mydata):
+def test_every_column_loads_and_the_item_fields_make_the_text(mydata, caplog):
     config = Config("SASRec", "mydata", config_dict=own_config(mydata))
     assert config["load_col"] is None
     dataset = load_dataset(config)
     assert {"user_id", "item_id", "timestamp"} <= set(dataset.inter_feat.columns)
     assert text_fields(config, dataset) == ["title", "categories", "price"]
+    with caplog.at_level(logging.INFO):
+        texts = build_item_texts(config, dataset)
+    assert "title is " in texts[0] and "price is " in texts[0]
+    # one logged line says which fields made the text
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("item text of ")]
+    assert said == [f"item text of {len(texts)} items from fields title, categories, price"]
 
 
 def test_sasrec_trains_on_own_data(mydata):

@@ -151,6 +151,8 @@ def _edit_item_row(path, row, column, value):
     ("duplicate header", ["names 'item_id' twice"]),
     ("non-utf8", ["tiny.item, row 4", "not UTF-8", "re-save"]),
     ("items not covered", ["tiny.item lacks", "item id(s) that tiny.inter uses", "Add a row"]),
+    ("wrong field type", ["tiny.inter", "header field 'timestamp:date'", "'float'", "'token'"]),
+    ("too few items", ["topk=[10, 20]", "has 6 items", "--topk=[6]"]),
 ])
 def test_bad_file_is_one_line_naming_file_and_row(capsys, tiny, case, words):
     folder = tiny / "tiny"
@@ -161,6 +163,10 @@ def test_bad_file_is_one_line_naming_file_and_row(capsys, tiny, case, words):
         inter.write_text(inter.read_text().replace("timestamp:float", "item_id:token", 1))
     elif case == "non-utf8":
         item.write_bytes(item.read_bytes().replace(b"Product number 3\t", b"Product \xff number 3\t"))
+    elif case == "wrong field type":
+        inter.write_text(inter.read_text().replace("timestamp:float", "timestamp:date", 1))
+    elif case == "too few items":  # metrics at 10 and 20 over a catalogue of 6
+        write_tiny_dataset(tiny, n_items=6, per_user=5)
     else:
         item.write_text("\n".join(item.read_text().splitlines()[:10]) + "\n")
     code, err = _run_main(capsys, as_argv("SASRec", "tiny", tiny_config(tiny)))
@@ -173,6 +179,15 @@ def test_bad_file_is_one_line_naming_file_and_row(capsys, tiny, case, words):
 
 @pytest.mark.parametrize("title", ["", "x" * 1_000_000])
 def test_empty_or_enormous_item_text_still_runs(capsys, tiny, title):
-    _edit_item_row(tiny / "tiny" / "tiny.item", 3, 1, title)
+    from recbole_llmemb.data.item_text import build_item_texts
+    from recbole_llmemb.training import load_dataset
+
+    _edit_item_row(tiny / "tiny" / "tiny.item", 3, 1, title)  # item i3's title
     code, err = _run_main(capsys, as_argv("SASRec", "tiny", tiny_config(tiny, epochs=1)))
     assert code == 0, err
+    # the text an LM reads: the empty title is left out, the enormous one cut to about 100 characters
+    config = Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny))
+    dataset = load_dataset(config)
+    text = build_item_texts(config, dataset)[list(dataset.field2id_token["item_id"]).index("i3") - 1]
+    assert "categories is cat0, sub3" in text and len(text) < 300, text[:300]
+    assert ("title is" in text) == bool(title)

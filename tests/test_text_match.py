@@ -42,7 +42,7 @@ def test_bad_text_match_settings_are_refused():
 @pytest.mark.parametrize("name,gate", [("LLMEmbSASRec", False), ("LLMEmbGRU4Rec", False), ("LLMEmbSASRec", True)])
 def test_models_add_the_text_match_to_every_score(data_root, tmp_path, name, gate):  # noqa: F811
     _, _, model, (train_data, _, _) = build(data_root, name, tmp_path, text_match=True, text_match_weight=3.0,
-                                            text_match_gate=gate)
+                                            text_match_gate=gate, text_blend=0)
     assert model.text_match is not None and model.text_match.weight.item() == pytest.approx(3.0)
     batch = first_batch(train_data)
     model.eval()
@@ -73,14 +73,16 @@ def test_models_add_the_text_match_to_every_score(data_root, tmp_path, name, gat
 def test_text_match_off_by_default_and_refused_for_bert4rec(data_root, tmp_path):  # noqa: F811
     _, _, model, _ = build(data_root, "LLMEmbSASRec", tmp_path)
     assert model.text_match is None
+    # the inference blend is on by default: weight 0.3, gated by the share of tail items
+    assert model.text_blend == 0.3 and model.blend_tail is not None
     with pytest.raises(UserError, match="text_match=True"):
         build(data_root, "LLMEmbBERT4Rec", tmp_path, text_match=True)
 
 
 @pytest.mark.parametrize("name", ["LLMEmbSASRec", "LLMEmbBERT4Rec"])
 def test_text_blend_standardises_both_scores_and_trains_nothing(data_root, tmp_path, name):  # noqa: F811
-    _, _, plain, (train_data, _, _) = build(data_root, name, tmp_path)
-    _, _, blended, _ = build(data_root, name, tmp_path, text_blend=0.5)
+    _, _, plain, (train_data, _, _) = build(data_root, name, tmp_path, text_blend=0)
+    _, _, blended, _ = build(data_root, name, tmp_path, text_blend=0.5, text_blend_gate="none")
     blended.load_state_dict(plain.state_dict())  # a checkpoint without the blend loads as it is
     assert [n for n, _ in blended.named_parameters()] == [n for n, _ in plain.named_parameters()]
     batch = first_batch(train_data)
@@ -110,8 +112,9 @@ def test_tail_gated_blend_leaves_head_histories_alone(data_root, tmp_path):  # n
     items are all head items keeps the model's ranking, the others get the blend at that weight."""
     from recbole_llmemb.evaluation.longtail import build_groups, training_counts
 
-    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path)
+    _, _, plain, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0)
     _, _, gated, _ = build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5, text_blend_gate="tail")
+    assert plain.text_blend_score is None
     gated.load_state_dict(plain.state_dict())
     groups = build_groups(*training_counts(train_data.dataset, []))
     assert gated.blend_tail[0] == 0 and gated.blend_tail[1:].sum() == (~groups.is_head[1:]).sum() > 0

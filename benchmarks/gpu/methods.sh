@@ -32,8 +32,10 @@ $PY -c "import torch, transformers, peft, pandas, numpy, recbole; print('torch',
 B=($PY benchmarks/bench_recommenders.py --tag="$TAG" --threads=2 --dataset="$DS" --data_path="$DATA" --set="$SET")
 
 # job NAME [DEPENDENCY ...] -- COMMAND: runs in the background once every dependency succeeded.
+# ONLY="name ..." runs only those jobs (the others count as done: their rows must be on the machine).
 job() {
   local name=$1; shift
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then touch "$D/$name.ok"; return; fi
   local deps=()
   while [ "$1" != "--" ]; do deps+=("$1"); shift; done
   shift
@@ -57,21 +59,28 @@ job sasrec -- "${B[@]}" run "SASRec"
 job sasrec_paper -- "${B[@]}" run "SASRec paper"
 job scft -- "${B[@]}" stage scft
 job said -- "${B[@]}" stage said
-# what needs them
+# what needs them: each method trained without the inference blend, then evaluated with it (the defaults)
 job tslrec sasrec -- "${B[@]}" stage tslrec
 job tslrec_paper sasrec_paper -- "${B[@]}" stage tslrec --protocol=paper
-job llmemb sasrec scft -- "${B[@]}" run "LLMEmbSASRec default"
-job llmemb_paper sasrec_paper scft -- "${B[@]}" run "LLMEmbSASRec default paper"
-job said_row sasrec said -- "${B[@]}" run "SAIDSASRec default"
-job said_paper sasrec_paper said -- "${B[@]}" run "SAIDSASRec default paper"
-job tslrec_row tslrec -- "${B[@]}" run "TSLRecSASRec default"
-job tslrec_paper_row tslrec_paper -- "${B[@]}" run "TSLRecSASRec default paper"
-job blend llmemb_paper -- "${B[@]}" run "LLMEmbSASRec default paper, blend 0.3"
+job llmemb sasrec scft -- "${B[@]}" run "LLMEmbSASRec warm + id"
+job llmemb_paper sasrec_paper scft -- "${B[@]}" run "LLMEmbSASRec default paper, no blend"
+job said_row sasrec said -- "${B[@]}" run "SAIDSASRec default, no blend"
+job said_paper sasrec_paper said -- "${B[@]}" run "SAIDSASRec default paper, no blend"
+job tslrec_row tslrec -- "${B[@]}" run "TSLRecSASRec default, no blend"
+job tslrec_paper_row tslrec_paper -- "${B[@]}" run "TSLRecSASRec default paper, no blend"
+job llmemb_blend llmemb -- "${B[@]}" run "LLMEmbSASRec default"
+job llmemb_paper_blend llmemb_paper -- "${B[@]}" run "LLMEmbSASRec default paper"
+job said_blend said_row -- "${B[@]}" run "SAIDSASRec default"
+job said_paper_blend said_paper -- "${B[@]}" run "SAIDSASRec default paper"
+job tslrec_blend tslrec_row -- "${B[@]}" run "TSLRecSASRec default"
+job tslrec_paper_blend tslrec_paper_row -- "${B[@]}" run "TSLRecSASRec default paper"
 # the other backbones against their own baselines
 job gru sasrec -- "${B[@]}" run "GRU4Rec"
 job bert sasrec -- "${B[@]}" run "BERT4Rec"
-job llmemb_gru sasrec scft gru -- "${B[@]}" run "LLMEmbGRU4Rec default"
-job llmemb_bert sasrec scft bert -- "${B[@]}" run "LLMEmbBERT4Rec default"
+job llmemb_gru sasrec scft gru -- "${B[@]}" run "LLMEmbGRU4Rec default, no blend"
+job llmemb_bert sasrec scft bert -- "${B[@]}" run "LLMEmbBERT4Rec default, no blend"
+job llmemb_gru_blend llmemb_gru -- "${B[@]}" run "LLMEmbGRU4Rec default"
+job llmemb_bert_blend llmemb_bert -- "${B[@]}" run "LLMEmbBERT4Rec default"
 wait
 pkill -f run_recbole_llmemb 2>/dev/null; pkill -f recbole_llmemb 2>/dev/null
 echo "$(($(date +%s) - T0)) s: all jobs ended"

@@ -188,6 +188,8 @@ def item_attributes(config, dataset):
     names = _cfg(config, "item_text_names", {}) or {}
     max_chars = int(setting(config, "item_text_max_chars", 100))
     table = _item_table(dataset)
+    _logger().info("item text of %d items from fields %s", n,
+                   ", ".join(f if names.get(f, f) == f else f"{f} (as '{names[f]}')" for f in fields))
 
     # row of each internal item id in the item table
     row_of = np.full(n + 1, -1, dtype=np.int64)

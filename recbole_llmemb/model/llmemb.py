@@ -37,7 +37,7 @@ RAT_DEFAULTS = {
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
-    "text_match_gate": False, "text_blend": 0.0, "text_blend_gate": "none",
+    "text_match_gate": False, "text_blend": 0.3, "text_blend_gate": "tail",
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
