@@ -65,7 +65,7 @@ ROWS = {
     "SASRec @uni100": ("full, checkpoints at uni100", "SASRec", "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:SASRec}",
                        "the SASRec row's checkpoint"),
     "LLMEmbSASRec warm + id @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec",
-                                       UNI100 % "LLMEmbSASRec warm + id" + ",item_id_emb=True",
+                                       UNI100 % "LLMEmbSASRec warm + id" + ",item_id_emb=True,text_blend=0",
                                        "the LLMEmbSASRec warm + id row's checkpoint"),
     "SAIDSASRec default, no blend": ("full", "SAIDSASRec", "text_blend=0", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
                            "no alignment; its stage 1 time is the results file's item_embeddings[said] stage"),
@@ -163,8 +163,8 @@ NOTES.append(
 NOTES.append(
     "2026-11-28: the inference blend with the text became the default (text_blend 0.3, gated by the share of tail "
     "items among the user's last 3; props/paper.yaml blends every user alike). Rows that ran before it were relabelled "
-    "(', no blend'; their records keep the old label under 'relabelled') and their commands now carry text_blend=0, "
-    "which reproduces them. The 'default' rows evaluate a no-blend row's checkpoint with the blend (inference only; a "
+    "(', no blend'; their records keep the old label under 'relabelled' and the settings as run under "
+    "'overrides_when_run') and their settings now carry text_blend=0, which reproduces them. The 'default' rows evaluate a no-blend row's checkpoint with the blend (inference only; a "
     "model trained under the new defaults picks its best epoch on blended validation scores instead). The choice, on "
     "validation NDCG@10: full ranking, SCFT text, 0.0517 with the blend vs 0.0521 without (tail 0.0284 vs 0.0261); "
     "paper protocol 0.3755 ungated vs 0.3613 gated vs 0.3370 without.")
