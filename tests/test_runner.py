@@ -152,6 +152,8 @@ def _edit_item_row(path, row, column, value):
     ("non-utf8", ["tiny.item, row 4", "not UTF-8", "re-save"]),
     ("items not covered", ["tiny.item lacks", "item id(s) that tiny.inter uses", "Add a row"]),
     ("wrong field type", ["tiny.inter", "header field 'timestamp:date'", "'float'", "'token'"]),
+    ("unbalanced quote", ["tiny.item, row 4", "unexpected end of data", "starts with a double quote"]),
+    ("text after a closing quote", ["tiny.item, row 4", "expected after", "double every quote"]),
     ("too few items", ["topk=[10, 20]", "has 6 items", "--topk=[6]"]),
 ])
 def test_bad_file_is_one_line_naming_file_and_row(capsys, tiny, case, words):
@@ -163,6 +165,10 @@ def test_bad_file_is_one_line_naming_file_and_row(capsys, tiny, case, words):
         inter.write_text(inter.read_text().replace("timestamp:float", "item_id:token", 1))
     elif case == "non-utf8":
         item.write_bytes(item.read_bytes().replace(b"Product number 3\t", b"Product \xff number 3\t"))
+    elif case == "unbalanced quote":  # pandas opens a quoted field that swallows the rest of the file
+        _edit_item_row(item, 3, 1, '"Best lipstick')
+    elif case == "text after a closing quote":  # pandas: '\t' expected after '"'
+        _edit_item_row(item, 3, 1, '"Best" lipstick')
     elif case == "wrong field type":
         inter.write_text(inter.read_text().replace("timestamp:float", "timestamp:date", 1))
     elif case == "too few items":  # metrics at 10 and 20 over a catalogue of 6

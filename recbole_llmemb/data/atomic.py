@@ -115,13 +115,23 @@ def _check_rows(path, n_fields, fields):
     float_cols = [i for i, t in enumerate(fields.values()) if t == "float"]
     csv.field_size_limit(sys.maxsize)  # a 1 MB title is a long field, not a broken file
     with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f, delimiter="\t")  # quoting as pandas reads it (RecBole's loader)
+        # quoting as pandas reads it (RecBole's loader); strict: text after a closing quote is an error there too
+        reader = csv.reader(f, delimiter="\t", strict=True)
+        start = 2  # the line where the record being read begins (a quoted field may span lines)
         try:
             next(reader, None)
-            for line_no, row in enumerate(reader, start=2):
-                _check_row(path, line_no, row, n_fields, fields, float_cols)
+            for row in reader:
+                _check_row(path, start, row, n_fields, fields, float_cols)
+                start = reader.line_num + 1
         except UnicodeDecodeError:
             raise _not_utf8(path) from None
+        except csv.Error as e:
+            raise UserError(f"{path}, row {start}: {e}." + _QUOTES) from None
+
+
+_QUOTES = (' A field that starts with a double quote (") is read as quoted up to the next quote, across tabs '
+           "and lines (RecBole reads the file with pandas): remove that quote, or quote the whole field and "
+           "double every quote inside it.")
 
 
 def _check_row(path, line_no, row, n_fields, fields, float_cols):
@@ -129,7 +139,8 @@ def _check_row(path, line_no, row, n_fields, fields, float_cols):
     if not row:
         return
     if len(row) != n_fields:
-        raise UserError(f"{path}, row {line_no}: {len(row)} fields, the header has {n_fields}.")
+        ran_over = any("\t" in cell or "\n" in cell for cell in row)  # a quoted field swallowed separators
+        raise UserError(f"{path}, row {line_no}: {len(row)} fields, the header has {n_fields}." + (_QUOTES if ran_over else ""))
     for i in float_cols:
         if row[i]:
             try:
