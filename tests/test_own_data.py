@@ -42,6 +42,18 @@ def test_every_column_loads_and_the_item_fields_make_the_text(mydata, caplog):
     assert said == [f"item text of {len(texts)} items from fields title, categories, price"]
 
 
+def test_own_props_come_from_config_files(mydata):
+    """What README tells a pip-installed user: settings for their dataset in a file of their own."""
+    props = mydata / "mydata.yaml"
+    props.write_text("item_text_fields: [title, price]\nitem_text_names: {price: cost}\nMAX_ITEM_LIST_LENGTH: 7\n")
+    settings = own_config(mydata)
+    settings.pop("MAX_ITEM_LIST_LENGTH", None)  # the test's own sizing, which would override the file
+    config = Config("SASRec", "mydata", config_file_list=[str(props)], config_dict=settings)
+    assert config["MAX_ITEM_LIST_LENGTH"] == 7
+    texts = build_item_texts(config, load_dataset(config))
+    assert all("categories is" not in t for t in texts) and "cost is " in texts[0] and "title is " in texts[0]
+
+
 def test_sasrec_trains_on_own_data(mydata):
     results = run_recbole_llmemb("SASRec", "mydata", config_dict=own_config(mydata, epochs=1))
     assert results["test"]["overall"]["ndcg@10"] >= 0 and results["config"]["dataset"] == "mydata"
