@@ -30,6 +30,16 @@ def test_bad_setting_is_one_line_and_exit_2(tmp_path, capsys, arg, words):
     assert not list(tmp_path.iterdir())  # nothing ran, nothing written
 
 
+def test_missing_language_model_is_one_line_and_exit_2(tmp_path, capsys):
+    missing = tmp_path / "no-such-model"
+    code = main(["--model=LLMEmbSASRec", "--dataset=ml-100k", f"--results_dir={tmp_path / 'results'}",
+                 f"--embedding_cache_dir={tmp_path / 'cache'}", f"--llm_path={missing}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    assert "llm_path" in err and str(missing) in err and "does not exist" in err, err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
+
+
 def test_good_settings_pass_unchanged():
     config = Config("SASRec", "ml-100k", config_dict={"epochs": 3, "learning_rate": 0.01, "loss_type": "BPR",
                                                       "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}})
