@@ -168,6 +168,15 @@ NOTES.append(
     "model trained under the new defaults picks its best epoch on blended validation scores instead). The choice, on "
     "validation NDCG@10: full ranking, SCFT text, 0.0517 with the blend vs 0.0521 without (tail 0.0284 vs 0.0261); "
     "paper protocol 0.3755 ungated vs 0.3613 gated vs 0.3370 without.")
+NOTES.append(
+    "SAIDSASRec under the paper protocol on this CPU (2026-11-28), not a row: 'SAIDSASRec default paper, no blend' was "
+    "stopped after 15 of 20 epochs (3.6 min an epoch; validation NDCG@10 0.3194 at epoch 0, best 0.3277 at epochs 9 and "
+    "14, still level) for the session's end; its best checkpoint evaluated (eval_checkpoint): no blend test NDCG@10 "
+    "0.2885, tail 0.1651 (1.00x / 1.03x SASRec paper), validation 0.3266 (runs/SAIDSASRec-amazon-beauty-20261128-113109-"
+    "0205ab.json); with the default blend (props/paper.yaml, 0.3 ungated) 0.2794 / 0.1633 (0.97x / 1.02x), validation "
+    "0.3163 (runs/...-112752-169e18.json). The blend's text score uses the method's own vectors: SAID's are learned "
+    "soft-token vectors, not text-similarity vectors, and blending them hurts; next: the blend from the plain LM "
+    "vectors for every method.")
 BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
 KEYS = ("overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "tail-item hit@10")
