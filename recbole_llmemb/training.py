@@ -55,11 +55,11 @@ def check_topk(config, dataset):
     """Metrics at k rank k items: a catalogue smaller than the largest k is one clear error (RecBole's
     evaluator would fail inside ``torch.topk``)."""
     n_items, topk = dataset.item_num - 1, config["topk"]
-    largest = max(topk) if isinstance(topk, (list, tuple)) else int(topk)
-    if n_items < largest:
-        smaller = [k for k in (topk if isinstance(topk, (list, tuple)) else [topk]) if k <= n_items] or [n_items]
+    ks = list(topk) if isinstance(topk, (list, tuple)) else [int(topk)]
+    if n_items < max(ks):
+        smaller = [k for k in ks if k <= n_items] or [n_items]
         raise UserError(f"topk={topk}: dataset '{config['dataset']}' has {n_items} items after filtering, fewer "
-                        f"than {largest}; rank fewer, e.g. --topk={smaller}.")
+                        f"than {max(ks)}; rank fewer, e.g. --topk={smaller}.")
 
 
 def evaluate_best(trainer, data, saved):

@@ -110,6 +110,11 @@ def _check_item_coverage(config, folder, dataset, load_col):
         )
 
 
+_QUOTES = (' A field that starts with a double quote (") is read as quoted up to the next quote, across tabs '
+           "and lines (RecBole reads the file with pandas): remove that quote, or quote the whole field and "
+           "double every quote inside it.")
+
+
 def _check_rows(path, n_fields, fields):
     """Every row has the header's number of fields and numbers where the header says float."""
     float_cols = [i for i, t in enumerate(fields.values()) if t == "float"]
@@ -127,11 +132,6 @@ def _check_rows(path, n_fields, fields):
             raise _not_utf8(path) from None
         except csv.Error as e:
             raise UserError(f"{path}, row {start}: {e}." + _QUOTES) from None
-
-
-_QUOTES = (' A field that starts with a double quote (") is read as quoted up to the next quote, across tabs '
-           "and lines (RecBole reads the file with pandas): remove that quote, or quote the whole field and "
-           "double every quote inside it.")
 
 
 def _check_row(path, line_no, row, n_fields, fields, float_cols):
