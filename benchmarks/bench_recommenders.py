@@ -52,6 +52,10 @@ ROWS = {
                              "own SCFT text cosine at weight 0.3 x the share of tail items among the user's last 3 (weight "
                              "chosen on validation by benchmarks/probe_text_fusion.py --gate=tail)"),
     "LLMEmbSASRec default, no blend": ("full", "LLMEmbSASRec", "text_blend=0", "the shipped defaults without the inference blend"),
+    "LLMEmbSASRec default, plain-vector blend": ("full", "LLMEmbSASRec",
+                                                 "text_blend_vectors=plain,eval_checkpoint={ckpt:LLMEmbSASRec warm + id}",
+                                                 "the default row with the blend's text cosine from the packaged MiniLM's "
+                                                 "plain vectors instead of the model's own SCFT vectors"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
     "LLMEmbGRU4Rec default, no blend": ("full", "LLMEmbGRU4Rec", "text_blend=0", "the shipped defaults without the blend"),
     "LLMEmbGRU4Rec default": ("full", "LLMEmbGRU4Rec", "eval_checkpoint={ckpt:LLMEmbGRU4Rec default, no blend}",
@@ -103,6 +107,10 @@ ROWS = {
                                                          "text_blend=0.3,text_blend_gate=tail,"
                                                          "eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
                                                          "the paper row's checkpoint with the tail-gated blend"),
+    "LLMEmbSASRec default paper, plain-vector blend": ("paper", "LLMEmbSASRec",
+                                                       "text_blend_vectors=plain,eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
+                                                       "the default paper row with the blend's text cosine from the plain "
+                                                       "MiniLM vectors instead of its own SCFT vectors"),
     "SAIDSASRec default paper, no blend": ("paper", "SAIDSASRec", "text_blend=0", "the shipped defaults without the blend"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "eval_checkpoint={ckpt:SAIDSASRec default paper, no blend}",
                                  "the shipped defaults (props/paper.yaml: blend 0.3 for every user) on the no-blend row's checkpoint"),

@@ -58,6 +58,7 @@ CHOICES = {
     "said_vocab": ("recbole_llmemb.generator.said", "VOCABS"),
     "tslrec_loss": ("recbole_llmemb.generator.tslrec", "LOSSES"),
     "llm_embedding_method": ("recbole_llmemb.generate", "BUILDERS"),
+    "text_blend_vectors": ("recbole_llmemb.generate", "BLEND_VECTORS"),
 }
 
 

@@ -24,6 +24,9 @@ from recbole_llmemb.generator import extract, said, scft, tslrec  # noqa: F401  
 from recbole_llmemb.generator.registry import BUILDERS, BuildContext, get_builder, register_builder  # noqa: F401
 from recbole_llmemb.generator.settings import setting
 
+#: where the inference blend takes its text vectors (``text_blend_vectors``): the model's own, or a method's store
+BLEND_VECTORS = ("own", *BUILDERS)
+
 GENERATOR_VERSION = 1  # bump when text building or extraction changes meaning
 
 

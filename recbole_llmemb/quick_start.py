@@ -28,6 +28,14 @@ def prepare_plugin_inputs(config, dataset, model_class, seconds):
         with stage(f"item_embeddings[{config['llm_embedding_method'] or method}]", seconds):
             emb = item_embeddings(config, dataset, method=config["llm_embedding_method"] or method)
             attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors))
+        blend = model_class.blend_vectors(config)
+        if blend:
+            from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
+
+            with stage(f"item_embeddings[{blend}] (text blend)", seconds):
+                emb = item_embeddings(config, dataset, method=blend)
+                attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, blend),
+                                       name=BLEND_ITEM_EMB_ATTR)
     if getattr(model_class, "needs_collaborative", False) and model_class.uses_collaborative(config):
         from recbole_llmemb.collaborative import collaborative_item_embeddings
         from recbole_llmemb.data.dataset import attach_collaborative_embeddings

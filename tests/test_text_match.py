@@ -129,3 +129,36 @@ def test_tail_gated_blend_leaves_head_histories_alone(data_root, tmp_path):  # n
         torch.testing.assert_close(gated.full_sort_predict(batch), z(base[:, : text.shape[1]]) + 0.5 * share[:, None] * z(text))
     with pytest.raises(UserError, match="text_blend_gate=users: use one of none, tail"):
         build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5, text_blend_gate="users")
+
+
+def test_blend_reads_other_vectors_when_asked(data_root, tmp_path):  # noqa: F811
+    """text_blend_vectors=plain: the blend's text table comes from the attached store, not from the
+    vectors the model reads; without that store the model refuses to build."""
+    import numpy as np
+
+    from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
+    from recbole_llmemb.model import LLMEmbSASRec, SAIDSASRec
+
+    def blend_of(**settings):
+        config = {"text_blend": 0.3, "text_blend_vectors": "own", "llm_embedding_method": None, **settings}
+        return LLMEmbSASRec.blend_vectors(config)
+
+    assert blend_of() is None and blend_of(text_blend_vectors="plain") == "plain"
+    assert blend_of(text_blend_vectors="scft") is None  # the model's own method: nothing extra to load
+    assert blend_of(text_blend_vectors="plain", text_blend=0) is None
+    assert SAIDSASRec.blend_vectors({"text_blend": 0.3, "text_blend_vectors": "plain",
+                                     "llm_embedding_method": "said"}) == "plain"
+
+    from tests.test_llmemb_models import make_config
+
+    _, _, own, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5)
+    config = make_config(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5, text_blend_vectors="plain")
+    with pytest.raises(UserError, match="text_blend_vectors=plain: the blend's text vectors are not on the dataset"):
+        LLMEmbSASRec(config, train_data.dataset)
+    other = np.random.default_rng(7).normal(size=own.text_blend_score.table.shape).astype(np.float32)
+    other[0] = 0
+    setattr(train_data.dataset, BLEND_ITEM_EMB_ATTR, other)
+    blended = LLMEmbSASRec(config, train_data.dataset)
+    expected = layers.TextMatch(other, last=3, norm="whiten", learned=False).table
+    torch.testing.assert_close(blended.text_blend_score.table, expected)
+    assert not torch.allclose(own.text_blend_score.table, expected)

@@ -23,7 +23,9 @@ from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 from recbole.utils import set_color
 
 from recbole_llmemb.errors import UserError
-from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
+from recbole_llmemb.data.dataset import (
+    BLEND_ITEM_EMB_ATTR, COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR,
+)
 from recbole_llmemb import losses
 from recbole_llmemb.model import layers
 from recbole_llmemb.model.layers import AdaptedItemEmbedding
@@ -38,6 +40,7 @@ RAT_DEFAULTS = {
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
     "text_match_gate": False, "text_blend": 0.3, "text_blend_gate": "tail",
+    "text_blend_vectors": "own",
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
@@ -110,6 +113,19 @@ class LLMEmbMixin:
             raise UserError(f"text_match_norm={config['text_match_norm']}: use one of {', '.join(layers.INPUT_NORMS)}.")
 
     @classmethod
+    def blend_vectors(cls, config):
+        """The embedding method whose store the inference blend reads when it is not the model's own
+        vectors (the pipeline attaches it as ``dataset.blend_item_emb``), else ``None``."""
+        source = str(_cfg(config, "text_blend_vectors"))
+        try:
+            own = config["llm_embedding_method"] or cls.item_embedding_method
+        except KeyError:
+            own = cls.item_embedding_method
+        if float(_cfg(config, "text_blend")) <= 0 or source in ("own", str(own)):
+            return None
+        return source
+
+    @classmethod
     def uses_collaborative(cls, config):
         """Whether the pipeline must train / load the alignment SASRec for this configuration (not to
         evaluate a trained checkpoint: its weights are all there)."""
@@ -175,8 +191,17 @@ class LLMEmbMixin:
         ) if bool(_cfg(config, "text_match")) else None
         # the inference-time blend: z(model scores) + text_blend * z(text cosine), nothing trained
         self.text_blend = float(_cfg(config, "text_blend"))
+        blend_matrix = matrix
+        if self.text_blend > 0 and self.blend_vectors(config):
+            blend_matrix = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
+            if blend_matrix is None:
+                raise UserError(
+                    f"text_blend_vectors={self.blend_vectors(config)}: the blend's text vectors are not on the "
+                    f"dataset (dataset.{BLEND_ITEM_EMB_ATTR}); run the model through run_recbole_llmemb.py, "
+                    "which builds and attaches them, or set text_blend_vectors=own."
+                )
         self.text_blend_score = layers.TextMatch(
-            matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
+            blend_matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
             weight=1.0, learned=False,
         ) if self.text_blend > 0 else None
         tail = None
