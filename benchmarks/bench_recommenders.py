@@ -293,6 +293,11 @@ def run_stage(method, args):
               "threads": args.threads or "default", "wall_seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 1),
               "peak_gpu_mib": int(gpu.group(1)) if gpu else None, "commit": git_commit(),
               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+    resumed = re.search(r"resuming at epoch \d+, step (\d+) \(.*?, (\d+)s of training so far\)", text)
+    if resumed:  # a stage stopped before (its progress saved) and finished by this run: its whole training time
+        with open(os.path.join(ROOT, record["store"], "meta.json")) as f:
+            stats = json.load(f).get(method, {})
+        record.update(resumed_at_step=int(resumed.group(1)), training_seconds_all_sittings=stats.get("seconds"))
     os.makedirs(ROWS_DIR, exist_ok=True)
     with open(stage_file(method, args.protocol), "w") as f:
         json.dump(record, f, indent=2)
@@ -309,7 +314,10 @@ def stage_lines():
         return []
     lines = ["## Stage 1: the generators alone (`bench_recommenders.py stage METHOD`)", "",
              "| method | protocol | store | wall s | peak host MiB | peak GPU MiB | machine | commit |", "|---" * 8 + "|"]
-    lines += [f"| {r['method']} | {r['protocol']} | {r['status']} | {r['wall_seconds']:.0f} | {r['peak_rss_mb']:.0f} | "
+    lines += [f"| {r['method']} | {r['protocol']} | {r['status']} | {r['wall_seconds']:.0f}"
+              + (f" (this sitting, resumed at step {r['resumed_at_step']}; training over all sittings "
+                 f"{r['training_seconds_all_sittings']:.0f})" if r.get("resumed_at_step") is not None else "")
+              + f" | {r['peak_rss_mb']:.0f} | "
               f"{fmt(r['peak_gpu_mib'], 'd')} | {r['machine']} | {r['commit']} |" for r in records]
     return lines + [""]
 

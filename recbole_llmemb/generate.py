@@ -86,7 +86,7 @@ def item_embeddings(config, dataset, method="scft", progress=True):
 
     os.makedirs(folder, exist_ok=True)
     ctx = BuildContext(config=config, dataset=dataset, tokens=tokens, texts=texts, attributes=attributes,
-                       instruction=instr, folder=folder, settings=settings, progress=progress)
+                       instruction=instr, folder=folder, settings=settings, progress=progress, key=key)
     vectors, extra = builder.build(ctx)
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(tokens):

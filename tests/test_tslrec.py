@@ -76,6 +76,50 @@ def test_sft_loss_falls_and_only_lora_and_the_head_learn(tmp_path, llama_dir, mo
     assert any(float(p.grad.abs().sum()) > 0 for n, p in trainer.model.named_parameters() if "lora_" in n and p.grad is not None)
 
 
+def test_stopped_sft_resumes_where_it_was_and_ends_as_if_never_stopped(tmp_path, llama_dir, monkeypatch):  # noqa: F811
+    from recbole_llmemb.generator.progress import FILE, Progress
+
+    write_tiny_dataset(tmp_path, n_users=12, n_items=12, per_user=5)
+    config = Config("SASRec", "tiny", config_dict=small_config(tmp_path, llm_path=llama_dir, tslrec_valid_share=0.0,
+                                                             lora_dropout=0.3))
+    dataset = create_dataset(config)
+    texts = [render(instruction(config), a) for a in item_attributes(config, dataset)]
+    s = tslrec.settings(config, len(texts))
+    table = np.random.default_rng(0).normal(size=(len(texts), 8))
+
+    def trainer():
+        return tslrec.make_trainer(config, dataset, texts, s, table)
+
+    whole = trainer()
+    expected = whole.train(2, progress=False)  # 12 users in batches of 4: 3 steps an epoch
+    folder = tmp_path / "entry"
+    stopped, calls = trainer(), []
+    step = stopped.step
+
+    def stop_at_the_fifth(users):
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return step(users)
+
+    monkeypatch.setattr(stopped, "step", stop_at_the_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        stopped.train(2, progress=False, saver=Progress(folder, "key-1", every_seconds=0))
+    assert (folder / FILE).exists()
+    assert Progress(folder, "key-2", 0).load() is None  # other settings never resume from it
+
+    resumed = trainer()
+    stats = resumed.train(2, progress=False, saver=Progress(folder, "key-1", every_seconds=0))
+    assert stats["resumed_at"] == {"epoch": 1, "step": 1} and not (folder / FILE).exists()
+    assert [e["train_loss"] for e in stats["epochs"]] == [e["train_loss"] for e in expected["epochs"]]
+    after, reference = resumed.trainable_state(), whole.trainable_state()
+    assert after["lora"] and all(torch.equal(after["lora"][n], reference["lora"][n]) for n in reference["lora"])
+    assert all(torch.equal(after["head"][n], reference["head"][n]) for n in reference["head"])
+
+    (folder / FILE).write_bytes(b"not a torch file")  # a damaged file: start over, do not fail
+    assert Progress(folder, "key-1", 0).load() is None
+
+
 def test_store_reused_then_rebuilt_when_k_changes(tmp_path, llama_dir):  # noqa: F811
     write_tiny_dataset(tmp_path)
     cfg = small_config(tmp_path, llm_path=llama_dir, model="TSLRecSASRec")

@@ -76,7 +76,7 @@ def sha256_texts(texts):
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path, data):
+def atomic_write_bytes(path, data):
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
@@ -126,11 +126,11 @@ def save(path, tokens, vectors, meta=None, extras=None):
     meta_path = os.path.join(path, META)
     if os.path.exists(meta_path):  # the entry is being replaced: invalidate it first
         os.unlink(meta_path)
-    _atomic_write_bytes(os.path.join(path, VECTORS), data)
+    atomic_write_bytes(os.path.join(path, VECTORS), data)
     for name, blob in (extras or {}).items():
-        _atomic_write_bytes(os.path.join(path, name), blob)
+        atomic_write_bytes(os.path.join(path, name), blob)
         meta.setdefault("extras", {})[name] = sha256_bytes(blob)
-    _atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
     return EmbeddingSet(tokens=tokens, vectors=vectors, meta=meta, path=str(path))
 
 

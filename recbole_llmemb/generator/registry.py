@@ -9,7 +9,8 @@ from recbole_llmemb.errors import UserError
 @dataclass
 class BuildContext:
     """What a builder gets: the config, the dataset, the aligned item tokens/texts/attributes,
-    the store folder it may write extras into (e.g. ``adapter/``), and its own settings."""
+    the store folder it may write extras into (e.g. ``adapter/``, saved progress), its own settings
+    and the entry's cache key."""
 
     config: object
     dataset: object
@@ -20,6 +21,7 @@ class BuildContext:
     folder: str
     settings: dict
     progress: bool = True
+    key: str = ""
 
 
 @dataclass

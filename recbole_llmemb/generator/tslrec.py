@@ -24,6 +24,7 @@ from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch
 from recbole_llmemb.generator.pooling import POOLINGS
+from recbole_llmemb.generator.progress import Progress
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.generator.settings import setting
 
@@ -133,25 +134,71 @@ class TSLRecTrainer:
         total = sum(float(self.losses(self.valid[i : i + bs]).sum()) for i in range(0, len(self.valid), bs))
         return total / len(self.valid)
 
-    def train(self, epochs, progress=True):
+    def trainable_state(self):
+        """What training changes: the LoRA weights, the head, the optimizer."""
+        return {"lora": {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad},
+                "head": self.head.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_trainable_state(self, state):
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, value in state["lora"].items():
+                params[name].copy_(value)
+        self.head.load_state_dict(state["head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def train(self, epochs, progress=True, saver=None):
+        """``epochs`` passes over the training users; with ``saver`` (a :class:`Progress`) the state is
+        saved every so often and a saved state is resumed: the same batches, the same randomness."""
         bs, log = self.s["tslrec_batch_size"], logging.getLogger()
-        history, start = [], time.perf_counter()
-        for epoch in range(epochs):
+        saved = saver.load() if saver else None
+        history, epoch0, batch0, losses, before = [], 0, 0, [], 0.0
+        if saved:
+            self.load_trainable_state(saved)
+            history, epoch0, batch0, losses = saved["history"], saved["epoch"], saved["batch"], saved["losses"]
+            before = saved["seconds"]
+            log.info(f"TSLRec SFT: resuming at epoch {epoch0 + 1}, step {batch0} ({saver.path}, {before:.0f}s of training so far)")
+        start = time.perf_counter()
+        for epoch in range(epoch0, epochs):
+            if saved and epoch == epoch0:
+                self.rng.setstate(_python_rng(saved["epoch_rng"]))
+                torch.set_rng_state(saved["torch_rng"])
+            epoch_rng = self.rng.getstate()
             users = list(self.train_users)
             self.rng.shuffle(users)
             batches = [users[i : i + bs] for i in range(0, len(users), bs)]
-            it = batches
+            first = batch0 if saved and epoch == epoch0 else 0
+            losses = losses if first else []
+            bar = None
             if progress:
                 from tqdm import tqdm
 
-                it = tqdm(batches, desc=f"TSLRec SFT {epoch + 1}/{epochs}", unit="step")
-            losses = [self.step(b) for b in it]
+                bar = tqdm(total=len(batches), initial=first, desc=f"TSLRec SFT {epoch + 1}/{epochs}", unit="step")
+            for b in range(first, len(batches)):
+                losses.append(self.step(batches[b]))
+                if bar is not None:
+                    bar.update(1)
+                if saver and saver.due() and b + 1 < len(batches):
+                    saver.save({**self.trainable_state(), "epoch": epoch, "batch": b + 1, "losses": losses,
+                                "history": history, "epoch_rng": epoch_rng, "torch_rng": torch.get_rng_state(),
+                                "seconds": before + time.perf_counter() - start})
+            if bar is not None:
+                bar.close()
             entry = {"epoch": epoch, "train_loss": sum(losses) / max(len(losses), 1), "valid_loss": self.valid_loss()}
             history.append(entry)
             log.info(f"TSLRec SFT epoch {epoch + 1}: train {entry['train_loss']:.5f}, held-out users {entry['valid_loss']}")
         self.model.eval()
-        return {"epochs": history, "seconds": round(time.perf_counter() - start, 3),
+        if saver:
+            saver.clear()
+        return {"epochs": history, "seconds": round(before + time.perf_counter() - start, 3),
+                "resumed_at": {"epoch": epoch0, "step": batch0} if saved else None,
                 "train_users": len(self.train_users), "valid_users": len(self.valid)}
+
+
+def _python_rng(state):
+    """``random.Random.getstate()`` back from a saved file (tuples may come back as lists)."""
+    version, internal, gauss = state
+    return version, tuple(internal), gauss
 
 
 # --------------------------------------------------------------------------- stage 1 of TSLRec, registered
@@ -219,7 +266,8 @@ def build(ctx):
 
     table = align_item_embeddings(ctx.dataset, es.tokens, es.vectors, method="collaborative SASRec")[1:]
     trainer = make_trainer(ctx.config, ctx.dataset, ctx.texts, s, table)
-    stats = trainer.train(s["tslrec_epochs"], progress=ctx.progress)
+    saver = Progress(ctx.folder, ctx.key, float(setting(ctx.config, "stage_checkpoint_seconds")))
+    stats = trainer.train(s["tslrec_epochs"], progress=ctx.progress, saver=saver)
     model = trainer.model.merge_and_unload()
     t0 = time.perf_counter()
     vectors = extract(model, trainer.tokenizer, ctx.texts, trainer.info, pooling=s["pooling"], max_length=s["max_length"],
