@@ -48,14 +48,15 @@ ROWS = {
                                "the warm row plus a trainable id table (text-plus-id)"),
     "LLMEmbSASRec default": ("full", "LLMEmbSASRec", "eval_checkpoint={ckpt:LLMEmbSASRec warm + id}",
                              "the shipped defaults (props/rat.yaml over RecBole's SASRec.yaml) on the checkpoint of row "
-                             "'LLMEmbSASRec warm + id' (the defaults' training): its scores blended at inference with its "
-                             "own SCFT text cosine at weight 0.3 x the share of tail items among the user's last 3 (weight "
-                             "chosen on validation by benchmarks/probe_text_fusion.py --gate=tail)"),
+                             "'LLMEmbSASRec warm + id' (the defaults' training): its scores blended at inference with the "
+                             "text cosine of the packaged MiniLM's plain vectors at weight 0.3 x the share of tail items "
+                             "among the user's last 3 (weight chosen on validation by benchmarks/probe_text_fusion.py "
+                             "--gate=tail; plain over own vectors on validation, rows below)"),
+    "LLMEmbSASRec default, own-vector blend": ("full", "LLMEmbSASRec",
+                                               "text_blend_vectors=own,eval_checkpoint={ckpt:LLMEmbSASRec warm + id}",
+                                               "the default row with the blend's text cosine from the model's own SCFT "
+                                               "vectors (the default until 2026-11-28, fifth session)"),
     "LLMEmbSASRec default, no blend": ("full", "LLMEmbSASRec", "text_blend=0", "the shipped defaults without the inference blend"),
-    "LLMEmbSASRec default, plain-vector blend": ("full", "LLMEmbSASRec",
-                                                 "text_blend_vectors=plain,eval_checkpoint={ckpt:LLMEmbSASRec warm + id}",
-                                                 "the default row with the blend's text cosine from the packaged MiniLM's "
-                                                 "plain vectors instead of the model's own SCFT vectors"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
     "LLMEmbGRU4Rec default, no blend": ("full", "LLMEmbGRU4Rec", "text_blend=0", "the shipped defaults without the blend"),
     "LLMEmbGRU4Rec default": ("full", "LLMEmbGRU4Rec", "eval_checkpoint={ckpt:LLMEmbGRU4Rec default, no blend}",
@@ -97,23 +98,27 @@ ROWS = {
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "LLMEmbSASRec default paper, no blend": ("paper", "LLMEmbSASRec", "text_blend=0", "the shipped defaults without the blend"),
     "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
-                                   "the shipped defaults (props/paper.yaml: blend 0.3 for every user, chosen on validation) on "
-                                   "the no-blend row's checkpoint"),
+                                   "the shipped defaults (props/paper.yaml: blend 0.3 for every user, chosen on validation; "
+                                   "the plain MiniLM vectors' text cosine) on the no-blend row's checkpoint"),
+    "LLMEmbSASRec default paper, own-vector blend": ("paper", "LLMEmbSASRec",
+                                                     "text_blend_vectors=own,eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
+                                                     "the default paper row with the blend's text cosine from its own SCFT "
+                                                     "vectors (the default until 2026-11-28, fifth session)"),
     "LLMEmbSASRec default paper, blend 0.1": ("paper", "LLMEmbSASRec",
-                                              "text_blend=0.1,eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
+                                              "text_blend=0.1,text_blend_vectors=own,eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
                                               "the paper row's checkpoint, blended at inference with the text cosine "
                                               "(its SCFT vectors; weight 0.1; nothing retrained)"),
     "LLMEmbSASRec default paper, tail-gated blend 0.3": ("paper", "LLMEmbSASRec",
-                                                         "text_blend=0.3,text_blend_gate=tail,"
+                                                         "text_blend=0.3,text_blend_gate=tail,text_blend_vectors=own,"
                                                          "eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
-                                                         "the paper row's checkpoint with the tail-gated blend"),
-    "LLMEmbSASRec default paper, plain-vector blend": ("paper", "LLMEmbSASRec",
-                                                       "text_blend_vectors=plain,eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
-                                                       "the default paper row with the blend's text cosine from the plain "
-                                                       "MiniLM vectors instead of its own SCFT vectors"),
+                                                         "the paper row's checkpoint with the tail-gated blend (its SCFT vectors)"),
     "SAIDSASRec default paper, no blend": ("paper", "SAIDSASRec", "text_blend=0", "the shipped defaults without the blend"),
     "SAIDSASRec default paper": ("paper", "SAIDSASRec", "eval_checkpoint={ckpt:SAIDSASRec default paper, no blend}",
-                                 "the shipped defaults (props/paper.yaml: blend 0.3 for every user) on the no-blend row's checkpoint"),
+                                 "the shipped defaults (props/paper.yaml: blend 0.3 for every user, plain MiniLM vectors' "
+                                 "text cosine) on the no-blend row's checkpoint"),
+    "SAIDSASRec default paper, own-vector blend": ("paper", "SAIDSASRec",
+                                                   "text_blend_vectors=own,eval_checkpoint={ckpt:SAIDSASRec default paper, no blend}",
+                                                   "the default paper row with the blend's text cosine from SAID's own vectors"),
     "TSLRecSASRec default, no blend": ("full", "TSLRecSASRec", "text_blend=0", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' "
                              "shares of 16 latent categories of the alignment SASRec's items) through the default RAT"),
     "TSLRecSASRec default": ("full", "TSLRecSASRec", "eval_checkpoint={ckpt:TSLRecSASRec default, no blend}",
@@ -185,6 +190,12 @@ NOTES.append(
     "0.3163 (runs/...-112752-169e18.json). The blend's text score uses the method's own vectors: SAID's are learned "
     "soft-token vectors, not text-similarity vectors, and blending them hurts; next: the blend from the plain LM "
     "vectors for every method.")
+NOTES.append(
+    "2026-11-28 (fifth session): the blend's text cosine comes from the packaged MiniLM's plain vectors by default "
+    "(text_blend_vectors: plain; own = the vectors the model reads). Chosen on validation NDCG@10 (overall / tail) of "
+    "the default checkpoints: full ranking 0.0526 / 0.0307 plain vs 0.0517 / 0.0284 own (SCFT); paper protocol "
+    "0.3809 / 0.2537 plain vs 0.3755 / 0.2446 own. The rows that ran with own vectors were relabelled ', own-vector "
+    "blend' (records keep 'relabelled' and 'overrides_when_run'); the plain-vector rows became the 'default' rows.")
 BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
 KEYS = ("overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "tail-item hit@10")

@@ -8,6 +8,7 @@ import torch
 import recbole_llmemb  # noqa: F401  (compat patches)
 from recbole_llmemb.config import Config, UserError
 from recbole_llmemb.data.dataset import (
+    BLEND_ITEM_EMB_ATTR,
     align_item_embeddings,
     attach_collaborative_embeddings,
     attach_item_embeddings,
@@ -75,13 +76,21 @@ def make_config(data_root, model, tmp_path, **extra):
     return Config(model, "tiny", config_dict=config_dict)
 
 
+def attach_stores(dataset, tokens=None, vectors=None):
+    """What the pipeline attaches for a plugin model's vectors and the text blend's (plain) vectors:
+    fake stores here (the blend's from another seed)."""
+    if tokens is None:
+        tokens, vectors = store_for()
+    attach_item_embeddings(dataset, align_item_embeddings(dataset, tokens, vectors))
+    attach_item_embeddings(dataset, align_item_embeddings(dataset, *store_for(seed=3)), name=BLEND_ITEM_EMB_ATTR)
+
+
 def build(data_root, model, tmp_path, collaborative=True, **extra):
     config = make_config(data_root, model, tmp_path, **extra)
     init_seed(config["seed"], config["reproducibility"])
     logging.getLogger().setLevel(logging.WARNING)
     dataset = create_dataset(config)
-    tokens, vectors = store_for()
-    attach_item_embeddings(dataset, align_item_embeddings(dataset, tokens, vectors))
+    attach_stores(dataset)
     if collaborative and MODELS[model].uses_collaborative(config):
         # what the pipeline attaches: a SASRec's item table (random here) and its weights
         hidden = MODELS[model].collaborative_hidden_size(config)
@@ -314,8 +323,7 @@ def test_config_defaults(data_root, tmp_path):
 def test_alignment_dimension_mismatch_is_a_user_error(data_root, tmp_path):
     config = make_config(data_root, "LLMEmbSASRec", tmp_path)
     dataset = create_dataset(config)
-    tokens, vectors = store_for()
-    attach_item_embeddings(dataset, align_item_embeddings(dataset, tokens, vectors))
+    attach_stores(dataset)
     attach_collaborative_embeddings(dataset, np.zeros((dataset.item_num, 7), dtype=np.float32))
     train_data, _, _ = data_preparation(config, dataset)
     with pytest.raises(UserError, match="hidden_size=16"):

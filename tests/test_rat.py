@@ -131,11 +131,10 @@ def sasrec_state(config, train_dataset):
 
 def build_warm(data_root, tmp_path, model_name, **extra):  # noqa: F811
     config = make_config(data_root, model_name, tmp_path, rat_init="collaborative", **extra)
-    from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
-    from tests.test_llmemb_models import store_for
+    from tests.test_llmemb_models import attach_stores
 
     dataset = create_dataset(config)
-    attach_item_embeddings(dataset, align_item_embeddings(dataset, *store_for()))
+    attach_stores(dataset)
     hidden = MODELS[model_name].collaborative_hidden_size(config)
     collab = np.random.default_rng(2).normal(size=(dataset.item_num, hidden)).astype(np.float32)
     train_data, _, _ = data_preparation(config, dataset)
@@ -169,11 +168,10 @@ def test_warm_start_without_a_table_is_a_user_error(data_root, tmp_path):  # noq
 
 def test_warm_start_with_another_encoder_shape_is_a_user_error(data_root, tmp_path):  # noqa: F811
     config = make_config(data_root, "LLMEmbSASRec", tmp_path, rat_init="collaborative")
-    from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
-    from tests.test_llmemb_models import store_for
+    from tests.test_llmemb_models import attach_stores
 
     dataset = create_dataset(config)
-    attach_item_embeddings(dataset, align_item_embeddings(dataset, *store_for()))
+    attach_stores(dataset)
     train_data, _, _ = data_preparation(config, dataset)
     state = sasrec_state(config, train_data.dataset)
     state["position_embedding.weight"] = torch.zeros(50, 16)  # another MAX_ITEM_LIST_LENGTH

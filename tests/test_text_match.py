@@ -132,8 +132,8 @@ def test_tail_gated_blend_leaves_head_histories_alone(data_root, tmp_path):  # n
 
 
 def test_blend_reads_other_vectors_when_asked(data_root, tmp_path):  # noqa: F811
-    """text_blend_vectors=plain: the blend's text table comes from the attached store, not from the
-    vectors the model reads; without that store the model refuses to build."""
+    """text_blend_vectors=plain (the default): the blend's text table comes from the attached store,
+    not from the vectors the model reads (own); without that store the model refuses to build."""
     import numpy as np
 
     from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
@@ -144,6 +144,7 @@ def test_blend_reads_other_vectors_when_asked(data_root, tmp_path):  # noqa: F81
         return LLMEmbSASRec.blend_vectors(config)
 
     assert blend_of() is None and blend_of(text_blend_vectors="plain") == "plain"
+    assert LLMEmbSASRec.blend_vectors({}) == "plain"  # the default: the LM's plain vectors
     assert blend_of(text_blend_vectors="scft") is None  # the model's own method: nothing extra to load
     assert blend_of(text_blend_vectors="plain", text_blend=0) is None
     assert SAIDSASRec.blend_vectors({"text_blend": 0.3, "text_blend_vectors": "plain",
@@ -151,8 +152,11 @@ def test_blend_reads_other_vectors_when_asked(data_root, tmp_path):  # noqa: F81
 
     from tests.test_llmemb_models import make_config
 
-    _, _, own, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5)
+    _, _, own, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5, text_blend_vectors="own")
+    torch.testing.assert_close(own.text_blend_score.table, layers.TextMatch(
+        train_data.dataset.llm_item_emb, last=3, norm="whiten", learned=False).table)
     config = make_config(data_root, "LLMEmbSASRec", tmp_path, text_blend=0.5, text_blend_vectors="plain")
+    delattr(train_data.dataset, BLEND_ITEM_EMB_ATTR)
     with pytest.raises(UserError, match="text_blend_vectors=plain: the blend's text vectors are not on the dataset"):
         LLMEmbSASRec(config, train_data.dataset)
     other = np.random.default_rng(7).normal(size=own.text_blend_score.table.shape).astype(np.float32)

@@ -40,7 +40,7 @@ RAT_DEFAULTS = {
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
     "text_match_gate": False, "text_blend": 0.3, "text_blend_gate": "tail",
-    "text_blend_vectors": "own",
+    "text_blend_vectors": "plain",
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
