@@ -71,7 +71,8 @@ def allowed_words(key):
     return tuple(getattr(importlib.import_module(module), name))
 
 
-def _check_word(key, value):
+def check_word(key, value):
+    """Refuse a word setting outside its allowed values, naming them."""
     allowed = allowed_words(key)
     word = str(value).lower() if key == "adapter_act" else value  # activations match case-blind (layers.make_activation)
     if word not in allowed:
@@ -119,7 +120,7 @@ def check_values(config, keys):
     model trains with."""
     for key in keys:
         if key in CHOICES and config[key] is not None:
-            _check_word(key, config[key])
+            check_word(key, config[key])
         if key not in NUMBERS or config[key] is None:
             continue
         kind, low, strict = NUMBERS[key]

@@ -22,6 +22,7 @@ import torch
 from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 from recbole.utils import set_color
 
+from recbole_llmemb.config_checks import check_word
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.dataset import (
     BLEND_ITEM_EMB_ATTR, COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR,
@@ -88,29 +89,16 @@ class LLMEmbMixin:
         for key in getattr(config, "_explicit_keys", ()):  # a value the user gave is honoured or refused
             if key in RAT_DEFAULTS and RAT_DEFAULTS[key] is not None and config[key] is None:
                 raise UserError(f"{key}=None: give a value (the default is {RAT_DEFAULTS[key]!r}), or leave it out.")
-        norm = str(_cfg(config, "llm_emb_norm"))
-        if norm not in layers.INPUT_NORMS:
-            raise UserError(f"llm_emb_norm={norm}: use one of {', '.join(layers.INPUT_NORMS)}.")
-        precision = str(_cfg(config, "adapter_precision"))
-        if precision not in layers.PRECISIONS:
-            raise UserError(f"adapter_precision={precision}: use one of {', '.join(layers.PRECISIONS)}.")
+        for key in ("llm_emb_norm", "adapter_precision", "align_loss", "adapter_init", "rat_init",
+                    "text_blend_gate", "text_match_norm"):  # the words a config built in code may still get wrong
+            check_word(key, str(_cfg(config, key)))
         if float(_cfg(config, "alpha")) < 0:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
         if float(_cfg(config, "align_tau")) <= 0:
             raise UserError(f"align_tau must be > 0, got {config['align_tau']}.")
-        if str(_cfg(config, "align_loss")) not in losses.ALIGN_LOSSES:
-            raise UserError(f"align_loss={config['align_loss']}: use one of {', '.join(losses.ALIGN_LOSSES)}.")
-        if str(_cfg(config, "adapter_init")) not in layers.ADAPTER_INITS:
-            raise UserError(f"adapter_init={config['adapter_init']}: use one of {', '.join(layers.ADAPTER_INITS)}.")
-        if str(_cfg(config, "rat_init")) not in RAT_INITS:
-            raise UserError(f"rat_init={config['rat_init']}: use one of {', '.join(RAT_INITS)}.")
         if bool(_cfg(config, "text_match")) and issubclass(cls, BERT4Rec):
             raise UserError(f"text_match=True: {cls.__name__} scores masked positions, which have no 'last items'; "
                             "the text match is for SASRec and GRU4Rec backbones.")
-        if str(_cfg(config, "text_blend_gate")) not in BLEND_GATES:
-            raise UserError(f"text_blend_gate={config['text_blend_gate']}: use one of {', '.join(BLEND_GATES)}.")
-        if str(_cfg(config, "text_match_norm")) not in layers.INPUT_NORMS:
-            raise UserError(f"text_match_norm={config['text_match_norm']}: use one of {', '.join(layers.INPUT_NORMS)}.")
 
     @classmethod
     def blend_vectors(cls, config):
