@@ -126,7 +126,11 @@ ROWS = {
     "TSLRecSASRec default paper, no blend": ("paper", "TSLRecSASRec", "text_blend=0", "the shipped defaults without the "
                                              "blend (categories of the paper protocol's alignment SASRec)"),
     "TSLRecSASRec default paper": ("paper", "TSLRecSASRec", "eval_checkpoint={ckpt:TSLRecSASRec default paper, no blend}",
-                                   "the shipped defaults (props/paper.yaml: blend 0.3 for every user) on the no-blend row's checkpoint"),
+                                   "the shipped defaults (props/paper.yaml: blend 0.3 for every user, plain MiniLM vectors' "
+                                   "text cosine) on the no-blend row's checkpoint"),
+    "TSLRecSASRec default paper, own-vector blend": ("paper", "TSLRecSASRec",
+                                                     "text_blend_vectors=own,eval_checkpoint={ckpt:TSLRecSASRec default paper, no blend}",
+                                                     "the default paper row with the blend's text cosine from TSLRec's own vectors"),
 }
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [
