@@ -200,6 +200,11 @@ NOTES.append(
     "the default checkpoints: full ranking 0.0526 / 0.0307 plain vs 0.0517 / 0.0284 own (SCFT); paper protocol "
     "0.3809 / 0.2537 plain vs 0.3755 / 0.2446 own. The rows that ran with own vectors were relabelled ', own-vector "
     "blend' (records keep 'relabelled' and 'overrides_when_run'); the plain-vector rows became the 'default' rows.")
+NOTES.append(
+    "SAIDSASRec under the paper protocol, 2026-11-28 (fifth session, CPU, 1 thread beside other jobs): the no-blend row "
+    "ran all 20 epochs (best epoch 19, validation 0.3301: still improving, like SASRec paper). Its checkpoint with the "
+    "blend, validation NDCG@10 overall / tail: plain MiniLM vectors 0.3780 / 0.2493, SAID's own vectors 0.3196 / 0.1659, "
+    "no blend 0.3313 / 0.1687 (the partial run's note above: own vectors hurt). Plain is the default for every method.")
 BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
 KEYS = ("overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "tail-item hit@10")
