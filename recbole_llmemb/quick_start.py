@@ -20,13 +20,13 @@ from recbole.utils import init_logger  # noqa: E402  (after compat)
 def prepare_plugin_inputs(config, dataset, model_class, seconds):
     """Attach what a plugin model reads from its dataset: LM item embeddings, a collaborative table.
     Returns the alignment SASRec's results file when one was used (else ``None``)."""
-    method = getattr(model_class, "item_embedding_method", None)
-    if method:
+    if getattr(model_class, "item_embedding_method", None):
         from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
         from recbole_llmemb.generate import item_embeddings
 
-        with stage(f"item_embeddings[{config['llm_embedding_method'] or method}]", seconds):
-            emb = item_embeddings(config, dataset, method=config["llm_embedding_method"] or method)
+        method = model_class.own_embedding_method(config)
+        with stage(f"item_embeddings[{method}]", seconds):
+            emb = item_embeddings(config, dataset, method=method)
             attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors))
         blend = model_class.blend_vectors(config)
         if blend:

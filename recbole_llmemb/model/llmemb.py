@@ -105,13 +105,19 @@ class LLMEmbMixin:
         """The embedding method whose store the inference blend reads when it is not the model's own
         vectors (the pipeline attaches it as ``dataset.blend_item_emb``), else ``None``."""
         source = str(_cfg(config, "text_blend_vectors"))
-        try:
-            own = config["llm_embedding_method"] or cls.item_embedding_method
-        except KeyError:
-            own = cls.item_embedding_method
-        if float(_cfg(config, "text_blend")) <= 0 or source in ("own", str(own)):
+        if float(_cfg(config, "text_blend")) <= 0 or source in ("own", cls.own_embedding_method(config)):
             return None
         return source
+
+    @classmethod
+    def own_embedding_method(cls, config):
+        """The embedding method whose store this model reads: ``llm_embedding_method`` when set,
+        else the model's own (``scft`` for LLMEmb, ``said`` for SAID, ...)."""
+        try:
+            chosen = config["llm_embedding_method"]
+        except KeyError:
+            chosen = None
+        return str(chosen or cls.item_embedding_method)
 
     @classmethod
     def uses_collaborative(cls, config):
