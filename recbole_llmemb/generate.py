@@ -20,7 +20,7 @@ import numpy as np
 from recbole_llmemb.config import Config, UserError, split_command_line
 from recbole_llmemb.data import store
 from recbole_llmemb.data.item_text import instruction, item_attributes, render
-from recbole_llmemb.generator import extract, said, scft, tslrec  # noqa: F401  (registering their builders)
+from recbole_llmemb.generator import extract, random_vectors, said, scft, tslrec  # noqa: F401  (registering their builders)
 from recbole_llmemb.generator.registry import BUILDERS, BuildContext, get_builder, register_builder  # noqa: F401
 from recbole_llmemb.generator.settings import setting
 

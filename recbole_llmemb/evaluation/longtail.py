@@ -8,7 +8,9 @@ both into equal-size buckets for plots. Metrics per group are plain means over e
 * item groups average over (row, target item) pairs; with one target per row (leave-one-out,
   the sequential protocol) a pair is a row, and group means partition RecBole's overall mean.
 """
+import base64
 import math
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,6 +163,22 @@ def _mean(values, mask):
     return {key: round(float(v[mask].mean()), 6) if mask.any() else None for key, v in values.items()}
 
 
+def per_user_record(users, pos_len, pair_item, pair_rank, pair_tail, rank_cap):
+    """Compact per-row ranks (zlib-compressed int32, base64): enough to recompute every metric at
+    every k <= ``rank_cap`` for any subset of users or targets (a rank of ``rank_cap`` = not listed)."""
+    return {"encoding": "int32 zlib base64", "rank_cap": int(rank_cap),
+            **{name: encode_ints(v) for name, v in
+               (("user", users), ("n_targets", pos_len), ("item", pair_item), ("rank", pair_rank), ("tail", pair_tail))}}
+
+
+def encode_ints(values):
+    return base64.b64encode(zlib.compress(np.asarray(values, dtype="<i4").tobytes(), 9)).decode("ascii")
+
+
+def decode_ints(text):
+    return np.frombuffer(zlib.decompress(base64.b64decode(text)), dtype="<i4").astype(np.int64)
+
+
 def group_metrics(accumulator, groups, ks):
     """Metrics overall, per long-tail group and per bucket, with group sizes (rows or pairs)."""
     users, pos_len, pair_row, pair_item, pair_rank = accumulator.arrays()
@@ -180,6 +198,8 @@ def group_metrics(accumulator, groups, ks):
         "buckets": {"item_popularity": [], "user_history": []},
         "definition": groups.definition(),
         "diagnostics": {},
+        # each row's user and each target's rank: two runs on one split compare user by user
+        "per_user": per_user_record(users, pos_len, pair_item, pair_rank, ~head, accumulator.max_k),
     }
     if accumulator.listed is not None:
         result["diagnostics"] = list_diagnostics(accumulator.listed, groups.item_count, groups.is_head, accumulator.list_k)
