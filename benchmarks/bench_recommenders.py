@@ -57,6 +57,10 @@ ROWS = {
                                                "the default row with the blend's text cosine from the model's own SCFT "
                                                "vectors (the default until 2026-11-28, fifth session)"),
     "LLMEmbSASRec default, no blend": ("full", "LLMEmbSASRec", "text_blend=0", "the shipped defaults without the inference blend"),
+    "LLMEmbSASRec, no text (random vectors)": ("full", "LLMEmbSASRec", "llm_embedding_method=random,text_blend=0",
+                                               "the no-text ablation: the defaults' pipeline (warm start, id table, "
+                                               "alignment) on standard normal vectors of the LM's width instead of the "
+                                               "LM's; no re-ranker"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
     "LLMEmbGRU4Rec default, no blend": ("full", "LLMEmbGRU4Rec", "text_blend=0", "the shipped defaults without the blend"),
     "LLMEmbGRU4Rec default": ("full", "LLMEmbGRU4Rec", "eval_checkpoint={ckpt:LLMEmbGRU4Rec default, no blend}",
