@@ -50,11 +50,13 @@ def _plugin_only_keys():
     import yaml
 
     from recbole_llmemb.config import PROPS_DIR
+    from recbole_llmemb.config_checks import RERANKER_KEYS
     from recbole_llmemb.model.llmemb import RAT_KEYS
 
     with open(PROPS_DIR / "generator.yaml") as f:
         generator = set(yaml.safe_load(f) or {})
-    return frozenset({"model", "report", "collab_epochs", "eval_checkpoint", "resume_checkpoint", *RAT_KEYS, *generator})
+    return frozenset({"model", "report", "collab_epochs", "eval_checkpoint", "resume_checkpoint", *RAT_KEYS, *generator,
+                      *RERANKER_KEYS})
 
 
 def sasrec_config(config, model_class):
@@ -70,6 +72,7 @@ def sasrec_config(config, model_class):
     size = getattr(model_class, "collaborative_hidden_size", None)  # a RecBole model: its own hidden_size
     overrides["hidden_size"] = size(config) if size else config["hidden_size"]
     overrides["epochs"] = config["collab_epochs"] or config["epochs"]
+    overrides["text_blend"] = 0  # the plain SASRec, never re-ranked (its results file is the baseline)
     overrides.pop("embedding_size", None)
     return Config("SASRec", config["dataset"], config_file_list=config.user_config_files, config_dict=overrides)
 

@@ -32,7 +32,7 @@ NUMBERS = {
     "said_tokens": (int, 1, False), "said_batch_size": (int, 1, False), "said_lr": (float, 0, True),
     "said_id_dim": (int, 1, False), "alpha": (float, 0, False), "align_tau": (float, 0, True),
     "text_match_last": (int, 1, False), "text_match_weight": (float, 0, True),
-    "text_blend": (float, 0, False),
+    "text_blend": (float, 0, False), "text_blend_last": (int, 1, False),
     "said_epochs": (int, 1, False), "said_steps": (int, 1, False), "said_max_length": (int, 1, False),
     "said_mask_ratio": (float, 0, True), "said_lora_lr": (float, 0, True), "lora_alpha": (int, 1, False),
     "lora_dropout": (float, 0, False), "scft_drop_ratio": (float, 0, False), "scft_epochs": (int, 1, False),
@@ -52,7 +52,8 @@ CHOICES = {
     "text_match_norm": ("recbole_llmemb.model.layers", "INPUT_NORMS"),
     "align_loss": ("recbole_llmemb.losses", "ALIGN_LOSSES"),
     "rat_init": ("recbole_llmemb.model.llmemb", "RAT_INITS"),
-    "text_blend_gate": ("recbole_llmemb.model.llmemb", "BLEND_GATES"),
+    "align_targets": ("recbole_llmemb.model.llmemb", "ALIGN_TARGETS"),
+    "text_blend_gate": ("recbole_llmemb.rerank", "GATES"),
     "llm_pooling": ("recbole_llmemb.generator.pooling", "POOLINGS"),
     "scft_loss": ("recbole_llmemb.generator.scft", "LOSSES"),
     "said_export": ("recbole_llmemb.generator.said", "EXPORTS"),
@@ -103,6 +104,47 @@ def known_keys():
     for path in PROPS_DIR.glob("*.yaml"):
         keys |= _yaml_keys(path)
     return frozenset(keys)
+
+
+#: the text re-ranker's settings beside its weight ``text_blend`` (recbole_llmemb/rerank.py)
+RERANKER_KEYS = ("text_blend_gate", "text_blend_last", "text_blend_vectors")
+
+
+@lru_cache(maxsize=1)
+def plugin_model_keys():
+    """Settings only the plugin's own models read: RAT's and each method's (props/rat.yaml, said.yaml,
+    tslrec.yaml), and the alignment SASRec's epochs."""
+    return frozenset().union(*(_yaml_keys(PROPS_DIR / f) for f in ("rat.yaml", "said.yaml", "tslrec.yaml")), {"collab_epochs"})
+
+
+@lru_cache(maxsize=1)
+def text_keys():
+    """Settings of the item text and the language model: read by the plugin's models and the re-ranker
+    (the cache's folder is a place, not a setting of the run: accepted everywhere)."""
+    keys = _yaml_keys(PROPS_DIR / "generator.yaml") | {k for k in PLUGIN_KEYS if k.startswith("item_text_")}
+    return frozenset(keys - {"embedding_cache_dir"})
+
+
+def check_applicable(config, plugin_model, user_keys):
+    """Refuse a setting the user gave (command line or their config files) that this run would not
+    use: a plugin model's setting for a RecBole model, a language-model setting without the re-ranker,
+    a re-ranker setting with the re-ranker off. It would be recorded in the results as if applied."""
+    model, rerank = config["model"], float(config["text_blend"] or 0) > 0
+    for key in sorted(user_keys):
+        if key in RERANKER_KEYS and not rerank:
+            raise UserError(f"{key} is a setting of the text re-ranker, which is off (text_blend=0): turn it on "
+                            f"(--text_blend=0.3 or props/rerank.yaml) or leave {key} out.")
+        if plugin_model:
+            continue
+        if key in plugin_model_keys():
+            raise UserError(f"{key} is read only by the plugin's models (LLMEmb*, SAID*, TSLRec*); {model} does not "
+                            f"use it: leave it out, or run e.g. --model=LLMEmb{model}.")
+        if key in text_keys() and not rerank:
+            raise UserError(f"{key} is read only by the plugin's models and the text re-ranker (text_blend > 0); "
+                            f"{model} without the re-ranker does not use it: leave it out.")
+    if rerank and not plugin_model and config["text_blend_vectors"] == "own":
+        raise UserError(f"text_blend_vectors=own: {model} reads no text vectors of its own; use plain (the language "
+                        "model's own vectors) or an embedding method's name (scft, said, tslrec).")
 
 
 def check_known(keys):

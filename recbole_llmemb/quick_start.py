@@ -17,24 +17,41 @@ from recbole_llmemb.training import load_dataset, stage  # noqa: F401  (load_dat
 from recbole.utils import init_logger  # noqa: E402  (after compat)
 
 
+def text_vectors_method(config, model_class):
+    """The embedding method whose vectors the re-ranker reads: ``text_blend_vectors``, with ``own``
+    resolved to the plugin model's own method."""
+    method = str(config["text_blend_vectors"])
+    if method == "own":
+        if not hasattr(model_class, "own_embedding_method"):
+            raise UserError(f"text_blend_vectors=own: {config['model']} reads no text vectors of its own; use plain "
+                            "(the language model's own vectors) or an embedding method's name.")
+        return model_class.own_embedding_method(config)
+    return method
+
+
 def prepare_plugin_inputs(config, dataset, model_class, seconds):
-    """Attach what a plugin model reads from its dataset: LM item embeddings, a collaborative table.
-    Returns the alignment SASRec's results file when one was used (else ``None``)."""
+    """Attach what a run reads from its dataset: a plugin model's LM item embeddings and collaborative
+    table, the re-ranker's text vectors. Returns the alignment SASRec's results file when one was
+    used (else ``None``)."""
+    from recbole_llmemb.data.dataset import (
+        BLEND_ITEM_EMB_ATTR, LLM_ITEM_EMB_ATTR, align_item_embeddings, attach_item_embeddings,
+    )
+    from recbole_llmemb.generate import item_embeddings
+
+    own = None
     if getattr(model_class, "item_embedding_method", None):
-        from recbole_llmemb.data.dataset import align_item_embeddings, attach_item_embeddings
-        from recbole_llmemb.generate import item_embeddings
-
-        method = model_class.own_embedding_method(config)
-        with stage(f"item_embeddings[{method}]", seconds):
-            emb = item_embeddings(config, dataset, method=method)
-            attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors))
-        blend = model_class.blend_vectors(config)
-        if blend:
-            from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
-
-            with stage(f"item_embeddings[{blend}] (text blend)", seconds):
-                emb = item_embeddings(config, dataset, method=blend)
-                attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, blend),
+        own = model_class.own_embedding_method(config)
+        with stage(f"item_embeddings[{own}]", seconds):
+            emb = item_embeddings(config, dataset, method=own)
+            attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, own))
+    if float(config["text_blend"] or 0) > 0:
+        method = text_vectors_method(config, model_class)
+        if method == own:
+            attach_item_embeddings(dataset, getattr(dataset, LLM_ITEM_EMB_ATTR), name=BLEND_ITEM_EMB_ATTR)
+        else:
+            with stage(f"item_embeddings[{method}] (text re-ranker)", seconds):
+                emb = item_embeddings(config, dataset, method=method)
+                attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, method),
                                        name=BLEND_ITEM_EMB_ATTR)
     if getattr(model_class, "needs_collaborative", False) and model_class.uses_collaborative(config):
         from recbole_llmemb.collaborative import collaborative_item_embeddings
@@ -84,6 +101,7 @@ def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_d
     ``config_dict`` is the top layer (the runner puts the command line there).
     """
     config = Config(model, dataset, config_file_list, config_dict)
+    config.check_applicable()
     init_logger(config)
     getLogger().info(config)
     results, _, _ = train_and_evaluate(config, saved=saved)

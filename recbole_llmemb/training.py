@@ -12,14 +12,16 @@ import pandas as pd
 
 from recbole_llmemb.config import get_model_class
 from recbole_llmemb.data.atomic import check_atomic_files
+from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
 from recbole_llmemb.evaluation.results import atomic_write_json, build_results
 from recbole_llmemb.evaluation.trainer import long_tail_trainer, unique_run_id
+from recbole_llmemb.rerank import TextReranker
 
 from recbole.data import create_dataset, data_preparation  # noqa: E402  (after compat, imported by config)
-from recbole.utils import get_trainer, init_seed, set_color  # noqa: E402
+from recbole.utils import ModelType, get_trainer, init_seed, set_color  # noqa: E402
 
 
 @contextmanager
@@ -60,6 +62,23 @@ def check_topk(config, dataset):
         smaller = [k for k in ks if k <= n_items] or [n_items]
         raise UserError(f"topk={topk}: dataset '{config['dataset']}' has {n_items} items after filtering, fewer "
                         f"than {max(ks)}; rank fewer, e.g. --topk={smaller}.")
+
+
+def build_reranker(config, dataset, train_dataset, groups):
+    """The text re-ranker when ``text_blend`` > 0 (its text vectors attached to ``dataset`` by the
+    pipeline), else ``None``."""
+    if float(config["text_blend"] or 0) <= 0:
+        return None
+    vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
+    if vectors is None:
+        raise UserError(f"text_blend={config['text_blend']}: the re-ranker's text vectors are not on the dataset "
+                        f"(dataset.{BLEND_ITEM_EMB_ATTR}); run through run_recbole_llmemb.py, which builds them.")
+    sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
+    reranker = TextReranker.from_config(config, vectors, train_dataset, groups.is_head, sequential)
+    getLogger().info(set_color("text re-ranker", "green") + f": z(model) + {config['text_blend']} x z(text cosine to the "
+                     f"last {config['text_blend_last']} items; {config['text_blend_vectors']} vectors), gate "
+                     f"{config['text_blend_gate']}")
+    return reranker.to(config["device"])
 
 
 def evaluate_best(trainer, data, saved):
@@ -110,7 +129,8 @@ def train_and_evaluate(config, saved=True, prepare=None):
     logger.info(model)
     run_id = unique_run_id(config["model"], config["dataset"])
     trainer_class = long_tail_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))
-    trainer = trainer_class(config, model, groups=groups, run_id=run_id)
+    trainer = trainer_class(config, model, groups=groups, run_id=run_id,
+                            reranker=build_reranker(config, dataset, train_data.dataset, groups))
 
     with stage("train", seconds):
         if config["eval_checkpoint"]:  # no training: evaluate a trained checkpoint (e.g. under another protocol)

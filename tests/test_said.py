@@ -129,15 +129,15 @@ def test_said_models_end_to_end(tmp_path, llama_dir, model):  # noqa: F811
     write_tiny_dataset(tmp_path)
     cfg = tiny_config(tmp_path, epochs=1, collab_epochs=1, said_steps=2, said_batch_size=8,
                       MAX_ITEM_LIST_LENGTH=5, n_layers=1, n_heads=1, llm_path=llama_dir,
-                      **({"text_blend_vectors": "own"} if model == "SAIDBERT4Rec" else {}))
+                      **({"text_blend": 0.3, "text_blend_vectors": "own"} if model == "SAIDBERT4Rec" else {}))
     results = run_recbole_llmemb(model, "tiny", config_dict=cfg)
     assert results["model"] == model and np.isfinite(results["test"]["overall"]["ndcg@10"])
     assert set(results["test"]["groups"]) == {"item_head", "item_tail", "user_short", "user_long"}
     assert "effective_rank" in results["test"]["diagnostics"]
     assert list((tmp_path / "cache" / "tiny").glob("said-*"))
     assert results["config"]["alpha"] == 0.0 and results["config"]["llm_embedding_method"] == "said"
-    # the blend's text vectors: the LM's plain vectors by default (their own store), SAID's when asked
-    assert bool(list((tmp_path / "cache" / "tiny").glob("plain-*"))) == (model != "SAIDBERT4Rec")
+    # no re-ranker by default, so no plain store; with it on and its own vectors, none either
+    assert not list((tmp_path / "cache" / "tiny").glob("plain-*"))
 
 
 def test_said_settings_refuse_zero_steps(tmp_path):

@@ -12,6 +12,7 @@ import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import EvaluatorType
 
+from recbole_llmemb.errors import UserError
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import RankAccumulator, format_table, group_metrics
 
@@ -24,9 +25,11 @@ def unique_run_id(model, dataset):
 class LongTailMixin:
     """Evaluate with per-group metrics; remember epoch times, losses and validation scores."""
 
-    def __init__(self, config, model, groups=None, run_id=None):
+    def __init__(self, config, model, groups=None, run_id=None, reranker=None):
         super().__init__(config, model)
         self.groups = groups
+        #: blends the model's scores with the text's at every evaluation (``recbole_llmemb.rerank``), or ``None``
+        self.reranker = reranker
         self.run_id = run_id or unique_run_id(config["model"], config["dataset"])
         self.saved_model_file = os.path.join(self.checkpoint_dir, f"{self.run_id}.pth")
         self.ks = list(config["topk"])
@@ -36,12 +39,34 @@ class LongTailMixin:
 
     # --- evaluation -------------------------------------------------------------------------
     def _full_sort_batch_eval(self, batched_data):
-        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        if self.reranker is None:
+            interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        else:  # RecBole's steps, with the re-ranker between the scores and the masking of seen items
+            interaction, history_index, positive_u, positive_i = batched_data
+            scores = self._all_item_scores(interaction)
+            scores[:, 0] = -np.inf
+            if history_index is not None:
+                scores[history_index] = -np.inf
         self.accumulator.add(scores, interaction[self.config["USER_ID_FIELD"]], positive_u, positive_i)
         return interaction, scores, positive_u, positive_i
 
+    def _all_item_scores(self, interaction):
+        """``(rows, items)``: the model's score of every item for each row, re-ranked when a re-ranker is on."""
+        try:
+            scores = self.model.full_sort_predict(interaction.to(self.device)).view(len(interaction), -1)
+        except NotImplementedError:
+            raise UserError(f"text_blend: the re-ranker scores every item, and {type(self.model).__name__} has no "
+                            "full_sort_predict; use text_blend=0 for it.") from None
+        return scores if self.reranker is None else self.reranker(scores, interaction)
+
     #: score sampled candidates from one full-sort pass per evaluated row (see ``_sampled_scores``)
     fast_sampled_eval = True
+
+    def _use_full_sort_for_samples(self):
+        """Sequential models (one encoder pass per user, not per candidate) and any re-ranked model
+        (the re-ranker standardises over the whole catalogue) score sampled candidates from a full sort."""
+        return self.config["eval_type"] == EvaluatorType.RANKING and (
+            self.reranker is not None or (self.fast_sampled_eval and isinstance(self.model, SequentialRecommender)))
 
     def _sampled_scores(self, interaction, row_idx):
         """The scores RecBole's ``predict`` gives each (row, candidate) pair, from one ``full_sort_predict``
@@ -50,14 +75,13 @@ class LongTailMixin:
         n_rows = int(row_idx.max()) + 1
         first = torch.full((n_rows,), len(row_idx), dtype=torch.long)
         first.scatter_reduce_(0, row_idx.cpu(), torch.arange(len(row_idx)), reduce="amin")
-        full = self.model.full_sort_predict(interaction[first].to(self.device))
+        full = self._all_item_scores(interaction[first])
         items = interaction[self.config["ITEM_ID_FIELD"]].to(self.device)
         return full.view(n_rows, -1)[row_idx.to(self.device), items]
 
     def _neg_sample_batch_eval(self, batched_data):
         interaction, row_idx, positive_u, positive_i = batched_data
-        if (self.fast_sampled_eval and self.config["eval_type"] == EvaluatorType.RANKING
-                and isinstance(self.model, SequentialRecommender)):
+        if self._use_full_sort_for_samples():
             origin = self._sampled_scores(interaction, row_idx)
             scores = torch.full((int(positive_u[-1]) + 1, self.tot_item_num), -np.inf, device=self.device)
             scores[row_idx, interaction[self.config["ITEM_ID_FIELD"]]] = origin

@@ -62,16 +62,17 @@ class Adapter(nn.Module):
         self.norm = nn.LayerNorm(self.out_dim) if layernorm else nn.Identity()
         if init not in ADAPTER_INITS:
             raise UserError(f"adapter_init={init}: use one of {', '.join(ADAPTER_INITS)}.")
-        if init == "xavier":  # the official code's: item differences start at the weight of the inputs
+        if init in ("xavier", "official"):  # xavier-normal weights: item differences start at the inputs' weight
             for layer in (self.net[0], self.net[3]):
                 nn.init.xavier_normal_(layer.weight)
-                nn.init.zeros_(layer.bias)
+                if init == "xavier":  # zero biases; the official code keeps PyTorch's default ones
+                    nn.init.zeros_(layer.bias)
 
     def forward(self, x):
         return self.norm(self.net(x))
 
 
-ADAPTER_INITS = ("default", "xavier")
+ADAPTER_INITS = ("default", "xavier", "official")
 INPUT_NORMS = ("none", "scale", "center", "whiten", "shrink")
 PRECISIONS = ("auto", "float32", "bfloat16")
 
@@ -268,11 +269,6 @@ class AdaptedItemEmbedding(nn.Module):
         )
 
 
-def zscore_rows(scores):
-    """Each row standardised over its items (ranks unchanged): puts two scorers on one scale."""
-    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
-
-
 def recent_positions(item_seq, item_seq_len, last):
     """``(B, L)`` mask of each row's last ``last`` items (RecBole's item lists are left-aligned)."""
     pos = torch.arange(item_seq.shape[1], device=item_seq.device).unsqueeze(0)
@@ -291,13 +287,13 @@ class TextMatch(nn.Module):
     moves 1e-3 a step and would stay at its start for a whole run); with ``gate`` it is also
     scaled per user by ``2 * sigmoid(g . h_u)`` of the backbone's sequence output ``h_u`` (1 at the
     start), so that the model can lean on the text for some histories and not others. The text
-    table is rebuilt from the LM matrix, not stored in checkpoints; ``learned=False`` gives the
-    fixed score of the inference-time blend (``text_blend``).
+    table is rebuilt from the LM matrix, not stored in checkpoints. (The fixed, untrained use of
+    the same cosine is the re-ranker, ``recbole_llmemb.rerank``.)
     """
 
     SPEED = 10.0
 
-    def __init__(self, llm_matrix, last=3, norm="whiten", weight=5.0, gate_dim=None, learned=True):
+    def __init__(self, llm_matrix, last=3, norm="whiten", weight=5.0, gate_dim=None):
         super().__init__()
         if norm not in INPUT_NORMS:
             raise UserError(f"text_match_norm={norm}: use one of {', '.join(INPUT_NORMS)}.")
@@ -307,11 +303,7 @@ class TextMatch(nn.Module):
         text = F.normalize(normalised_vectors(matrix[1:].double(), norm).float(), dim=-1)
         self.register_buffer("table", torch.cat([text.new_zeros(1, text.shape[1]), text]), persistent=False)
         self.last = int(last)
-        log_weight = torch.tensor(math.log(float(weight)) / self.SPEED)
-        if learned:
-            self.log_weight = nn.Parameter(log_weight)
-        else:  # a fixed score (the inference-time blend): nothing to train, nothing in checkpoints
-            self.register_buffer("log_weight", log_weight, persistent=False)
+        self.log_weight = nn.Parameter(torch.tensor(math.log(float(weight)) / self.SPEED))
         self.gate = nn.Linear(int(gate_dim), 1) if gate_dim else None
         if self.gate is not None:
             nn.init.zeros_(self.gate.weight)
@@ -325,11 +317,6 @@ class TextMatch(nn.Module):
         """Mean text vector of each row's last ``last`` items."""
         keep = recent_positions(item_seq, item_seq_len, self.last).unsqueeze(-1)
         return (self.table[item_seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
-
-    def recent_share(self, flags, item_seq, item_seq_len):
-        """Per row, the share of its last ``last`` items whose ``flags`` (one per item id) is 1."""
-        keep = recent_positions(item_seq, item_seq_len, self.last)
-        return (flags[item_seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
 
     def forward(self, item_seq, item_seq_len, items=None, seq_output=None):
         """Scores ``(B, n_items)`` for every item, or ``(B,)`` for one item per row (``items``);

@@ -24,9 +24,7 @@ from recbole.utils import set_color
 
 from recbole_llmemb.config_checks import check_word
 from recbole_llmemb.errors import UserError
-from recbole_llmemb.data.dataset import (
-    BLEND_ITEM_EMB_ATTR, COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR,
-)
+from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
 from recbole_llmemb import losses
 from recbole_llmemb.model import layers
 from recbole_llmemb.model.layers import AdaptedItemEmbedding
@@ -38,10 +36,9 @@ RAT_DEFAULTS = {
     "llm_embedding_method": "scft", "freeze_emb": True, "adapter_hidden": None, "adapter_act": "linear",
     "adapter_dropout": 0.0, "adapter_layernorm": False, "adapter_precision": "auto", "adapter_init": "xavier",
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
-    "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "output_bias": False,
+    "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "align_targets": "unique", "output_bias": False,
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
-    "text_match_gate": False, "text_blend": 0.3, "text_blend_gate": "tail",
-    "text_blend_vectors": "plain",
+    "text_match_gate": False,
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
@@ -56,9 +53,9 @@ def _cfg(config, key):
 
 
 RAT_INITS = ("scratch", "collaborative")
-#: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the share of tail
-#: items among the user's last ``text_match_last`` items: the text speaks where the ids are thin)
-BLEND_GATES = ("none", "tail")
+#: ``align_targets``: unique (each of the batch's target items once) | all (every target position,
+#: repeats included: the official code aligns every non-padding position of the batch)
+ALIGN_TARGETS = ("unique", "all")
 
 
 class LLMEmbMixin:
@@ -89,8 +86,8 @@ class LLMEmbMixin:
         for key in getattr(config, "_explicit_keys", ()):  # a value the user gave is honoured or refused
             if key in RAT_DEFAULTS and RAT_DEFAULTS[key] is not None and config[key] is None:
                 raise UserError(f"{key}=None: give a value (the default is {RAT_DEFAULTS[key]!r}), or leave it out.")
-        for key in ("llm_emb_norm", "adapter_precision", "align_loss", "adapter_init", "rat_init",
-                    "text_blend_gate", "text_match_norm"):  # the words a config built in code may still get wrong
+        for key in ("llm_emb_norm", "adapter_precision", "align_loss", "adapter_init", "rat_init", "text_match_norm",
+                    "align_targets"):  # the words a config built in code may still get wrong
             check_word(key, str(_cfg(config, key)))
         if float(_cfg(config, "alpha")) < 0:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
@@ -99,15 +96,6 @@ class LLMEmbMixin:
         if bool(_cfg(config, "text_match")) and issubclass(cls, BERT4Rec):
             raise UserError(f"text_match=True: {cls.__name__} scores masked positions, which have no 'last items'; "
                             "the text match is for SASRec and GRU4Rec backbones.")
-
-    @classmethod
-    def blend_vectors(cls, config):
-        """The embedding method whose store the inference blend reads when it is not the model's own
-        vectors (the pipeline attaches it as ``dataset.blend_item_emb``), else ``None``."""
-        source = str(_cfg(config, "text_blend_vectors"))
-        if float(_cfg(config, "text_blend")) <= 0 or source in ("own", cls.own_embedding_method(config)):
-            return None
-        return source
 
     @classmethod
     def own_embedding_method(cls, config):
@@ -183,35 +171,11 @@ class LLMEmbMixin:
             weight=float(_cfg(config, "text_match_weight")),
             gate_dim=out_dim if bool(_cfg(config, "text_match_gate")) else None,
         ) if bool(_cfg(config, "text_match")) else None
-        # the inference-time blend: z(model scores) + text_blend * z(text cosine), nothing trained
-        self.text_blend = float(_cfg(config, "text_blend"))
-        blend_matrix = matrix
-        if self.text_blend > 0 and self.blend_vectors(config):
-            blend_matrix = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
-            if blend_matrix is None:
-                raise UserError(
-                    f"text_blend_vectors={self.blend_vectors(config)}: the blend's text vectors are not on the "
-                    f"dataset (dataset.{BLEND_ITEM_EMB_ATTR}); run the model through run_recbole_llmemb.py, "
-                    "which builds and attaches them, or set text_blend_vectors=own."
-                )
-        self.text_blend_score = layers.TextMatch(
-            blend_matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
-            weight=1.0, learned=False,
-        ) if self.text_blend > 0 else None
-        tail = None
-        if self.text_blend_score is not None and str(_cfg(config, "text_blend_gate")) == "tail":
-            # tail items by the evaluation's own definition, from this (training) split's counts
-            from recbole_llmemb.evaluation.longtail import build_groups, training_counts
-
-            groups = build_groups(*training_counts(dataset, []), **(config["long_tail"] or {}))
-            tail = torch.as_tensor(~groups.is_head, dtype=torch.float32)
-            tail[0] = 0.0
-        self.register_buffer("blend_tail", tail, persistent=False)
-
         self.alpha = float(_cfg(config, "alpha"))
         self.align_loss_fn = losses.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
         self.align_tau = float(_cfg(config, "align_tau"))
         self.align_normalize = bool(_cfg(config, "align_normalize"))
+        self.align_targets = str(_cfg(config, "align_targets"))
         self.rat_init = str(_cfg(config, "rat_init"))
         collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.uses_collaborative(config) else None
         if self.rat_init == "collaborative" and collab is None and not _cfg(config, "eval_checkpoint"):
@@ -293,10 +257,12 @@ class LLMEmbMixin:
         return interaction[self.POS_ITEMS if isinstance(self, BERT4Rec) else self.POS_ITEM_ID]
 
     def alignment_loss(self, interaction):
-        """Soft contrastive loss between the adapted and the collaborative vectors of the batch's
-        unique target items (unweighted; ``calculate_loss`` multiplies by ``alpha``)."""
-        ids = torch.unique(self.alignment_targets(interaction).reshape(-1))
+        """Contrastive loss between the adapted and the collaborative vectors of the batch's target items,
+        each once or every position (``align_targets``; unweighted: ``calculate_loss`` multiplies by ``alpha``)."""
+        ids = self.alignment_targets(interaction).reshape(-1)
         ids = ids[ids > 0]
+        if self.align_targets == "unique":
+            ids = torch.unique(ids)
         adapted = self.item_embedding(ids)
         collaborative = self.collaborative_emb[ids]
         if self.align_loss_fn is losses.soft_contrastive_loss:
@@ -339,8 +305,6 @@ class LLMEmbMixin:
         return loss
 
     def predict(self, interaction):
-        if self.text_blend_score is not None:  # the blend standardises over every item: score them all
-            return self.full_sort_predict(interaction).gather(1, interaction[self.ITEM_ID].unsqueeze(1)).squeeze(1)
         with self.item_embedding.cached():
             if self.text_match is None:
                 return super().predict(interaction)
@@ -350,18 +314,9 @@ class LLMEmbMixin:
     def full_sort_predict(self, interaction):
         with self.item_embedding.cached():
             if self.text_match is None:
-                scores = super().full_sort_predict(interaction)
-            else:
-                seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-                scores = self._all_scores(self.forward(seq, length), seq, length)
-        if self.text_blend_score is None:
-            return scores
-        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-        text = self.text_blend_score(seq, length)
-        weight = self.text_blend
-        if self.blend_tail is not None:
-            weight = weight * self.text_blend_score.recent_share(self.blend_tail, seq, length).unsqueeze(1)
-        return layers.zscore_rows(scores[:, : text.shape[1]]) + weight * layers.zscore_rows(text)
+                return super().full_sort_predict(interaction)
+            seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
+            return self._all_scores(self.forward(seq, length), seq, length)
 
 
 class LLMEmbSASRec(LLMEmbMixin, SASRec):

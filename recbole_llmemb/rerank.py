@@ -1,0 +1,123 @@
+"""The text re-ranker: a model's scores blended, at evaluation only, with the text's own.
+
+Any model the runner trains or evaluates can take it, RecBole's own included: each user's
+ranking becomes ``z(model scores) + w * z(cos(t_i, q_u))``, each standardised over the catalogue
+per user, where ``t_i`` is item ``i``'s text vector (whitened, unit length) and ``q_u`` the mean of
+the user's last ``text_blend_last`` items' (a sequential model's input history; for a general
+model such as BPR, the user's training items in time order). ``w`` is ``text_blend``, times, with
+``text_blend_gate: tail``, the share of tail items among those last items (so users whose recent
+items are popular keep the model's ranking). Nothing is trained differently: the training loss
+is the model's alone; the re-ranked validation scores pick the best epoch.
+
+Off by default (``text_blend: 0``); ``props/rerank.yaml`` turns it on.
+"""
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from recbole_llmemb.errors import UserError
+from recbole_llmemb.model.layers import normalised_vectors, recent_positions
+
+#: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the tail share of the last items)
+GATES = ("none", "tail")
+#: the text vectors' normalisation before the cosine (whitened: every direction of variation counts)
+TEXT_NORM = "whiten"
+
+
+def zscore_rows(scores):
+    """Each row standardised over its items (ranks unchanged): puts two scorers on one scale."""
+    return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
+
+
+def text_table(vectors):
+    """Item text vectors (row 0 = padding) whitened over the items and scaled to unit length."""
+    matrix = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
+    text = F.normalize(normalised_vectors(matrix[1:].double(), TEXT_NORM).float(), dim=-1)
+    return torch.cat([text.new_zeros(1, text.shape[1]), text])
+
+
+def last_items(dataset, last):
+    """``(user_num, last)`` table of each user's last ``last`` items in ``dataset`` (in its row order:
+    time order under RecBole's ``order: TO``), left-aligned, and their counts."""
+    uid, iid = dataset.uid_field, dataset.iid_field
+    users, items = dataset.inter_feat[uid].numpy(), dataset.inter_feat[iid].numpy()
+    table = np.zeros((dataset.user_num, last), dtype=np.int64)
+    count = np.zeros(dataset.user_num, dtype=np.int64)
+    for u, i in zip(users, items):  # a shift register per user: the newest ``last`` survive
+        n = count[u]
+        if n < last:
+            table[u, n] = i
+        else:
+            table[u, :-1] = table[u, 1:]
+            table[u, -1] = i
+        count[u] = n + 1
+    return torch.as_tensor(table), torch.as_tensor(np.minimum(count, last))
+
+
+class TextReranker:
+    """Blends a batch's ``(users, items)`` score matrix with the text score (see the module doc)."""
+
+    def __init__(self, vectors, weight, tail_items=None, last=3, seq_fields=None, user_history=None,
+                 user_field=None):
+        if weight <= 0:
+            raise UserError(f"text_blend={weight}: the re-ranker needs a weight > 0 (0 turns it off).")
+        self.table = text_table(vectors)
+        self.weight = float(weight)
+        self.tail = None if tail_items is None else torch.as_tensor(tail_items, dtype=torch.float32)
+        self.last = int(last)
+        self.seq_fields = seq_fields  # (item list field, its length field) of a sequential model
+        self.user_history = user_history  # (table, counts) of a general model's users
+        self.user_field = user_field
+
+    @classmethod
+    def from_config(cls, config, vectors, train_dataset, is_head, sequential):
+        """The re-ranker a run's settings ask for (``None`` when ``text_blend`` is 0)."""
+        weight = float(config["text_blend"] or 0)
+        if weight <= 0:
+            return None
+        last = int(config["text_blend_last"])
+        tail = None
+        if config["text_blend_gate"] == "tail":  # tail by the evaluation's own definition (training counts)
+            tail = ~np.asarray(is_head, dtype=bool)
+            tail[0] = False
+        if sequential:
+            fields = (config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"], config["ITEM_LIST_LENGTH_FIELD"])
+            return cls(vectors, weight, tail, last, seq_fields=fields)
+        return cls(vectors, weight, tail, last, user_history=last_items(train_dataset, last),
+                   user_field=config["USER_ID_FIELD"])
+
+    def to(self, device):
+        self.table = self.table.to(device)
+        self.tail = None if self.tail is None else self.tail.to(device)
+        if self.user_history is not None:
+            self.user_history = tuple(t.to(device) for t in self.user_history)
+        return self
+
+    def history(self, interaction):
+        """``(item lists, lengths)`` of the batch's users."""
+        if self.seq_fields is not None:
+            seq, length = (interaction[f] for f in self.seq_fields)
+            return seq.to(self.table.device), length.to(self.table.device)
+        users = interaction[self.user_field].to(self.table.device)
+        return self.user_history[0][users], self.user_history[1][users]
+
+    def text_scores(self, seq, length):
+        """``(B, n_items)`` cosine of every item's text to the mean of each row's last items'."""
+        keep = recent_positions(seq, length, self.last).unsqueeze(-1)
+        query = (self.table[seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
+        return query @ self.table.T
+
+    def weights(self, seq, length):
+        """``(B, 1)`` blend weight per row: ``text_blend``, times the tail share of the last items when gated."""
+        if self.tail is None:
+            return torch.full((len(seq), 1), self.weight, device=seq.device)
+        keep = recent_positions(seq, length, self.last)
+        share = (self.tail[seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
+        return self.weight * share.unsqueeze(1)
+
+    def __call__(self, scores, interaction):
+        """The re-ranked ``scores`` (one row per interaction row, one column per item id)."""
+        seq, length = self.history(interaction)
+        text = self.text_scores(seq, length)
+        n = text.shape[1]
+        return zscore_rows(scores[:, :n].float()) + self.weights(seq, length).to(scores.device) * zscore_rows(text).to(scores.device)

@@ -1,0 +1,156 @@
+"""The text re-ranker: any model's scores blended with the text's at evaluation, checked against a
+hand computation; training untouched; off by default; settings it does not use refused."""
+import numpy as np
+import pytest
+import torch
+from recbole.data import data_preparation
+from recbole.utils import init_seed
+
+from recbole_llmemb.config import Config, UserError
+from recbole_llmemb.quick_start import main, prepare_plugin_inputs, train_and_evaluate
+from recbole_llmemb.rerank import TextReranker, zscore_rows
+from recbole_llmemb.training import load_dataset
+from tests.conftest import tiny_config, write_tiny_dataset
+
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
+
+
+def whitened_unit(vectors):
+    """The re-ranker's text table by hand: centre, ZCA-whiten, unit length (numpy, not the package)."""
+    x = vectors[1:].astype(np.float64)
+    x = x - x.mean(0)
+    vals, vecs = np.linalg.eigh(x.T @ x / (len(x) - 1))
+    vals = np.maximum(vals, vals.max() * 1e-6)
+    x = x @ (vecs @ np.diag(vals ** -0.5) @ vecs.T)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return np.vstack([np.zeros((1, x.shape[1])), x])
+
+
+def blend_by_hand(scores, vectors, histories, weight, tail=None):
+    """z(scores) + weight [x tail share of the last 3] x z(cos(items, mean of the last 3 items' text))."""
+    table = whitened_unit(vectors)
+    out = []
+    for row, history in zip(scores, histories):
+        last = history[-3:]
+        text = table @ table[last].mean(0)
+        w = weight * (np.mean([tail[i] for i in last]) if tail is not None else 1.0)
+        z = lambda v: (v - v.mean()) / v.std(ddof=1)  # noqa: E731  (torch.std is the unbiased one)
+        out.append(z(np.asarray(row, dtype=np.float64)) + w * z(text))
+    return np.array(out)
+
+
+def test_blend_on_a_tiny_example_matches_the_hand_computation():
+    rng = np.random.default_rng(0)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(6, 4))]).astype(np.float32)
+    scores = torch.as_tensor(rng.normal(size=(2, 7)), dtype=torch.float32)
+    seq, length = torch.tensor([[1, 2, 3, 4], [5, 0, 0, 0]]), torch.tensor([4, 1])
+    tail = np.array([False, False, False, True, True, True, True])
+    for gate in (None, tail):
+        reranker = TextReranker(vectors, 0.5, gate, last=3, seq_fields=("seq", "len"))
+        got = reranker(scores, {"seq": seq, "len": length}).numpy()
+        want = blend_by_hand(scores.numpy(), vectors, [[2, 3, 4], [5]], 0.5, gate)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # gated: the first user's last 3 are 2 (head), 3, 4 (tail): weight 0.5 x 2/3; the second's all tail
+    gated = TextReranker(vectors, 0.5, tail, last=3, seq_fields=("seq", "len"))
+    torch.testing.assert_close(gated.weights(seq, length), torch.tensor([[0.5 * 2 / 3], [0.5]]))
+    with pytest.raises(UserError, match="text_blend=0"):
+        TextReranker(vectors, 0.0)
+
+
+def run(tiny, model, **settings):
+    config = Config(model, "tiny", config_dict=tiny_config(tiny, epochs=2, **settings))
+    config.check_applicable()
+    return config, *train_and_evaluate(config)
+
+
+def eval_batch(config, trainer):
+    """The first test batch as the trainer scores it, the model's own scores for it, and the dataset
+    (loaded again, as the pipeline loads it: the run's own is already split)."""
+    dataset = load_dataset(config)
+    prepare_plugin_inputs(config, dataset, type(trainer.model), {})
+    init_seed(config["seed"], config["reproducibility"])
+    _, _, test_data = data_preparation(config, dataset)
+    batch = next(iter(test_data))
+    with torch.no_grad():
+        trainer.model.eval()
+        _, got, _, _ = trainer._full_sort_batch_eval(batch)
+        raw = trainer.model.full_sort_predict(batch[0]).view(len(batch[0]), -1)
+    return batch, got, raw, dataset
+
+
+@pytest.fixture
+def wide(tmp_path):
+    """The tiny dataset with more items than the LM has dimensions: whitened text vectors of fewer
+    items than dimensions are equidistant (a regular simplex), and their cosine ranks nothing."""
+    write_tiny_dataset(tmp_path, n_items=500)
+    return tmp_path
+
+
+@pytest.mark.parametrize("model", ["SASRec", "BPR"])
+def test_reranker_on_recbole_models_blends_exactly_and_trains_nothing(wide, model):
+    """RecBole's own SASRec (history: its input sequence) and BPR (history: the user's training items
+    in time order) get the blend the hand computation gives; training losses are unchanged."""
+    tiny = wide
+    _, plain, _, _ = run(tiny, model)
+    config, results, trainer, _ = run(tiny, model, text_blend=2.0, text_blend_gate="none")
+    assert [h["train_loss"] for h in results["history"]] == [h["train_loss"] for h in plain["history"]]
+    assert results["config"]["text_blend"] == 2.0 and plain["config"]["text_blend"] == 0
+    batch, got, raw, dataset = eval_batch(config, trainer)
+    interaction, history_index = batch[0], batch[1]
+    if model == "SASRec":
+        seq, length = interaction["item_id_list"].numpy(), interaction["item_length"].numpy()
+        histories = [list(s[:n]) for s, n in zip(seq, length)]
+    else:  # the tiny file: each user's interactions at t = 0..7, the last two held out (valid, test)
+        token = dataset.field2id_token["user_id"]
+        inter = (tiny / "tiny" / "tiny.inter").read_text().split("\n")[1:]
+        by_user = {}
+        for line in filter(None, inter):
+            u, i, t = line.split("\t")
+            by_user.setdefault(u, []).append((float(t), dataset.token2id("item_id", i)))
+        histories = [[i for _, i in sorted(by_user[token[u]])[:-2]] for u in interaction["user_id"].numpy()]
+    want = torch.as_tensor(blend_by_hand(raw.numpy(), dataset.blend_item_emb, histories, 2.0), dtype=torch.float32)
+    want[:, 0] = -np.inf
+    if history_index is not None:  # general models: the user's training items are not ranked
+        want[history_index] = -np.inf
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    assert not torch.equal(got.argsort(1, descending=True)[:, :10],
+                           zscore_rows(raw).masked_fill(torch.isinf(want), -np.inf).argsort(1, descending=True)[:, :10])
+
+
+def test_sampled_protocol_reranks_from_the_full_sort(tiny):
+    """Under uni100 each candidate's score is its re-ranked full-sort score."""
+    _, results, _, _ = run(tiny, "BPR", text_blend=0.5, eval_args={"mode": "uni10"})
+    assert np.isfinite(results["test"]["overall"]["ndcg@10"])
+
+
+@pytest.mark.parametrize("model", ["LLMEmbSASRec", "SAIDSASRec", "TSLRecSASRec", "LLMEmbBERT4Rec", "SASRec", "BPR"])
+def test_no_reranker_by_default(model):
+    config = Config(model, "ml-100k")
+    assert config["text_blend"] == 0
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--model=SASRec", "--alpha=0.1"], "alpha is read only by the plugin's models"),
+    (["--model=BPR", "--scft_steps=5"], "scft_steps is read only by the plugin's models and the text re-ranker"),
+    (["--model=LLMEmbSASRec", "--text_blend_gate=none"], "text_blend_gate is a setting of the text re-ranker, which is off"),
+    (["--model=SASRec", "--text_blend=0.3", "--text_blend_vectors=own"], "SASRec reads no text vectors of its own"),
+])
+def test_a_setting_the_run_would_not_use_is_one_line_and_exit_2(tmp_path, capsys, args, words):
+    assert main(args + ["--dataset=ml-100k", f"--results_dir={tmp_path}", "--epochs=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and words in err and "\n" not in err
+    assert not list(tmp_path.iterdir())  # refused before anything ran
+
+
+def test_a_plugin_setting_in_the_users_config_file_is_refused_too(tmp_path, capsys):
+    (tmp_path / "mine.yaml").write_text("item_id_emb: False\n")
+    assert main(["--model=GRU4Rec", "--dataset=ml-100k", f"--config_files={tmp_path / 'mine.yaml'}"]) == 2
+    assert "item_id_emb is read only by the plugin's models" in capsys.readouterr().err
+
+
+def test_the_pipeline_attaches_the_reranker_vectors_only_when_on(tiny):
+    for blend, attached in ((0, False), (0.3, True)):
+        config = Config("SASRec", "tiny", config_dict=tiny_config(tiny, text_blend=blend))
+        dataset = load_dataset(config)
+        prepare_plugin_inputs(config, dataset, type("M", (), {}), {})
+        assert hasattr(dataset, "blend_item_emb") == attached
