@@ -30,112 +30,70 @@ ROWS_DIR = os.path.join(ROOT, "benchmarks", "results", "rows")
 PROTOCOLS = {"full": ["benchmarks/beauty.yaml"], "paper": ["benchmarks/beauty.yaml", "props/paper.yaml"],
              # the full-ranking rows' checkpoints, not retrained, each test target ranked against 100 sampled items
              "full, checkpoints at uni100": ["benchmarks/beauty.yaml"]}
-UNI100 = "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:%s}"
 
-# The old default (before issue 8): whitened inputs, GELU adapter with PyTorch's init, soft alignment.
-OLD = "text_blend=0,llm_emb_norm=whiten,adapter_act=gelu,adapter_init=default,align_loss=soft,align_tau=2.0,alpha=0.01,rat_init=scratch"
-# The official code's adapter: linear, xavier-normal, centred inputs (no inference blend with the text).
-OFFICIAL = "text_blend=0,llm_emb_norm=center,adapter_act=linear,adapter_init=xavier"
-#: label -> (protocol, model, overrides, what the row tests)
+RERANK = "text_blend=0.3,text_blend_gate=tail"  # props/rerank.yaml: the re-ranker chosen on full-ranking validation
+RERANK_PAPER = "text_blend=0.3,text_blend_gate=none"  # under the paper's protocol validation prefers every user alike
+#: label -> (protocol, model, overrides, what the row tests). Every plugin row runs the shipped defaults (no
+#: re-ranker) unless its overrides say otherwise; a "+ re-ranker" row evaluates another row's checkpoint.
 ROWS = {
-    "SASRec": ("full", "SASRec", "", "baseline (the alignment SASRec)"),
-    "LLMEmbSASRec old default": ("full", "LLMEmbSASRec", OLD, "whiten + GELU adapter (PyTorch init) + soft alignment at tau 2"),
-    "LLMEmbSASRec official adapter": ("full", "LLMEmbSASRec", OFFICIAL + ",alpha=0,rat_init=scratch",
-                                      "linear xavier adapter on centred inputs, from scratch, no alignment"),
-    "LLMEmbSASRec warm": ("full", "LLMEmbSASRec", OFFICIAL + ",rat_init=collaborative,align_loss=infonce,align_tau=0.1,alpha=0.1",
-                          "official adapter, warm start from the alignment SASRec, InfoNCE alignment"),
-    "LLMEmbSASRec warm + id": ("full", "LLMEmbSASRec", OFFICIAL + ",rat_init=collaborative,align_loss=infonce,align_tau=0.1,alpha=0.1,item_id_emb=True",
-                               "the warm row plus a trainable id table (text-plus-id)"),
-    "LLMEmbSASRec default": ("full", "LLMEmbSASRec", "eval_checkpoint={ckpt:LLMEmbSASRec warm + id}",
-                             "the shipped defaults (props/rat.yaml over RecBole's SASRec.yaml) on the checkpoint of row "
-                             "'LLMEmbSASRec warm + id' (the defaults' training): its scores blended at inference with the "
-                             "text cosine of the packaged MiniLM's plain vectors at weight 0.3 x the share of tail items "
-                             "among the user's last 3 (weight chosen on validation by benchmarks/probe_text_fusion.py "
-                             "--gate=tail; plain over own vectors on validation, rows below)"),
-    "LLMEmbSASRec default, own-vector blend": ("full", "LLMEmbSASRec",
-                                               "text_blend_vectors=own,eval_checkpoint={ckpt:LLMEmbSASRec warm + id}",
-                                               "the default row with the blend's text cosine from the model's own SCFT "
-                                               "vectors (the default until 2026-11-28, fifth session)"),
-    "LLMEmbSASRec default, no blend": ("full", "LLMEmbSASRec", "text_blend=0", "the shipped defaults without the inference blend"),
-    "LLMEmbSASRec, no text (random vectors)": ("full", "LLMEmbSASRec", "llm_embedding_method=random,text_blend=0",
+    # ---- full ranking: like for like
+    "SASRec": ("full", "SASRec", "", "baseline (the alignment SASRec of the plugin rows)"),
+    "SASRec + re-ranker": ("full", "SASRec", RERANK + ",eval_checkpoint={ckpt:SASRec}",
+                           "the SASRec row's checkpoint re-ranked with the text (props/rerank.yaml; nothing retrained)"),
+    "SASRec, 40 epochs": ("full", "SASRec", "epochs=40,resume_checkpoint={ckpt:SASRec}",
+                          "control for the warm start: the SASRec row trained on for 20 more epochs (resumed), as long "
+                          "as a warm-started plugin row trains in all"),
+    "LLMEmbSASRec": ("full", "LLMEmbSASRec", "", "the defaults: text-plus-id table warm-started from the SASRec row, "
+                     "InfoNCE alignment alpha 0.1, no re-ranker"),
+    "LLMEmbSASRec + re-ranker": ("full", "LLMEmbSASRec", RERANK + ",eval_checkpoint={ckpt:LLMEmbSASRec}",
+                                 "the LLMEmbSASRec row's checkpoint re-ranked with the text (props/rerank.yaml)"),
+    "LLMEmbSASRec, no text (random vectors)": ("full", "LLMEmbSASRec", "llm_embedding_method=random",
                                                "the no-text ablation: the defaults' pipeline (warm start, id table, "
                                                "alignment) on standard normal vectors of the LM's width instead of the "
                                                "LM's; no re-ranker"),
+    "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
+                                   "the defaults on the packaged MiniLM's vectors without SCFT"),
+    "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
+                   "no alignment"),
+    "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
+                     "of 16 latent categories of the alignment SASRec's items) through the default RAT"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
-    "LLMEmbGRU4Rec default, no blend": ("full", "LLMEmbGRU4Rec", "text_blend=0", "the shipped defaults without the blend"),
-    "LLMEmbGRU4Rec default": ("full", "LLMEmbGRU4Rec", "eval_checkpoint={ckpt:LLMEmbGRU4Rec default, no blend}",
-                              "the shipped defaults (the tail-gated blend at inference) on the no-blend row's checkpoint"),
+    "LLMEmbGRU4Rec": ("full", "LLMEmbGRU4Rec", "", "the defaults (starts from the SASRec row's item table; no control "
+                      "yet gets that table without the text)"),
     "BERT4Rec": ("full", "BERT4Rec", "", "baseline"),
-    "LLMEmbBERT4Rec default, no blend": ("full", "LLMEmbBERT4Rec", "text_blend=0", "the shipped defaults without the blend"),
-    "LLMEmbBERT4Rec default": ("full", "LLMEmbBERT4Rec", "eval_checkpoint={ckpt:LLMEmbBERT4Rec default, no blend}",
-                               "the shipped defaults (the tail-gated blend at inference) on the no-blend row's checkpoint"),
-    "SASRec, 40 epochs": ("full", "SASRec", "epochs=40,resume_checkpoint={ckpt:SASRec}",
-                          "control for the warm start: the SASRec row trained on for 20 more epochs (resumed)"),
+    "LLMEmbBERT4Rec": ("full", "LLMEmbBERT4Rec", "", "the defaults (starts from the SASRec row's item table; no control "
+                       "yet gets that table without the text)"),
     "SASRec @uni100": ("full, checkpoints at uni100", "SASRec", "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:SASRec}",
                        "the SASRec row's checkpoint"),
-    "LLMEmbSASRec warm + id @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec",
-                                       UNI100 % "LLMEmbSASRec warm + id" + ",item_id_emb=True,text_blend=0",
-                                       "the LLMEmbSASRec warm + id row's checkpoint"),
-    "SAIDSASRec default, no blend": ("full", "SAIDSASRec", "text_blend=0", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
-                           "no alignment; its stage 1 time is the results file's item_embeddings[said] stage"),
-    "SAIDSASRec default": ("full", "SAIDSASRec", "eval_checkpoint={ckpt:SAIDSASRec default, no blend}",
-                           "the shipped defaults (the tail-gated blend at inference) on the no-blend row's checkpoint"),
-    "LLMEmbSASRec text match": ("full", "LLMEmbSASRec", "text_blend=0,text_match=True",
-                                "the defaults plus the text match: learned weight * cos(candidate's whitened SCFT vector, "
-                                "mean of the user's last 3 items')"),
-    "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "text_blend=0,llm_embedding_method=plain",
-                                   "the defaults on the packaged MiniLM's vectors without SCFT (the text probe finds SCFT's "
-                                   "150 steps weaken the next-item signal of the text)"),
-    "LLMEmbSASRec plain vectors, blend 0.05": ("full", "LLMEmbSASRec",
-                                               "llm_embedding_method=plain,text_blend=0.05,text_blend_gate=none,"
-                                               "eval_checkpoint={ckpt:LLMEmbSASRec plain vectors}",
-                                               "the plain-vectors row's checkpoint, its scores blended at inference with the text "
-                                               "cosine to the user's last 3 items (z-scores, weight 0.05; nothing retrained)"),
-    "LLMEmbSASRec plain vectors, blend 0.1": ("full", "LLMEmbSASRec",
-                                              "llm_embedding_method=plain,text_blend=0.1,text_blend_gate=none,"
-                                              "eval_checkpoint={ckpt:LLMEmbSASRec plain vectors}",
-                                              "as above, weight 0.1"),
-    "LLMEmbSASRec plain vectors, tail-gated blend 0.3": ("full", "LLMEmbSASRec",
-                                                         "llm_embedding_method=plain,text_blend=0.3,text_blend_gate=tail,"
-                                                         "eval_checkpoint={ckpt:LLMEmbSASRec plain vectors}",
-                                                         "the plain-vectors row's checkpoint with the tail-gated blend"),
+    "LLMEmbSASRec @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec",
+                             "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:LLMEmbSASRec}",
+                             "the LLMEmbSASRec row's checkpoint"),
+    # ---- the paper's protocol
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
-    "LLMEmbSASRec default paper, no blend": ("paper", "LLMEmbSASRec", "text_blend=0", "the shipped defaults without the blend"),
-    "LLMEmbSASRec default paper": ("paper", "LLMEmbSASRec", "eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
-                                   "the shipped defaults (props/paper.yaml: blend 0.3 for every user, chosen on validation; "
-                                   "the plain MiniLM vectors' text cosine) on the no-blend row's checkpoint"),
-    "LLMEmbSASRec default paper, own-vector blend": ("paper", "LLMEmbSASRec",
-                                                     "text_blend_vectors=own,eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
-                                                     "the default paper row with the blend's text cosine from its own SCFT "
-                                                     "vectors (the default until 2026-11-28, fifth session)"),
-    "LLMEmbSASRec default paper, blend 0.1": ("paper", "LLMEmbSASRec",
-                                              "text_blend=0.1,text_blend_vectors=own,eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
-                                              "the paper row's checkpoint, blended at inference with the text cosine "
-                                              "(its SCFT vectors; weight 0.1; nothing retrained)"),
-    "LLMEmbSASRec default paper, tail-gated blend 0.3": ("paper", "LLMEmbSASRec",
-                                                         "text_blend=0.3,text_blend_gate=tail,text_blend_vectors=own,"
-                                                         "eval_checkpoint={ckpt:LLMEmbSASRec default paper, no blend}",
-                                                         "the paper row's checkpoint with the tail-gated blend (its SCFT vectors)"),
-    "SAIDSASRec default paper, no blend": ("paper", "SAIDSASRec", "text_blend=0", "the shipped defaults without the blend"),
-    "SAIDSASRec default paper": ("paper", "SAIDSASRec", "eval_checkpoint={ckpt:SAIDSASRec default paper, no blend}",
-                                 "the shipped defaults (props/paper.yaml: blend 0.3 for every user, plain MiniLM vectors' "
-                                 "text cosine) on the no-blend row's checkpoint"),
-    "SAIDSASRec default paper, own-vector blend": ("paper", "SAIDSASRec",
-                                                   "text_blend_vectors=own,eval_checkpoint={ckpt:SAIDSASRec default paper, no blend}",
-                                                   "the default paper row with the blend's text cosine from SAID's own vectors"),
-    "TSLRecSASRec default, no blend": ("full", "TSLRecSASRec", "text_blend=0", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' "
-                             "shares of 16 latent categories of the alignment SASRec's items) through the default RAT"),
-    "TSLRecSASRec default": ("full", "TSLRecSASRec", "eval_checkpoint={ckpt:TSLRecSASRec default, no blend}",
-                             "the shipped defaults (the tail-gated blend at inference) on the no-blend row's checkpoint"),
-    "TSLRecSASRec default paper, no blend": ("paper", "TSLRecSASRec", "text_blend=0", "the shipped defaults without the "
-                                             "blend (categories of the paper protocol's alignment SASRec)"),
-    "TSLRecSASRec default paper": ("paper", "TSLRecSASRec", "eval_checkpoint={ckpt:TSLRecSASRec default paper, no blend}",
-                                   "the shipped defaults (props/paper.yaml: blend 0.3 for every user, plain MiniLM vectors' "
-                                   "text cosine) on the no-blend row's checkpoint"),
-    "TSLRecSASRec default paper, own-vector blend": ("paper", "TSLRecSASRec",
-                                                     "text_blend_vectors=own,eval_checkpoint={ckpt:TSLRecSASRec default paper, no blend}",
-                                                     "the default paper row with the blend's text cosine from TSLRec's own vectors"),
+    "SASRec paper + re-ranker": ("paper", "SASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SASRec paper}",
+                                 "the SASRec paper row's checkpoint re-ranked (every user alike)"),
+    "LLMEmbSASRec paper": ("paper", "LLMEmbSASRec", "", "the defaults, no re-ranker"),
+    "LLMEmbSASRec paper + re-ranker": ("paper", "LLMEmbSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
+                                       "the LLMEmbSASRec paper row's checkpoint re-ranked (every user alike)"),
+    "SAIDSASRec paper": ("paper", "SAIDSASRec", "", "the defaults, no re-ranker"),
+    "SAIDSASRec paper + re-ranker": ("paper", "SAIDSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SAIDSASRec paper}",
+                                     "the SAIDSASRec paper row's checkpoint re-ranked (every user alike)"),
+    "TSLRecSASRec paper": ("paper", "TSLRecSASRec", "", "the defaults, no re-ranker (categories of the paper protocol's "
+                           "alignment SASRec)"),
+    "TSLRecSASRec paper + re-ranker": ("paper", "TSLRecSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:TSLRecSASRec paper}",
+                                       "the TSLRecSASRec paper row's checkpoint re-ranked (every user alike)"),
 }
+#: the comparisons that hold all else equal: (row, against, what differs); each ratio with its paired interval
+LIKE_FOR_LIKE = [
+    ("SASRec + re-ranker", "SASRec", "the re-ranker"),
+    ("LLMEmbSASRec", "SASRec, 40 epochs", "the LM's text-plus-id table and alignment (same epochs in all)"),
+    ("LLMEmbSASRec", "LLMEmbSASRec, no text (random vectors)", "the text: LM vectors vs random ones, same pipeline"),
+    ("LLMEmbSASRec, no text (random vectors)", "SASRec, 40 epochs", "the pipeline without text (same epochs in all)"),
+    ("LLMEmbSASRec + re-ranker", "SASRec + re-ranker", "the LM's table and alignment, both re-ranked"),
+    ("LLMEmbSASRec", "SASRec", "the LM's table and alignment, and 20 more epochs (warm start)"),
+    ("LLMEmbSASRec paper", "SASRec paper", "the LM's table and alignment, and the warm start's extra epochs"),
+    ("LLMEmbSASRec paper + re-ranker", "SASRec paper + re-ranker", "the LM's table and alignment, both re-ranked"),
+]
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [
     "LLMEmbSASRec warm, text only (the defaults of commit 'RAT defaults: warm start ...': official adapter, "
@@ -346,6 +304,46 @@ def stage_lines():
     return lines + [""]
 
 
+def test_block(record):
+    with open(os.path.join(ROOT, record["results_file"])) as f:
+        return json.load(f)["test"]
+
+
+def paired(row, base):
+    """``{metric: {group: entry}}`` of ``row`` against ``base`` with 95% paired bootstrap intervals, or
+    ``None`` when either ran before results files kept per-user ranks."""
+    from recbole_llmemb.evaluation.paired import compare_blocks
+
+    a, b = test_block(row), test_block(base)
+    if "per_user" not in a or "per_user" not in b:
+        return None
+    return {m: compare_blocks(a, b, m) for m in ("ndcg@10", "hit@10")}
+
+
+def ratio_cells(row, base):
+    """NDCG@10 overall / tail and Hit@10 ratios, each with its interval where both rows have per-user ranks."""
+    from recbole_llmemb.evaluation.paired import format_ratio
+
+    cmp = paired(row, base)
+    if cmp is None:
+        return [f"{row[k] / base[k]:.2f}x" if base[k] else "-" for k in ("overall ndcg@10", "tail-item ndcg@10", "overall hit@10")]
+    return [format_ratio(cmp["ndcg@10"]["overall"]), format_ratio(cmp["ndcg@10"]["item_tail"]),
+            format_ratio(cmp["hit@10"]["overall"])]
+
+
+def like_for_like_lines(by_label):
+    """The headline: pairs of rows that differ in one thing, each ratio with its paired interval."""
+    lines = ["## Like for like: pairs of rows that differ in one thing", "",
+             "Ratios of the first row to the second with 95% paired bootstrap intervals over the test users "
+             "(`recbole_llmemb/evaluation/paired.py`); a ratio without an interval compares rows that ran before "
+             "results files kept each user's ranks.", "",
+             "| row | against | what differs | NDCG@10 | tail NDCG@10 | Hit@10 |", "|---" * 6 + "|"]
+    for a, b, what in LIKE_FOR_LIKE:
+        if a in by_label and b in by_label:
+            lines.append(f"| {a} | {b} | {what} | " + " | ".join(ratio_cells(by_label[a], by_label[b])) + " |")
+    return lines + [""]
+
+
 def summary(record):
     with open(os.path.join(ROOT, record["results_file"])) as f:
         r = json.load(f)
@@ -366,11 +364,10 @@ def summary(record):
 
 
 def baseline_of(label):
+    """The row a row's ratios are taken against: its backbone's baseline, re-ranked alike when it is."""
     protocol, model, _, _ = ROWS[label]
-    for backbone, base in PAIRS.items():
-        if backbone in model and label != base:
-            return base
-    return BASELINE[protocol]
+    base = next((b for backbone, b in PAIRS.items() if backbone in model and label != b), BASELINE[protocol])
+    return base + " + re-ranker" if label.endswith(" + re-ranker") and label != base + " + re-ranker" else base
 
 
 def fmt(v, spec=".4f"):
@@ -390,7 +387,9 @@ def report(args):
              f"command, commit, machine, threads and time are in `{os.path.relpath(ROWS_DIR, ROOT)}/`).", "",
              "Common configuration: benchmarks/beauty.yaml (history 20, batch 1024, 20 epochs, seed 2020; every "
              "model, and the alignment SASRec); paper protocol adds props/paper.yaml (100 sampled negatives at "
-             "evaluation, BPR with one sampled negative, hidden 128).", ""]
+             "evaluation, BPR with one sampled negative, hidden 128). No row is re-ranked unless its label says "
+             "'+ re-ranker' (props/rerank.yaml at evaluation only; under the paper's protocol every user alike).", ""]
+    lines += like_for_like_lines(by_label)
     for protocol in PROTOCOLS:
         block = [r for r in rows if r["protocol"] == protocol]
         if not block:
@@ -405,7 +404,7 @@ def report(args):
             base = by_label.get(baseline_of(r["label"]))
             ratio = "-"
             if base and base is not r:
-                ratio = " / ".join(f"{r[k] / base[k]:.2f}x" if base[k] else "-" for k in ("overall ndcg@10", "tail-item ndcg@10", "overall hit@10"))
+                ratio = " / ".join(ratio_cells(r, base))
             d = r["diagnostics"]
             align = r.get("align_first_last")
             lines.append(
@@ -425,7 +424,9 @@ def report(args):
         lines += [f"- **{r['label']}**: {r['what']}. Ran on {r['date']} at commit {r['commit']} ({r.get('machine', '?')}), {r['threads']} thread(s), "
                   f"{r['wall_seconds']:.0f} s wall, peak {r['peak_rss_mb']:.0f} MiB." for r in rows]
     if not args.tag:
-        lines += ["", "Notes:", ""] + [f"- {n}" for n in NOTES]
+        lines += ["", "Notes from earlier sessions (measured on the code of their day: before 2026-12-01 the re-ranker, "
+                  "then called the blend, was inside the plugin's models and on by default; the archived rows and "
+                  "report are in `benchmarks/results/archive/`):", ""] + [f"- {n}" for n in NOTES]
     suffix_tag = f"-{args.tag}" if args.tag else ""
     out = os.path.join(ROOT, "benchmarks", "results", f"recommenders-{args.dataset}{suffix_tag}")
     with open(out + ".md", "w") as f:

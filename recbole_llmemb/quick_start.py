@@ -70,25 +70,44 @@ def train_and_evaluate(config, saved=True):
     return training.train_and_evaluate(config, saved=saved, prepare=prepare_plugin_inputs)
 
 
+def what_differs(results, base):
+    """The ways a plugin run differs from its alignment SASRec besides the item table, in words."""
+    config, name = results["config"], results["model"]
+    notes = []
+    if config.get("rat_init") == "collaborative" and not results.get("eval_checkpoint"):
+        notes.append(f"{name} started from this SASRec's weights and trained {len(results['history'])} epochs more "
+                     f"(SASRec: {len(base['history'])} epochs)")
+    if float(config.get("text_blend") or 0) > 0:
+        notes.append(f"{name} is re-ranked with the text (text_blend={config['text_blend']}) and SASRec is not: "
+                     "not like for like")
+    return notes
+
+
 def compare_with_alignment_sasrec(results, metric="ndcg@10"):
-    """The run's test metric beside the alignment SASRec's (trained on the same split), per group."""
+    """The run's test metric beside the alignment SASRec's (trained on the same split), per group, each
+    ratio with its 95% paired bootstrap interval over the test users."""
+    from recbole_llmemb.evaluation.paired import GROUPS, compare_blocks, format_ratio
+
     path = results.get("alignment_sasrec_results")
     try:
         with open(path) as f:
-            base = json.load(f)["test"]
-    except (TypeError, OSError, ValueError, KeyError):
+            base = json.load(f)
+    except (TypeError, OSError, ValueError):
         return ""
-    mine = results["test"]
-    rows = [("overall", mine["overall"].get(metric), base["overall"].get(metric))]
-    rows += [(g, mine["groups"][g]["metrics"].get(metric), base["groups"].get(g, {}).get("metrics", {}).get(metric))
-             for g in mine["groups"]]
     name = results["model"]
-    lines = [f"{metric} on the test set: {name} vs its alignment SASRec (same split; {os.path.basename(path)})",
-             f"{'group':<14}{name:>16}{'SASRec':>10}{'ratio':>8}"]
-    for group, a, b in rows:
-        ratio = f"{a / b:.2f}x" if a is not None and b else "-"
-        lines.append(f"{group:<14}{a if a is not None else float('nan'):>16.4f}{b if b is not None else float('nan'):>10.4f}{ratio:>8}")
-    d = mine.get("diagnostics", {}), base.get("diagnostics", {})
+    compared = compare_blocks(results["test"], base["test"], metric) or {}
+    lines = [f"{metric} on the test set: {name} vs its alignment SASRec (same split, seed and architecture; "
+             f"{os.path.basename(path)})"]
+    lines += [f"  what differs besides the item table: {note}" for note in what_differs(results, base)]
+    lines.append(f"{'group':<14}{name:>16}{'SASRec':>10}  ratio [95% paired bootstrap interval over users]")
+    for group in GROUPS:
+        entry = compared.get(group)
+        mine = results["test"]["overall"] if group == "overall" else results["test"]["groups"][group]["metrics"]
+        theirs = base["test"]["overall"] if group == "overall" else base["test"]["groups"].get(group, {}).get("metrics", {})
+        a, b = mine.get(metric), theirs.get(metric)
+        ratio = format_ratio(entry) if entry else (f"{a / b:.2f}x" if a is not None and b else "-")
+        lines.append(f"{group:<14}{a if a is not None else float('nan'):>16.4f}{b if b is not None else float('nan'):>10.4f}  {ratio}")
+    d = results["test"].get("diagnostics", {}), base["test"].get("diagnostics", {})
     if d[0] and d[1]:
         for key in ("effective_rank", "coverage@10", "tail_share@10"):
             lines.append(f"{key:<14}{d[0].get(key, float('nan')):>16.4g}{d[1].get(key, float('nan')):>10.4g}")

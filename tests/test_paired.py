@@ -11,7 +11,8 @@ from recbole_llmemb.evaluation.paired import compare_blocks, paired_ratio, per_u
 
 def _block(target_scores):
     """Three users, one target each (items 1, 5, 6), item 1 head; ``target_scores`` set each target's score."""
-    groups = build_groups(np.array([0, 50, 40, 3, 2, 1, 1]), np.array([0, 2, 9, 4]), head_ratio=0.2)
+    groups = build_groups(np.array([0, 50, 40, 3, 2, 1, 1]), np.array([0, 2, 9, 4]), head_ratio=0.2,
+                          user_short_threshold=4)
     scores = torch.tensor([[-np.inf, 9.0, 1.0, 2.0, 3.0, 4.0, 5.0],
                            [-np.inf, 1.0, 2.0, 9.0, 8.0, 7.0, 0.0],
                            [-np.inf, 6.0, 5.0, 4.0, 3.5, 2.0, 1.0]])
@@ -24,13 +25,14 @@ def _block(target_scores):
 
 def test_per_user_values_reproduce_the_overall_and_tail_figures():
     block = _block([9.0, 7.0, 1.0])  # ranks 0, 2, missed
-    rows, tail = per_user_values(block, "ndcg@3")
-    assert rows == pytest.approx({1: 1.0, 2: 1 / math.log2(4), 3: 0.0})
-    assert np.mean(list(rows.values())) == pytest.approx(block["overall"]["ndcg@3"], abs=1e-6)
-    assert tail == pytest.approx({(2, 5): 0.5, (3, 6): 0.0})
-    assert np.mean(list(tail.values())) == pytest.approx(block["groups"]["item_tail"]["metrics"]["ndcg@3"], abs=1e-6)
-    hits, _ = per_user_values(block, "hit@1")
-    assert hits == {1: 1.0, 2: 0.0, 3: 0.0}
+    values = per_user_values(block, "ndcg@3")
+    assert values["overall"] == pytest.approx({1: 1.0, 2: 1 / math.log2(4), 3: 0.0})
+    assert values["item_tail"] == pytest.approx({(2, 5): 0.5, (3, 6): 0.0})
+    assert values["user_short"] == pytest.approx({1: 1.0, 3: 0.0})  # 2 and 4 training interactions; user 2 has 9
+    for group in ("overall", "item_head", "item_tail", "user_short", "user_long"):
+        table = block["overall"] if group == "overall" else block["groups"][group]["metrics"]
+        assert np.mean(list(values[group].values())) == pytest.approx(table["ndcg@3"], abs=1e-6), group
+    assert per_user_values(block, "hit@1")["overall"] == {1: 1.0, 2: 0.0, 3: 0.0}
     with pytest.raises(ValueError, match="kept to 3"):
         per_user_values(block, "ndcg@10")
 

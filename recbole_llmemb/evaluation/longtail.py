@@ -163,12 +163,13 @@ def _mean(values, mask):
     return {key: round(float(v[mask].mean()), 6) if mask.any() else None for key, v in values.items()}
 
 
-def per_user_record(users, pos_len, pair_item, pair_rank, pair_tail, rank_cap):
+def per_user_record(users, short, pos_len, pair_item, pair_rank, pair_tail, rank_cap):
     """Compact per-row ranks (zlib-compressed int32, base64): enough to recompute every metric at
     every k <= ``rank_cap`` for any subset of users or targets (a rank of ``rank_cap`` = not listed)."""
     return {"encoding": "int32 zlib base64", "rank_cap": int(rank_cap),
             **{name: encode_ints(v) for name, v in
-               (("user", users), ("n_targets", pos_len), ("item", pair_item), ("rank", pair_rank), ("tail", pair_tail))}}
+               (("user", users), ("short", short), ("n_targets", pos_len), ("item", pair_item), ("rank", pair_rank),
+                ("tail", pair_tail))}}
 
 
 def encode_ints(values):
@@ -199,7 +200,7 @@ def group_metrics(accumulator, groups, ks):
         "definition": groups.definition(),
         "diagnostics": {},
         # each row's user and each target's rank: two runs on one split compare user by user
-        "per_user": per_user_record(users, pos_len, pair_item, pair_rank, ~head, accumulator.max_k),
+        "per_user": per_user_record(users, short, pos_len, pair_item, pair_rank, ~head, accumulator.max_k),
     }
     if accumulator.listed is not None:
         result["diagnostics"] = list_diagnostics(accumulator.listed, groups.item_count, groups.is_head, accumulator.list_k)

@@ -2,10 +2,10 @@
 interval over the evaluated users.
 
 Every evaluation block of a results file keeps ``per_user`` (see ``longtail.per_user_record``):
-each row's user, its targets and their ranks. From it any Hit/NDCG@k is recomputed per user, for
-every user or only those whose target is a tail item, and two runs are matched on the users (and
-targets) they share. The interval resamples users, the same users for both runs (RecBole's
-leave-one-out: one row per user), so the noise the two runs share cancels.
+each row's user, whether the user is short, its targets, their ranks and whether each is a tail
+item. From it any Hit/NDCG@k is recomputed per user for every long-tail group, and two runs are
+matched on the users (and targets) they share. The interval resamples users, the same users for
+both runs, so the noise the two runs share cancels.
 """
 import numpy as np
 
@@ -13,14 +13,16 @@ from recbole_llmemb.evaluation.longtail import decode_ints
 
 #: bootstrap resamples; 2,000 keep the interval's ends steady to about 0.005 on a ratio near 1
 N_RESAMPLES = 2000
+GROUPS = ("overall", "item_head", "item_tail", "user_short", "user_long")
 
 
 def per_user_values(block, metric):
-    """``{user: value}`` of ``metric`` (``ndcg@10``, ``hit@20``, ...) for each evaluated row (RecBole's row
-    metric: NDCG normalised by the ideal DCG), and ``{(user, item): value}`` for each tail target."""
+    """``{group: {key: value}}`` of ``metric`` (``ndcg@10``, ``hit@20``, ...): per row (key: the user) for
+    ``overall`` and the user groups, RecBole's row metric (NDCG over the ideal DCG); per target (key:
+    ``(user, item)``) for the item groups, as the long-tail tables count them."""
     record = block["per_user"]
-    users, n_targets = decode_ints(record["user"]), decode_ints(record["n_targets"])
-    items, ranks, tail = decode_ints(record["item"]), decode_ints(record["rank"]), decode_ints(record["tail"])
+    users, short, n_targets = (decode_ints(record[k]) for k in ("user", "short", "n_targets"))
+    items, ranks, tail = (decode_ints(record[k]) for k in ("item", "rank", "tail"))
     name, k = metric.lower().split("@")
     k = int(k)
     if k > record["rank_cap"]:
@@ -34,14 +36,19 @@ def per_user_values(block, metric):
     else:
         ideal = np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))
         row_value = row_sum / ideal[np.clip(np.minimum(n_targets, k), 1, k) - 1]
-    rows = {int(u): v for u, v, n in zip(users, row_value, n_targets) if n > 0}
-    tail_pairs = {(int(u), int(i)): v for u, i, v, t in zip(users[pair_row], items, pair_value, tail) if t}
-    return rows, tail_pairs
+    out = {g: {} for g in GROUPS}
+    for u, v, n, s in zip(users.tolist(), row_value.tolist(), n_targets.tolist(), short.tolist()):
+        if n > 0:
+            out["overall"][u] = v
+            out["user_short" if s else "user_long"][u] = v
+    for u, i, v, t in zip(users[pair_row].tolist(), items.tolist(), pair_value.tolist(), tail.tolist()):
+        out["item_tail" if t else "item_head"][(u, i)] = v
+    return out
 
 
 def paired_ratio(a, b, seed=0):
     """``mean(a) / mean(b)`` with its 95% paired bootstrap interval (percentile); ``a[j]``, ``b[j]`` are
-    the same user's values. Returns ``(ratio, low, high)``; ``None`` ends when ``b`` sums to 0."""
+    the same user's values. Returns ``(ratio, low, high)``, all ``None`` when ``b`` sums to 0."""
     from scipy.stats import bootstrap
 
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -50,6 +57,8 @@ def paired_ratio(a, b, seed=0):
     ratio = a.mean() / b.mean()
     if np.array_equal(a, b):  # a run against itself: every resample gives exactly 1
         return (1.0, 1.0, 1.0)
+    if len(a) < 2:  # one user: no spread to resample
+        return (float(ratio), None, None)
 
     def statistic(x, y, axis=-1):
         return x.mean(axis=axis) / np.maximum(y.mean(axis=axis), 1e-300)
@@ -60,27 +69,26 @@ def paired_ratio(a, b, seed=0):
 
 
 def compare_blocks(block, base, metric="ndcg@10"):
-    """``{"overall": entry, "item_tail": entry}`` of ``block`` against ``base`` (two evaluation blocks of
-    results files on one split), each entry the two means, the ratio, its interval and the number of
-    users (targets) both runs evaluated; ``None`` when either block has no per-user record."""
+    """``{group: entry}`` of ``block`` against ``base`` (evaluation blocks of two results files on one
+    split), each entry the two means, the ratio, its interval and the number of users (targets) both
+    runs evaluated; ``None`` when either block has no per-user record."""
     if "per_user" not in block or "per_user" not in base:
         return None
-    rows_a, tail_a = per_user_values(block, metric)
-    rows_b, tail_b = per_user_values(base, metric)
-    users = sorted(set(rows_a) & set(rows_b))
-    targets = sorted(set(tail_a) & set(tail_b))
-    return {"overall": _entry([rows_a[u] for u in users], [rows_b[u] for u in users]),
-            "item_tail": _entry([tail_a[k] for k in targets], [tail_b[k] for k in targets])}
-
-
-def _entry(a, b):
-    ratio, low, high = paired_ratio(a, b)
-    return {"value": float(np.mean(a)) if a else None, "base": float(np.mean(b)) if b else None,
-            "ratio": ratio, "low": low, "high": high, "n": len(a)}
+    mine, theirs = per_user_values(block, metric), per_user_values(base, metric)
+    out = {}
+    for group in GROUPS:
+        keys = sorted(set(mine[group]) & set(theirs[group]))
+        a, b = [mine[group][k] for k in keys], [theirs[group][k] for k in keys]
+        ratio, low, high = paired_ratio(a, b)
+        out[group] = {"value": float(np.mean(a)) if a else None, "base": float(np.mean(b)) if b else None,
+                      "ratio": ratio, "low": low, "high": high, "n": len(a)}
+    return out
 
 
 def format_ratio(entry):
     """``1.06x [1.01, 1.11]``, or ``-`` when there is no ratio."""
     if entry is None or entry.get("ratio") is None:
         return "-"
+    if entry.get("low") is None:
+        return f"{entry['ratio']:.2f}x"
     return f"{entry['ratio']:.2f}x [{entry['low']:.2f}, {entry['high']:.2f}]"
