@@ -28,14 +28,13 @@ sys.path.insert(0, ROOT)
 from benchmarks import checkpoint_probe  # noqa: E402
 from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
 from recbole_llmemb.generate import item_embeddings  # noqa: E402
-from recbole_llmemb.model.layers import TextMatch, zscore_rows  # noqa: E402
+from recbole_llmemb.rerank import TextReranker, zscore_rows  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser()
     checkpoint_probe.add_arguments(parser)
     parser.add_argument("--beta", default="0,0.25,0.5,1,2")
-    parser.add_argument("--norm", default="whiten")
     parser.add_argument("--last", type=int, default=3)
     parser.add_argument("--gate", default="none", choices=["none", "tail", "entropy"])
     parser.add_argument("--method", default="scft", help="the generator whose vectors make the text score (plain: no SCFT)")
@@ -46,7 +45,7 @@ def main():
         return align_item_embeddings(dataset, es.tokens, es.vectors, args.method)
 
     *_, model, trainer, valid, test, vectors = checkpoint_probe.load(args, before_split=text_vectors)
-    text_score = TextMatch(vectors, last=args.last, norm=args.norm, weight=1.0, learned=False)
+    text_score = TextReranker(vectors, 1.0, last=args.last)  # its text table: whitened, unit length
     is_tail = torch.as_tensor(~trainer.groups.is_head, dtype=torch.float32)
     is_tail[0] = 0.0
     own = model.full_sort_predict
@@ -57,7 +56,7 @@ def main():
         if beta["value"] == 0:
             return scores
         seq, seq_len = interaction[model.ITEM_SEQ], interaction[model.ITEM_SEQ_LEN]
-        text = text_score(seq, seq_len)
+        text = text_score.text_scores(seq, seq_len)
         scores = scores[:, : text.shape[1]]
         weight = torch.ones(len(scores), 1)
         if args.gate == "tail":  # share of tail items among the last `last` history items
@@ -79,7 +78,7 @@ def main():
     if args.out:
         checkpoint_probe.append_run(args.out, {
             "checkpoint": os.path.relpath(args.checkpoint, ROOT), "model": args.model, "method": args.method,
-            "norm": args.norm, "last": args.last, "gate": args.gate, "command": " ".join(sys.argv), "rows": rows})
+            "norm": "whiten", "last": args.last, "gate": args.gate, "command": " ".join(sys.argv), "rows": rows})
 
 
 if __name__ == "__main__":

@@ -110,6 +110,16 @@ def turn_off_anomaly_detection():
     torch.autograd.set_detect_anomaly(False)
 
 
+def fused_gelu():
+    """RecBole's transformer feed-forward computes the exact GELU as five elementwise ops
+    (``x * 0.5 * (1 + erf(x / sqrt 2))``); torch's ``gelu`` is the same function in one kernel
+    (equal to within float rounding), 4x faster on a CPU, where it was a third of a SASRec epoch."""
+    import torch.nn.functional as F
+    from recbole.model.layers import FeedForward
+
+    FeedForward.gelu = lambda self, x: F.gelu(x)
+
+
 def apply():
     """Apply every patch once; cheap to call again."""
     global _APPLIED
@@ -120,4 +130,5 @@ def apply():
     patch_trainer_checkpoint_loading()
     patch_collector()
     turn_off_anomaly_detection()
+    fused_gelu()
     _APPLIED = True

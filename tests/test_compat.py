@@ -87,3 +87,19 @@ def test_recbole_sequential_models_do_not_turn_on_anomaly_detection():
     from recbole_llmemb.model import LLMEmbSASRec  # noqa: F401  (the plugin's own import path)
 
     assert not torch.is_anomaly_enabled()
+
+
+def test_feed_forward_gelu_is_recbole_formula_in_one_kernel():
+    """The fused GELU computes RecBole's own formula (within float rounding) and is what SASRec uses."""
+    import math
+
+    from recbole.model.layers import FeedForward
+
+    layer = FeedForward(8, 16, 0.0, "gelu", 1e-12)
+    x = torch.linspace(-6, 6, 1001)
+    recbole_formula = x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    torch.testing.assert_close(layer.intermediate_act_fn(x), recbole_formula, rtol=0, atol=2e-6)
+    assert layer.intermediate_act_fn(x).grad_fn is None  # one op on a leaf without grad: nothing recorded
+    y = x.clone().requires_grad_()
+    layer.intermediate_act_fn(y).sum().backward()
+    assert type(layer.intermediate_act_fn(y).grad_fn).__name__ == "GeluBackward0"

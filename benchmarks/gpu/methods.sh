@@ -59,30 +59,28 @@ job sasrec -- "${B[@]}" run "SASRec"
 job sasrec_paper -- "${B[@]}" run "SASRec paper"
 job scft -- "${B[@]}" stage scft
 job said -- "${B[@]}" stage said
-# what needs them: each method trained without the inference blend, then evaluated with it (the defaults)
+# like for like: each model without the re-ranker, its checkpoint with it, the extra-epochs controls, the no-text ablation
 job tslrec sasrec -- "${B[@]}" stage tslrec
 job tslrec_paper sasrec_paper -- "${B[@]}" stage tslrec --protocol=paper
-job llmemb sasrec scft -- "${B[@]}" run "LLMEmbSASRec warm + id"
-job llmemb_paper sasrec_paper scft -- "${B[@]}" run "LLMEmbSASRec default paper, no blend"
-job said_row sasrec said -- "${B[@]}" run "SAIDSASRec default, no blend"
-job said_paper sasrec_paper said -- "${B[@]}" run "SAIDSASRec default paper, no blend"
-job tslrec_row tslrec -- "${B[@]}" run "TSLRecSASRec default, no blend"
-job tslrec_paper_row tslrec_paper -- "${B[@]}" run "TSLRecSASRec default paper, no blend"
-job llmemb_blend llmemb -- "${B[@]}" run "LLMEmbSASRec default"
-job llmemb_paper_blend llmemb_paper -- "${B[@]}" run "LLMEmbSASRec default paper"
-job said_blend said_row -- "${B[@]}" run "SAIDSASRec default"
-job said_paper_blend said_paper -- "${B[@]}" run "SAIDSASRec default paper"
-job said_paper_own said_paper -- "${B[@]}" run "SAIDSASRec default paper, own-vector blend"
-job tslrec_blend tslrec_row -- "${B[@]}" run "TSLRecSASRec default"
-job tslrec_paper_blend tslrec_paper_row -- "${B[@]}" run "TSLRecSASRec default paper"
-job tslrec_paper_own tslrec_paper_row -- "${B[@]}" run "TSLRecSASRec default paper, own-vector blend"
+job sasrec_rerank sasrec -- "${B[@]}" run "SASRec + re-ranker"
+job sasrec_paper_rerank sasrec_paper -- "${B[@]}" run "SASRec paper + re-ranker"
+job sasrec40 sasrec -- "${B[@]}" run "SASRec, 40 epochs"
+job llmemb sasrec scft -- "${B[@]}" run "LLMEmbSASRec"
+job llmemb_notext sasrec -- "${B[@]}" run "LLMEmbSASRec, no text (random vectors)"
+job llmemb_paper sasrec_paper scft -- "${B[@]}" run "LLMEmbSASRec paper"
+job said_row sasrec said -- "${B[@]}" run "SAIDSASRec"
+job said_paper sasrec_paper said -- "${B[@]}" run "SAIDSASRec paper"
+job tslrec_row tslrec -- "${B[@]}" run "TSLRecSASRec"
+job tslrec_paper_row tslrec_paper -- "${B[@]}" run "TSLRecSASRec paper"
+job llmemb_rerank llmemb -- "${B[@]}" run "LLMEmbSASRec + re-ranker"
+job llmemb_paper_rerank llmemb_paper -- "${B[@]}" run "LLMEmbSASRec paper + re-ranker"
+job said_paper_rerank said_paper -- "${B[@]}" run "SAIDSASRec paper + re-ranker"
+job tslrec_paper_rerank tslrec_paper_row -- "${B[@]}" run "TSLRecSASRec paper + re-ranker"
 # the other backbones against their own baselines
 job gru sasrec -- "${B[@]}" run "GRU4Rec"
 job bert sasrec -- "${B[@]}" run "BERT4Rec"
-job llmemb_gru sasrec scft gru -- "${B[@]}" run "LLMEmbGRU4Rec default, no blend"
-job llmemb_bert sasrec scft bert -- "${B[@]}" run "LLMEmbBERT4Rec default, no blend"
-job llmemb_gru_blend llmemb_gru -- "${B[@]}" run "LLMEmbGRU4Rec default"
-job llmemb_bert_blend llmemb_bert -- "${B[@]}" run "LLMEmbBERT4Rec default"
+job llmemb_gru sasrec scft gru -- "${B[@]}" run "LLMEmbGRU4Rec"
+job llmemb_bert sasrec scft bert -- "${B[@]}" run "LLMEmbBERT4Rec"
 wait
 pkill -f run_recbole_llmemb 2>/dev/null; pkill -f recbole_llmemb 2>/dev/null
 echo "$(($(date +%s) - T0)) s: all jobs ended"
