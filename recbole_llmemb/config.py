@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from recbole_llmemb import compat
-from recbole_llmemb.config_checks import check_applicable, check_known, check_values
+from recbole_llmemb.config_checks import check_applicable, check_known, check_values, unused_keys
 from recbole_llmemb.errors import UserError  # noqa: F401  (re-exported: the pipeline raises it too)
 
 compat.apply()
@@ -105,13 +105,15 @@ class Config(RecBoleConfig):
         self.user_config_dict = dict(config_dict)
         super().__init__(model_class, dataset, files, config_dict)
         check_values(self, set(config_dict) | set(self.file_config_dict))
-        #: the keys the user gave: the command line and their own config files (not the plugin's props)
-        self.user_keys = set(config_dict) | set(self._load_config_files(self.user_config_files))
+        #: settings this run does not read (layered defaults of stages it has not), left out of its results file
+        self.unused_keys = unused_keys(self, backbone_of(model_class) is not None)
+        #: the unused ones the user's own config files set (the runner warns about them)
+        self.ignored_file_keys = sorted(self.unused_keys & set(self._load_config_files(self.user_config_files)))
 
     def check_applicable(self):
-        """Refuse a setting the user gave that this run would not use (a user's run, not a stage's
-        internal one such as the alignment SASRec)."""
-        check_applicable(self, backbone_of(get_model_class(self["model"])) is not None, self.user_keys)
+        """Refuse a setting given on the command line that this run would not use (a user's run, not a
+        stage's internal one such as the alignment SASRec, whose settings the stage derives)."""
+        check_applicable(self, backbone_of(get_model_class(self["model"])) is not None, self.user_config_dict)
 
     def _load_cmd_line(self):
         """Never ``sys.argv`` (pytest's flags, the runner's own): the runner parses the command line

@@ -125,24 +125,35 @@ def text_keys():
     return frozenset(keys - {"embedding_cache_dir"})
 
 
-def check_applicable(config, plugin_model, user_keys):
-    """Refuse a setting the user gave (command line or their config files) that this run would not
-    use: a plugin model's setting for a RecBole model, a language-model setting without the re-ranker,
-    a re-ranker setting with the re-ranker off. It would be recorded in the results as if applied."""
-    model, rerank = config["model"], float(config["text_blend"] or 0) > 0
-    for key in sorted(user_keys):
-        if key in RERANKER_KEYS and not rerank:
-            raise UserError(f"{key} is a setting of the text re-ranker, which is off (text_blend=0): turn it on "
-                            f"(--text_blend=0.3 or props/rerank.yaml) or leave {key} out.")
-        if plugin_model:
-            continue
-        if key in plugin_model_keys():
-            raise UserError(f"{key} is read only by the plugin's models (LLMEmb*, SAID*, TSLRec*); {model} does not "
-                            f"use it: leave it out, or run e.g. --model=LLMEmb{model}.")
-        if key in text_keys() and not rerank:
-            raise UserError(f"{key} is read only by the plugin's models and the text re-ranker (text_blend > 0); "
-                            f"{model} without the re-ranker does not use it: leave it out.")
-    if rerank and not plugin_model and config["text_blend_vectors"] == "own":
+def unused_keys(config, plugin_model):
+    """The settings this run would not read: a plugin model's for a RecBole model, the language
+    model's and the item text's without the re-ranker (for a RecBole model), the re-ranker's beside
+    ``text_blend: 0``. No results file records them as if applied."""
+    rerank = float(config["text_blend"] or 0) > 0
+    unused = set() if rerank else set(RERANKER_KEYS)
+    if not plugin_model:
+        unused |= plugin_model_keys() | (set() if rerank else text_keys())
+    return unused & set(config.final_config_dict)
+
+
+def why_unused(key, model):
+    if key in RERANKER_KEYS:
+        return (f"{key} is a setting of the text re-ranker, which is off (text_blend=0): turn it on "
+                f"(--text_blend=0.3 or props/rerank.yaml) or leave {key} out.")
+    if key in plugin_model_keys():
+        return (f"{key} is read only by the plugin's models (LLMEmb*, SAID*, TSLRec*); {model} does not use it: "
+                f"leave it out, or run e.g. --model=LLMEmb{model}.")
+    return (f"{key} is read only by the plugin's models and the text re-ranker (text_blend > 0); {model} without "
+            "the re-ranker does not use it: leave it out.")
+
+
+def check_applicable(config, plugin_model, command_line_keys):
+    """Refuse a setting given on the command line that this run would not use (one given in a config
+    file, perhaps shared by several models, is named in a warning and left out of the results file)."""
+    model = config["model"]
+    for key in sorted(set(command_line_keys) & config.unused_keys):
+        raise UserError(why_unused(key, model))
+    if float(config["text_blend"] or 0) > 0 and not plugin_model and config["text_blend_vectors"] == "own":
         raise UserError(f"text_blend_vectors=own: {model} reads no text vectors of its own; use plain (the language "
                         "model's own vectors) or an embedding method's name (scft, said, tslrec).")
 

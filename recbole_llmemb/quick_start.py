@@ -122,6 +122,9 @@ def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_d
     config = Config(model, dataset, config_file_list, config_dict)
     config.check_applicable()
     init_logger(config)
+    if config.ignored_file_keys:
+        getLogger().warning(f"{config['model']} does not use {', '.join(config.ignored_file_keys)} from the config files "
+                            "(left out of its results file)")
     getLogger().info(config)
     results, _, _ = train_and_evaluate(config, saved=saved)
     return results

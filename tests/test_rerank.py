@@ -142,10 +142,24 @@ def test_a_setting_the_run_would_not_use_is_one_line_and_exit_2(tmp_path, capsys
     assert not list(tmp_path.iterdir())  # refused before anything ran
 
 
-def test_a_plugin_setting_in_the_users_config_file_is_refused_too(tmp_path, capsys):
-    (tmp_path / "mine.yaml").write_text("item_id_emb: False\n")
-    assert main(["--model=GRU4Rec", "--dataset=ml-100k", f"--config_files={tmp_path / 'mine.yaml'}"]) == 2
-    assert "item_id_emb is read only by the plugin's models" in capsys.readouterr().err
+def test_unused_settings_from_a_shared_config_file_are_left_out_and_named(tmp_path):
+    """A file shared by several models (the main job's props/quickstart.yaml) may hold a plugin model's
+    settings: a RecBole model runs without them, and neither they nor the re-ranker's enter its results."""
+    from recbole_llmemb.evaluation.results import config_snapshot
+
+    (tmp_path / "mine.yaml").write_text("item_id_emb: False\nscft_steps: 30\nepochs: 3\n")
+    config = Config("GRU4Rec", "ml-100k", config_file_list=[str(tmp_path / "mine.yaml")])
+    config.check_applicable()
+    assert config.ignored_file_keys == ["item_id_emb", "scft_steps"] and config["epochs"] == 3
+    recorded = config_snapshot(config)
+    for key in ("item_id_emb", "scft_steps", "alpha", "llm_path", "llm_pooling", "text_blend_gate"):
+        assert key not in recorded, key
+    assert recorded["text_blend"] == 0 and recorded["epochs"] == 3
+    plugin = Config("LLMEmbGRU4Rec", "ml-100k", config_file_list=[str(tmp_path / "mine.yaml")])
+    assert plugin.ignored_file_keys == [] and plugin["item_id_emb"] is False and plugin["scft_steps"] == 30
+    assert {"item_id_emb", "scft_steps", "alpha", "llm_pooling"} <= set(config_snapshot(plugin))
+    reranked = config_snapshot(Config("GRU4Rec", "ml-100k", config_dict={"text_blend": 0.3}))
+    assert "llm_pooling" in reranked and reranked["text_blend_gate"] == "tail" and "alpha" not in reranked
 
 
 def test_the_pipeline_attaches_the_reranker_vectors_only_when_on(tiny):

@@ -32,7 +32,10 @@ def json_safe(value):
 
 
 def config_snapshot(config):
-    return {k: json_safe(v) for k, v in sorted(config.final_config_dict.items())}
+    """The run's settings, less those it does not read (``Config.unused_keys``: e.g. the language
+    model's for a RecBole model without the re-ranker)."""
+    unused = getattr(config, "unused_keys", ())
+    return {k: json_safe(v) for k, v in sorted(config.final_config_dict.items()) if k not in unused}
 
 
 def config_digest(snapshot):
