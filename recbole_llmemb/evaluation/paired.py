@@ -21,7 +21,9 @@ def per_user_values(block, metric):
     ``overall`` and the user groups, RecBole's row metric (NDCG over the ideal DCG); per target (key:
     ``(user, item)``) for the item groups, as the long-tail tables count them."""
     record = block["per_user"]
-    users, short, n_targets = (decode_ints(record[k]) for k in ("user", "short", "n_targets"))
+    users, n_targets = decode_ints(record["user"]), decode_ints(record["n_targets"])
+    # (records of 2026-12-01's first runs lack the short-user flags: their user groups stay empty)
+    short = decode_ints(record["short"]) if "short" in record else None
     items, ranks, tail = (decode_ints(record[k]) for k in ("item", "rank", "tail"))
     name, k = metric.lower().split("@")
     k = int(k)
@@ -37,10 +39,11 @@ def per_user_values(block, metric):
         ideal = np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))
         row_value = row_sum / ideal[np.clip(np.minimum(n_targets, k), 1, k) - 1]
     out = {g: {} for g in GROUPS}
-    for u, v, n, s in zip(users.tolist(), row_value.tolist(), n_targets.tolist(), short.tolist()):
+    for j, (u, v, n) in enumerate(zip(users.tolist(), row_value.tolist(), n_targets.tolist())):
         if n > 0:
             out["overall"][u] = v
-            out["user_short" if s else "user_long"][u] = v
+            if short is not None:
+                out["user_short" if short[j] else "user_long"][u] = v
     for u, i, v, t in zip(users[pair_row].tolist(), items.tolist(), pair_value.tolist(), tail.tolist()):
         out["item_tail" if t else "item_head"][(u, i)] = v
     return out

@@ -204,15 +204,17 @@ class AdaptedItemEmbedding(nn.Module):
             x = x @ self.input_transform
         return x * self.input_scale
 
-    def table(self):
-        """The adapted table, computed now."""
+    def adapted(self):
+        """``adapter(LM vectors)`` of the items (rows 1..), in the table's own precision."""
         x = self.adapter_input()
         if self.precision == "bfloat16":  # the matmuls in bf16 (AMX / tensor cores), the table back in fp32
             with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16):
-                adapted = self.adapter(x)
-            adapted = adapted.float()
-        else:
-            adapted = self.adapter(x)
+                return self.adapter(x).float()
+        return self.adapter(x)
+
+    def table(self):
+        """The adapted table, computed now."""
+        adapted = self.adapted()
         if self.id_weight is not None:
             adapted = adapted + self.id_weight
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]

@@ -221,7 +221,7 @@ class LLMEmbMixin:
         message = f"{type(self).__name__}: warm start, adapter fitted to the alignment SASRec's item table (R^2 {r2:.3f})"
         if self.item_embedding.id_weight is not None:  # text-plus-id: the ids hold what the text does not explain
             with torch.no_grad():
-                self.item_embedding.id_weight.copy_(collab[1:] - self.item_embedding.adapter(self.item_embedding.adapter_input()))
+                self.item_embedding.id_weight.copy_(collab[1:] - self.item_embedding.adapted())
             message += ", id table = the rest of the SASRec's table"
         if self.warm_start_encoder():
             if state is None:
