@@ -17,7 +17,7 @@ from logging import getLogger
 
 from recbole_llmemb.data import store
 from recbole_llmemb.data.dataset import align_item_embeddings
-from recbole_llmemb.evaluation.results import config_digest, config_snapshot
+from recbole_llmemb.evaluation.results import config_digest, json_safe
 from recbole_llmemb.generator.settings import setting
 
 
@@ -93,9 +93,10 @@ def cache_entry(config):
     from recbole_llmemb.config import get_model_class
 
     sas_config = sasrec_config(config, get_model_class(config["model"]))
-    # RAT/generator keys can still reach it through the user's config files: never part of the key
-    ignored = _plugin_only_keys() | {"embedding_size"}
-    snapshot = {k: v for k, v in config_snapshot(sas_config).items() if k not in ignored}
+    # RAT/generator keys can still reach it through the user's config files: never part of the key (nor
+    # the re-ranker's weight: the alignment SASRec never has one)
+    ignored = _plugin_only_keys() | {"embedding_size", "text_blend"}
+    snapshot = {k: json_safe(v) for k, v in sorted(sas_config.final_config_dict.items()) if k not in ignored}
     key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
     root = os.path.abspath(str(setting(config, "embedding_cache_dir", "llmemb_cache/")))
     return sas_config, key, os.path.join(root, str(config["dataset"]), f"collab-sasrec-{key[:16]}")
