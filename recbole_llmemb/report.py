@@ -216,10 +216,29 @@ def _section(run, group):
     return g.get("size"), g.get("metrics", {})
 
 
+#: the metric whose ratio to the baseline each table gives with its paired bootstrap interval
+INTERVAL_METRIC = "ndcg@10"
+
+
+def interval_cell(run, baseline, group):
+    """``1.06x [1.01, 1.11]``: ``run``'s NDCG@10 over the baseline's with the 95% paired bootstrap interval
+    over the users (targets) both evaluated; ``–`` where a run predates per-user records."""
+    from recbole_llmemb.evaluation.paired import compare_blocks, format_ratio
+
+    if baseline is None or run is baseline:
+        return "–"
+    try:
+        compared = compare_blocks(run.test, baseline.test, INTERVAL_METRIC)
+    except (KeyError, ValueError):
+        return "–"
+    return format_ratio(compared[group or "overall"]) if compared else "–"
+
+
 def score_table(runs, baseline, group=None):
-    """One row per run: model, dataset, config, rows, then each metric with its relative change."""
+    """One row per run: model, dataset, config, rows, each metric with its relative change, and the
+    NDCG@10 ratio to the baseline with its paired interval."""
     keys = runs[0].metric_keys()
-    header = ["Model", "Dataset", "Config", "Rows"] + keys
+    header = ["Model", "Dataset", "Config", "Rows"] + keys + [f"{INTERVAL_METRIC} vs baseline [95% paired interval]"]
     base_metrics = _section(baseline, group)[1] if baseline else {}
     rows = []
     for run in runs:
@@ -231,7 +250,7 @@ def score_table(runs, baseline, group=None):
             if baseline is not None and run is not baseline and _is_number(metrics.get(k)):
                 cell += f" ({relative_change(metrics.get(k), base_metrics.get(k))})"
             cells.append(cell)
-        rows.append(cells)
+        rows.append(cells + [interval_cell(run, baseline, group)])
     return header, rows
 
 

@@ -1,5 +1,6 @@
 """The comparison report, from hand-made results files with known numbers."""
 import copy
+import math
 import json
 import struct
 import sys
@@ -85,7 +86,9 @@ def test_report_rows_relative_changes_and_group_sizes(two_runs, tmp_path):
     text = index.read_text()
 
     header, llm, sas = table_after(text, "## Overall")
-    assert header == ["Model", "Dataset", "Config", "Rows", "hit@10", "ndcg@10", "hit@20", "ndcg@20"]
+    assert header == ["Model", "Dataset", "Config", "Rows", "hit@10", "ndcg@10", "hit@20", "ndcg@20",
+                      "ndcg@10 vs baseline [95% paired interval]"]
+    assert llm[8] == sas[8] == "–"  # hand-made files without per-user ranks: no interval
     # The default baseline is the plain RecBole model (SASRec), though LLMEmb was given first.
     assert sas[:4] == ["SASRec (baseline)", "ml-100k", "bbbbbbbbbbbb", "943"]
     assert sas[5] == "0.0400"
@@ -103,6 +106,30 @@ def test_report_rows_relative_changes_and_group_sizes(two_runs, tmp_path):
 
     assert "LLMEmb-ml-100k-1-aaaaaaaaaaaa.json" in text  # linked from the runs table
     assert (tmp_path / "out" / "index.html").exists()
+
+
+def test_ndcg_ratio_with_its_paired_interval_from_per_user_ranks(tmp_path):
+    """Both runs rank the same 200 users' targets; the plugin run lists every eighth user's target first
+    where SASRec lists it fifth: the interval holds the ratio (known by hand) and excludes 1."""
+    from recbole_llmemb.evaluation.longtail import encode_ints
+
+    def with_ranks(data, ranks):
+        n = len(ranks)
+        data["test"]["per_user"] = {"rank_cap": 20, **{k: encode_ints(v) for k, v in (
+            ("user", range(1, n + 1)), ("short", [u % 2 for u in range(n)]), ("n_targets", [1] * n),
+            ("item", [u % 7 + 1 for u in range(n)]), ("rank", ranks), ("tail", [u % 3 == 0 for u in range(n)]))}}
+        return write(tmp_path, data)
+
+    base = [4 if u % 4 == 0 else 20 for u in range(200)]
+    sas = with_ranks(results("SASRec", "SASRec-ml-100k-1-bbbbbbbbbbbb", ndcg10=0.04), base)
+    llm = with_ranks(results("LLMEmb", "LLMEmb-ml-100k-1-aaaaaaaaaaaa", ndcg10=0.05),
+                     [0 if u % 8 == 0 else r for u, r in enumerate(base)])
+    text = report.write_report([llm, sas], tmp_path / "out").read_text()
+    _, llm_row, sas_row = table_after(text, "## Overall")
+    # 50 users at rank 4 in SASRec (NDCG 1/log2 6 each); the plugin moves 25 of them to rank 0 (NDCG 1)
+    ratio = (25 + 25 / math.log2(6)) / (50 / math.log2(6))
+    low, high = (float(x) for x in llm_row[8].split("[")[1].rstrip("]").split(","))
+    assert llm_row[8].startswith(f"{ratio:.2f}x [") and 1 < low < ratio < high and sas_row[8] == "–"
 
 
 def test_baseline_by_model_run_id_or_path(two_runs, tmp_path):
