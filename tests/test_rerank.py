@@ -7,6 +7,7 @@ from recbole.data import data_preparation
 from recbole.utils import init_seed
 
 from recbole_llmemb.config import Config, UserError
+from recbole_llmemb.evaluation.paired import per_user_values
 from recbole_llmemb.quick_start import main, prepare_plugin_inputs, train_and_evaluate
 from recbole_llmemb.rerank import TextReranker, zscore_rows
 from recbole_llmemb.training import load_dataset
@@ -95,6 +96,11 @@ def test_reranker_on_recbole_models_blends_exactly_and_trains_nothing(wide, mode
     config, results, trainer, _ = run(tiny, model, text_blend=2.0, text_blend_gate="none")
     assert [h["train_loss"] for h in results["history"]] == [h["train_loss"] for h in plain["history"]]
     assert results["config"]["text_blend"] == 2.0 and plain["config"]["text_blend"] == 0
+    for one in (plain, results):  # the per-user ranks in the results file give its overall and tail figures
+        values = per_user_values(one["test"], "ndcg@10")
+        assert np.mean(list(values["overall"].values())) == pytest.approx(one["test"]["overall"]["ndcg@10"], abs=1e-6)
+        tail = one["test"]["groups"]["item_tail"]["metrics"]["ndcg@10"]
+        assert np.mean(list(values["item_tail"].values())) == pytest.approx(tail, abs=1e-6)
     batch, got, raw, dataset = eval_batch(config, trainer)
     interaction, history_index = batch[0], batch[1]
     if model == "SASRec":
