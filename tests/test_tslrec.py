@@ -49,24 +49,28 @@ def test_training_histories_leave_out_the_last_two(tmp_path):
 
 
 @pytest.mark.parametrize("model", ["minilm", "llama"])
-def test_sft_loss_falls_and_only_lora_and_the_head_learn(tmp_path, llama_dir, model):  # noqa: F811
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sft_loss_falls_and_only_lora_and_the_head_learn(tmp_path, llama_dir, model, seed):  # noqa: F811
+    """25 steps on 8 users at lr 3e-3 take the loss below half its start for every seed tried (0.10 to 0.30
+    of it with MiniLM on one CPU); at the old lr 1e-2 some seeds diverged (up to 9x the start)."""
     write_tiny_dataset(tmp_path, n_users=12, n_items=12, per_user=5)
-    config = Config("SASRec", "tiny", config_dict=small_config(tmp_path, llm_path=None if model == "minilm" else llama_dir,
-                                                             tslrec_valid_share=0.0))
+    settings = small_config(tmp_path, llm_path=None if model == "minilm" else llama_dir, tslrec_valid_share=0.0, seed=seed)
+    settings["tslrec_lr"] = 3e-3
+    config = Config("SASRec", "tiny", config_dict=settings)
     dataset = create_dataset(config)
     texts = [render(instruction(config), a) for a in item_attributes(config, dataset)]
     s = tslrec.settings(config, len(texts))
-    table = np.random.default_rng(0).normal(size=(len(texts), 8))
+    table = np.random.default_rng(seed).normal(size=(len(texts), 8))
     trainer = tslrec.make_trainer(config, dataset, texts, s, table)
     base = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" not in n}
     users = trainer.train_users[:8]
     with torch.no_grad():
         start = float(trainer.losses(users).mean())
-    for _ in range(12):
+    for _ in range(25):
         trainer.step(users)
     with torch.no_grad():
         end = float(trainer.losses(users).mean())
-    assert end < start * 0.9, (start, end)
+    assert end < start * 0.5, (start, end)
     for n, p in trainer.model.named_parameters():
         if "lora_" in n:
             assert p.requires_grad
