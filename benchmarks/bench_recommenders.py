@@ -86,9 +86,9 @@ ROWS = {
 #: the comparisons that hold all else equal: (row, against, what differs); each ratio with its paired interval
 LIKE_FOR_LIKE = [
     ("SASRec + re-ranker", "SASRec", "the re-ranker"),
-    ("LLMEmbSASRec", "SASRec, 40 epochs", "the LM's text-plus-id table and alignment (same epochs in all)"),
+    ("LLMEmbSASRec", "SASRec, 40 epochs", "the LM's text-plus-id table and alignment (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec", "LLMEmbSASRec, no text (random vectors)", "the text: LM vectors vs random ones, same pipeline"),
-    ("LLMEmbSASRec, no text (random vectors)", "SASRec, 40 epochs", "the pipeline without text (same epochs in all)"),
+    ("LLMEmbSASRec, no text (random vectors)", "SASRec, 40 epochs", "the pipeline without text (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec + re-ranker", "SASRec + re-ranker", "the LM's table and alignment, both re-ranked"),
     ("LLMEmbSASRec", "SASRec", "the LM's table and alignment, and 20 more epochs (warm start)"),
     ("LLMEmbSASRec paper", "SASRec paper", "the LM's table and alignment, and the warm start's extra epochs"),
@@ -181,6 +181,7 @@ def machine():
     try:
         import torch
 
+        name += f", AMX {torch.cpu._is_amx_tile_supported()}"
         if torch.cuda.is_available():
             name += f", {torch.cuda.get_device_name(0)}"
     except ImportError:
