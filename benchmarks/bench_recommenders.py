@@ -208,10 +208,22 @@ def checkpoint_of(label):
         return json.load(f)["checkpoint"]
 
 
+def used_by(model, overrides, key):
+    """Whether a ``--set`` key applies to a row: a RecBole model refuses the plugin's and, without the
+    re-ranker, the language model's settings (``--set=llm_path=...`` on a lent GPU serves every row)."""
+    from recbole_llmemb.config_checks import plugin_model_keys, text_keys
+    from recbole_llmemb.model import MODELS
+
+    if model in MODELS:
+        return True
+    reranked = re.search(r"text_blend=(?!0(?:\.0*)?(?:,|$))", overrides) is not None
+    return key not in plugin_model_keys() and (reranked or key not in text_keys())
+
+
 def command(label, args):
     protocol, model, overrides, _ = ROWS[label]
     common = [f"--dataset={args.dataset}", f"--data_path={args.data_path}", f"--config_files={','.join(PROTOCOLS[protocol])}"]
-    common += [f"--{kv}" for kv in args.set.split(",") if kv]
+    common += [f"--{kv}" for kv in args.set.split(",") if kv and used_by(model, overrides, kv.split("=", 1)[0])]
     overrides = re.sub(r"\{ckpt:([^}]+)\}", lambda m: checkpoint_of(m.group(1)), overrides)
     extra = [f"--{kv}" for kv in re.split(r",(?![^{]*\})", overrides) if kv]
     if label == BASELINE[protocol] and protocol != "full, checkpoints at uni100":  # the alignment SASRec stage: its results file is the SASRec row
