@@ -66,8 +66,10 @@ def paired_ratio(a, b, seed=0):
     def statistic(x, y, axis=-1):
         return x.mean(axis=axis) / np.maximum(y.mean(axis=axis), 1e-300)
 
-    result = bootstrap((a, b), statistic, paired=True, vectorized=True, n_resamples=N_RESAMPLES,
-                       confidence_level=0.95, method="percentile", batch=200, random_state=np.random.default_rng(seed))
+    with np.errstate(over="ignore", invalid="ignore"):  # a small group can resample a zero baseline: an unbounded end
+        result = bootstrap((a, b), statistic, paired=True, vectorized=True, n_resamples=N_RESAMPLES,
+                           confidence_level=0.95, method="percentile", batch=200,
+                           random_state=np.random.default_rng(seed))
     return (float(ratio), float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
