@@ -344,6 +344,50 @@ def ratio_cells(row, base):
             format_ratio(cmp["hit@10"]["overall"])]
 
 
+#: the rows run under more than one seed (``run ROW --set=seed=N --tag=seedN``)
+SEEDED = ("SASRec", "LLMEmbSASRec")
+
+
+def seed_lines():
+    """SASRec and LLMEmbSASRec under every seed run (rows-seedN/ beside rows/, seed 2020), each seed's
+    paired ratio and the mean and standard deviation over seeds."""
+    import statistics
+
+    folders = {2020: ROWS_DIR} if os.path.isdir(ROWS_DIR) else {}
+    parent, base = os.path.split(ROWS_DIR)
+    for name in sorted(os.listdir(parent)):
+        if name.startswith(base + "-seed") and name[len(base) + 5:].isdigit():
+            folders[int(name[len(base) + 5:])] = os.path.join(parent, name)
+    by_seed = {}
+    for seed, folder in sorted(folders.items()):
+        records = {}
+        for label in SEEDED:
+            path = os.path.join(folder, os.path.basename(row_file(label)))
+            if os.path.isfile(path):
+                with open(path) as f:
+                    records[label] = summary(json.load(f))
+        if len(records) == len(SEEDED):
+            by_seed[seed] = records
+    if len(by_seed) < 2:
+        return []
+    lines = ["## Seeds: SASRec and LLMEmbSASRec (full ranking)", "",
+             "| seed | SASRec NDCG@10 / tail | LLMEmbSASRec NDCG@10 / tail | ratio NDCG@10 | ratio tail |", "|---" * 5 + "|"]
+    values = {k: [] for k in ("sas", "sas_tail", "llm", "llm_tail")}
+    for seed, rec in by_seed.items():
+        sas, llm = rec["SASRec"], rec["LLMEmbSASRec"]
+        cells = ratio_cells(llm, sas)
+        lines.append(f"| {seed} | {sas['overall ndcg@10']:.4f} / {sas['tail-item ndcg@10']:.4f} | "
+                     f"{llm['overall ndcg@10']:.4f} / {llm['tail-item ndcg@10']:.4f} | {cells[0]} | {cells[1]} |")
+        for key, row, metric in (("sas", sas, "overall"), ("sas_tail", sas, "tail-item"), ("llm", llm, "overall"),
+                                 ("llm_tail", llm, "tail-item")):
+            values[key].append(row[f"{metric} ndcg@10"])
+    ms = {k: (statistics.mean(v), statistics.stdev(v)) for k, v in values.items()}
+    lines.append(f"| mean ± sd ({len(by_seed)} seeds) | {ms['sas'][0]:.4f} ± {ms['sas'][1]:.4f} / {ms['sas_tail'][0]:.4f} ± "
+                 f"{ms['sas_tail'][1]:.4f} | {ms['llm'][0]:.4f} ± {ms['llm'][1]:.4f} / {ms['llm_tail'][0]:.4f} ± "
+                 f"{ms['llm_tail'][1]:.4f} | {ms['llm'][0] / ms['sas'][0]:.2f}x | {ms['llm_tail'][0] / ms['sas_tail'][0]:.2f}x |")
+    return lines + [""]
+
+
 def like_for_like_lines(by_label):
     """The headline: pairs of rows that differ in one thing, each ratio with its paired interval."""
     lines = ["## Like for like: pairs of rows that differ in one thing", "",
@@ -403,6 +447,8 @@ def report(args):
              "evaluation, BPR with one sampled negative, hidden 128). No row is re-ranked unless its label says "
              "'+ re-ranker' (props/rerank.yaml at evaluation only; under the paper's protocol every user alike).", ""]
     lines += like_for_like_lines(by_label)
+    if not args.tag:
+        lines += seed_lines()
     for protocol in PROTOCOLS:
         block = [r for r in rows if r["protocol"] == protocol]
         if not block:
