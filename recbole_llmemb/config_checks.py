@@ -154,8 +154,13 @@ def check_applicable(config, plugin_model, command_line_keys):
     for key in sorted(set(command_line_keys) & config.unused_keys):
         raise UserError(why_unused(key, model))
     if float(config["text_blend"] or 0) > 0 and not plugin_model and config["text_blend_vectors"] == "own":
-        raise UserError(f"text_blend_vectors=own: {model} reads no text vectors of its own; use plain (the language "
-                        "model's own vectors) or an embedding method's name (scft, said, tslrec).")
+        raise no_own_vectors(model)
+
+
+def no_own_vectors(model):
+    """The error for ``text_blend_vectors=own`` on a model that reads no text vectors (a RecBole model)."""
+    return UserError(f"text_blend_vectors=own: {model} reads no text vectors of its own; use plain (the language "
+                     "model's own vectors) or an embedding method's name (scft, said, tslrec).")
 
 
 def check_known(keys):

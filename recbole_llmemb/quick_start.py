@@ -12,6 +12,7 @@ from logging import getLogger
 
 from recbole_llmemb import training
 from recbole_llmemb.config import Config, UserError, split_command_line
+from recbole_llmemb.config_checks import no_own_vectors
 from recbole_llmemb.training import load_dataset, stage  # noqa: F401  (load_dataset: part of the API)
 
 from recbole.utils import init_logger  # noqa: E402  (after compat)
@@ -23,8 +24,7 @@ def text_vectors_method(config, model_class):
     method = str(config["text_blend_vectors"])
     if method == "own":
         if not hasattr(model_class, "own_embedding_method"):
-            raise UserError(f"text_blend_vectors=own: {config['model']} reads no text vectors of its own; use plain "
-                            "(the language model's own vectors) or an embedding method's name.")
+            raise no_own_vectors(config["model"])  # a config built in code, past the runner's check
         return model_class.own_embedding_method(config)
     return method
 
