@@ -53,6 +53,7 @@ CHOICES = {
     "align_loss": ("recbole_llmemb.losses", "ALIGN_LOSSES"),
     "rat_init": ("recbole_llmemb.model.llmemb", "RAT_INITS"),
     "align_targets": ("recbole_llmemb.model.llmemb", "ALIGN_TARGETS"),
+    "seq_input_scale": ("recbole_llmemb.model.llmemb", "SEQ_INPUT_SCALES"),
     "text_blend_gate": ("recbole_llmemb.rerank", "GATES"),
     "llm_pooling": ("recbole_llmemb.generator.pooling", "POOLINGS"),
     "scft_loss": ("recbole_llmemb.generator.scft", "LOSSES"),

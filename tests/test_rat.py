@@ -261,3 +261,33 @@ def test_sampled_evaluation_from_one_full_sort_equals_recbole_predict(data_root,
         results.append((trainer.evaluate(test_data, load_best_model=False), trainer.last_groups["groups"]))
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-6)
     assert results[0][1] == results[1][1]
+
+
+# ----------------------------------------------------------------------------- sqrt(hidden) input scaling
+@pytest.mark.parametrize("model_name", ["LLMEmbSASRec", "LLMEmbGRU4Rec"])
+def test_sqrt_hidden_scales_the_encoder_input_and_not_the_scores(data_root, tmp_path, model_name):  # noqa: F811
+    """seq_input_scale=sqrt_hidden: the item vectors the encoder reads are the table's rows times
+    sqrt(16) = 4 (what reaches SASRec's LayerNorm / GRU4Rec's dropout is looked up once, scaled);
+    the scored table is untouched."""
+    _, _, plain, (train_data, _, _) = build(data_root, model_name, tmp_path, alpha=0.0, rat_init="scratch")
+    _, _, scaled, _ = build(data_root, model_name, tmp_path, alpha=0.0, rat_init="scratch", seq_input_scale="sqrt_hidden")
+    scaled.load_state_dict(plain.state_dict())
+    batch = first_batch(train_data)
+    seq, length = batch[plain.ITEM_SEQ], batch[plain.ITEM_SEQ_LEN]
+    first_layer = "LayerNorm" if model_name == "LLMEmbSASRec" else "emb_dropout"
+    seen = {}
+    for name, model in (("plain", plain), ("scaled", scaled)):
+        model.eval()
+        hook = getattr(model, first_layer).register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0]))
+        with torch.no_grad():
+            model.forward(seq, length)
+        hook.remove()
+    rows = plain.item_embedding(seq).detach()
+    if model_name == "LLMEmbSASRec":  # positions are added after the scaling
+        positions = plain.position_embedding(torch.arange(seq.shape[1])).unsqueeze(0)
+        torch.testing.assert_close(seen["plain"], rows + positions)
+        torch.testing.assert_close(seen["scaled"], 4.0 * rows + positions)
+    else:
+        torch.testing.assert_close(seen["scaled"], 4.0 * seen["plain"])
+    torch.testing.assert_close(scaled.item_embedding.weight, plain.item_embedding.weight)
+    assert scaled.item_embedding._lookup_scale == 1.0  # the scaling ends with the forward pass

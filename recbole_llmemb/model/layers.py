@@ -180,6 +180,7 @@ class AdaptedItemEmbedding(nn.Module):
             self.register_parameter("special", None)
         self._cached_table = None
         self._caching = False
+        self._lookup_scale = 1.0
 
     def adapter_input(self):
         """The LM item vectors (rows 1..) as the adapter reads them, after ``input_norm``.
@@ -231,7 +232,18 @@ class AdaptedItemEmbedding(nn.Module):
         return self.table()
 
     def forward(self, ids):
-        return F.embedding(ids, self.weight)
+        rows = F.embedding(ids, self.weight)
+        return rows if self._lookup_scale == 1.0 else rows * self._lookup_scale
+
+    @contextlib.contextmanager
+    def lookups_scaled(self, factor):
+        """Inside the block, looked-up rows are multiplied by ``factor`` (``weight`` is not): the
+        official SASRec scales the vectors entering its encoder, not the ones it scores with."""
+        previous, self._lookup_scale = self._lookup_scale, float(factor)
+        try:
+            yield self
+        finally:
+            self._lookup_scale = previous
 
     def fit_adapter(self, target, steps=300, lr=3e-3):
         """Train the adapter alone so that its rows match ``target`` (``(n_items - 1, out)``, mean

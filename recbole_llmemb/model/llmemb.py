@@ -37,6 +37,7 @@ RAT_DEFAULTS = {
     "adapter_dropout": 0.0, "adapter_layernorm": False, "adapter_precision": "auto", "adapter_init": "xavier",
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "align_targets": "unique", "output_bias": False,
+    "seq_input_scale": "none",
     "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
     "text_match_gate": False,
 }
@@ -56,6 +57,9 @@ RAT_INITS = ("scratch", "collaborative")
 #: ``align_targets``: unique (each of the batch's target items once) | all (every target position,
 #: repeats included: the official code aligns every non-padding position of the batch)
 ALIGN_TARGETS = ("unique", "all")
+#: ``seq_input_scale``: none (RecBole's backbones) | sqrt_hidden (the item vectors entering the sequence
+#: encoder multiplied by sqrt of the item-table width, as the official SASRec does; the scores are not scaled)
+SEQ_INPUT_SCALES = ("none", "sqrt_hidden")
 
 
 class LLMEmbMixin:
@@ -87,7 +91,7 @@ class LLMEmbMixin:
             if key in RAT_DEFAULTS and RAT_DEFAULTS[key] is not None and config[key] is None:
                 raise UserError(f"{key}=None: give a value (the default is {RAT_DEFAULTS[key]!r}), or leave it out.")
         for key in ("llm_emb_norm", "adapter_precision", "align_loss", "adapter_init", "rat_init", "text_match_norm",
-                    "align_targets"):  # the words a config built in code may still get wrong
+                    "align_targets", "seq_input_scale"):  # the words a config built in code may still get wrong
             check_word(key, str(_cfg(config, key)))
         if float(_cfg(config, "alpha")) < 0:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
@@ -177,6 +181,7 @@ class LLMEmbMixin:
         self.align_normalize = bool(_cfg(config, "align_normalize"))
         self.align_targets = str(_cfg(config, "align_targets"))
         self.rat_init = str(_cfg(config, "rat_init"))
+        self.seq_input_scale = out_dim ** 0.5 if str(_cfg(config, "seq_input_scale")) == "sqrt_hidden" else 1.0
         collab = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None) if self.uses_collaborative(config) else None
         if self.rat_init == "collaborative" and collab is None and not _cfg(config, "eval_checkpoint"):
             raise UserError(
@@ -287,6 +292,11 @@ class LLMEmbMixin:
         return seq_output @ self.item_embedding.weight[: self.n_items].T + self.text_match(seq, length, seq_output=seq_output)
 
     # ---------------------------------------------------------------- RecBole entry points
+    def forward(self, *args, **kwargs):
+        """The backbone's forward; its lookups of the input sequence scaled by ``seq_input_scale``."""
+        with self.item_embedding.lookups_scaled(self.seq_input_scale):
+            return super().forward(*args, **kwargs)
+
     def calculate_loss(self, interaction):
         with self.item_embedding.cached():
             loss = super().calculate_loss(interaction) if self.text_match is None else self._text_loss(interaction)
