@@ -4,12 +4,17 @@ alone through the tuned model then gives its vector.
 
 * Latent categories: k-means (scikit-learn) over the item table of the alignment SASRec that the
   pipeline trains and caches (``tslrec_k`` categories).
-* User-level SFT: one sample per training user; the input is the text of the user's training
-  history, newest last, cut from the oldest end to ``tslrec_max_length`` tokens; the target is the
-  normalised count of the history's items per category; a linear head on the pooled output
-  predicts it (softmax), MSE loss (``tslrec_loss: kl`` as an option); LoRA through peft; held-out
-  users (``tslrec_valid_share``) report the fit after each epoch.
-* Item vectors: each item's text alone through the tuned (merged) model, pooled.
+* User-level SFT: one sample per training user; the input holds the instruction once, then the
+  attribute text of each training item, oldest first, cut from the oldest end to
+  ``tslrec_max_length`` tokens (the model's special tokens included); the training items come
+  from RecBole's own split of the run (:func:`training_histories`), so no validation or test
+  interaction enters. The target is the normalised count of the history's items per category; a
+  linear head on the pooled output predicts it (softmax), MSE loss (``tslrec_loss: kl`` as an
+  option); LoRA through peft; held-out users (``tslrec_valid_share``) report the fit after each
+  epoch against the global-shares baseline (every held-out user predicted by the training users'
+  mean spread).
+* Item vectors: each item as a one-item history (the same tokens as in fine-tuning) through the
+  tuned (merged) model, pooled.
 """
 import logging
 import random
@@ -20,16 +25,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
-from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch
+from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch, wants_eos
 from recbole_llmemb.generator.pooling import POOLINGS
 from recbole_llmemb.generator.progress import Progress
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.generator.settings import setting
 
 LOSSES = ("mse", "kl")
-SEPARATOR = "\n"
+#: between two items of a history (a visible token: WordPiece tokenisers drop a bare newline)
+SEPARATOR = " | "
 
 
 def latent_categories(table, k, seed=2020):
@@ -53,47 +60,97 @@ def category_targets(histories, labels, k):
 
 def history_ids(item_ids, budget, separator_ids):
     """Token ids of a history (item token lists, oldest first), newest last, items dropped from the
-    oldest end until it fits ``budget`` tokens; the newest item is cut itself if it alone is longer."""
-    out = []
+    oldest end until it fits ``budget`` tokens; the newest item is cut itself if it alone is longer.
+    Returns ``(ids, number of items kept)``."""
+    out, kept = [], 0
     for ids in reversed(item_ids):
         piece = list(ids) + (list(separator_ids) if out else [])
         if len(out) + len(piece) > budget:
             if not out:
-                out = list(ids)[-budget:]
+                out, kept = list(ids)[-budget:], 1
             break
         out = list(ids) + (list(separator_ids) + out if out else [])
-    return out
+        kept += 1
+    return out, kept
+
+
+def special_tokens(tokenizer):
+    """The ids the tokenizer puts before and after a text's own ids (BERT: [CLS] / [SEP]; LLaMA: BOS)."""
+    own = tokenizer("item", add_special_tokens=False)["input_ids"]
+    full = tokenizer("item", add_special_tokens=True)["input_ids"]
+    start = next((i for i in range(len(full) - len(own) + 1) if full[i : i + len(own)] == own), 0)
+    return full[:start], full[start + len(own):]
+
+
+class HistoryTokens:
+    """A user's history as the model reads it, in fine-tuning and (one item alone) in extraction:
+    special tokens, the instruction once, then each item's attribute text joined by
+    :data:`SEPARATOR`, oldest items dropped to fit ``length`` tokens in all; decoder LMs with
+    last-token pooling end on EOS (as extraction does)."""
+
+    def __init__(self, tokenizer, instruction, bodies, length, item_length, eos=False):
+        prefix, suffix = special_tokens(tokenizer)
+        words = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+        self.head = prefix + (words(instruction + "\n") if instruction else [])
+        self.tail = suffix + ([tokenizer.eos_token_id] if eos and tokenizer.eos_token_id is not None
+                              and tokenizer.eos_token_id not in suffix else [])
+        self.budget = int(length) - len(self.head) - len(self.tail)
+        if self.budget < 1:
+            raise UserError(f"tslrec_max_length={length}: the instruction and special tokens alone take "
+                            f"{len(self.head) + len(self.tail)} tokens; give more.")
+        self.items = tokenizer(list(bodies), add_special_tokens=False, truncation=True, max_length=int(item_length))["input_ids"]
+        self.separator = words(SEPARATOR)
+
+    def __call__(self, history):
+        """``(token ids, number of items that fit)`` of a history (item indices, oldest first)."""
+        ids, kept = history_ids([self.items[i] for i in history], self.budget, self.separator)
+        return self.head + ids + self.tail, kept
 
 
 def training_histories(dataset, config):
-    """Each user's training items (dataset item indices, 0-based into the item texts), oldest first:
-    all interactions less the last two, which leave-one-out holds out for validation and test."""
-    feat = dataset.inter_feat  # a DataFrame before the split, RecBole's Interaction after
+    """Each user's training items (dataset item indices, 0-based into the item texts), oldest first,
+    as ``{user id: [items]}``: the targets of the training part of RecBole's own split of ``dataset``
+    (made as ``data_preparation`` makes it: same seed, same ``eval_args``), so no validation or test
+    interaction enters under any split. A sequential dataset's first interaction of each user is no
+    target: it is read from the item list of length 1."""
+    from recbole.utils import init_seed
 
-    def column(name):
-        values = feat[name]
-        return values.numpy() if hasattr(values, "numpy") else values.to_numpy()
-
-    users, items = column(dataset.uid_field), column(dataset.iid_field)
-    order = np.lexsort((column(dataset.time_field), users)) if dataset.time_field in feat else np.argsort(users, kind="stable")
-    held_out = 2 if "valid_and_test" in str((config["eval_args"] or {}).get("split", {})) else 0
+    built = dataset.copy(dataset.inter_feat)  # build() converts and augments its dataset: leave the run's alone
+    for name in ("field2type", "field2source", "field2seqlen"):
+        setattr(built, name, dict(getattr(dataset, name)))
+    init_seed(config["seed"], config["reproducibility"])
+    feat = built.build()[0].inter_feat
+    users, items = feat[dataset.uid_field].numpy(), feat[dataset.iid_field].numpy()
+    times = feat[dataset.time_field].numpy() if dataset.time_field in feat else np.arange(len(users), dtype=np.float64)
+    list_field = getattr(built, f"{dataset.iid_field}_list_field", None)
+    length_field = getattr(built, "item_list_length_field", None)
+    if list_field in feat and length_field in feat:
+        first = feat[length_field].numpy() == 1
+        users = np.concatenate([users[first], users])
+        items = np.concatenate([feat[list_field].numpy()[first, 0], items])
+        times = np.concatenate([np.full(int(first.sum()), -np.inf), times])
     histories = {}
-    for u, i in zip(users[order], items[order]):
-        histories.setdefault(int(u), []).append(int(i) - 1)
-    return [h[:-held_out] if held_out else h for _, h in sorted(histories.items()) if len(h) > held_out]
+    for i in np.lexsort((times, users)):
+        histories.setdefault(int(users[i]), []).append(int(items[i]) - 1)
+    return histories
 
 
 class TSLRecTrainer:
     """User-level SFT: pooled LM output -> linear head -> category distribution."""
 
-    def __init__(self, tokenizer, model, info, item_texts, histories, targets, s):
+    def __init__(self, tokenizer, model, info, inputs, histories, targets, s):
         self.tokenizer, self.model, self.info, self.s = tokenizer, model, info, s
         self.device = next(model.parameters()).device
-        item_ids = tokenizer(list(item_texts), add_special_tokens=False, truncation=True,
-                             max_length=s["max_length"])["input_ids"]
-        sep = tokenizer(SEPARATOR, add_special_tokens=False)["input_ids"]
-        budget = s["tslrec_max_length"]
-        self.inputs = [history_ids([item_ids[i] for i in h], budget, sep) for h in histories]
+        #: each training user's item indices, oldest first (what the inputs and targets come from)
+        self.histories = list(histories)
+        encoded = [inputs(h) for h in self.histories]
+        self.inputs = [ids for ids, _ in encoded]
+        self.input_stats = {"max_length": s["tslrec_max_length"],
+                            "mean_tokens": round(float(np.mean([len(x) for x in self.inputs])), 2) if encoded else 0.0,
+                            "mean_items_in": round(float(np.mean([k for _, k in encoded])), 2) if encoded else 0.0,
+                            "mean_items": round(float(np.mean([len(h) for h in self.histories])), 2) if encoded else 0.0,
+                            "whole_history_share": round(float(np.mean([k == len(h) for (_, k), h in zip(encoded, self.histories)])), 4)
+                            if encoded else 0.0}
         self.targets = torch.as_tensor(targets, dtype=torch.float32)
         rng = random.Random(s["seed"])
         order = list(range(len(self.inputs)))
@@ -106,16 +163,19 @@ class TSLRecTrainer:
         self.optimizer = torch.optim.AdamW(params, lr=s["tslrec_lr"])
         self.rng = rng
 
+    def pointwise_loss(self, predicted, target):
+        """Per-row loss of predicted category distributions against the targets."""
+        if self.s["tslrec_loss"] == "kl":
+            return (target * (torch.log(target.clamp_min(1e-12)) - torch.log(predicted.clamp_min(1e-12)))).sum(-1)
+        return ((predicted - target) ** 2).sum(-1)
+
     def losses(self, users):
         """Per-user loss of the predicted category distribution against the target."""
         seqs = [self.inputs[u] or [self.tokenizer.pad_token_id] for u in users]
         input_ids, mask = pad_batch(seqs, self.tokenizer.pad_token_id, self.device)
         pooled = forward_pooled(self.model, input_ids, mask, self.s["pooling"])
         logits = self.head(pooled.float())
-        target = self.targets[users].to(self.device)
-        if self.s["tslrec_loss"] == "kl":
-            return F.kl_div(F.log_softmax(logits, -1), target, reduction="none").sum(-1)
-        return ((F.softmax(logits, -1) - target) ** 2).sum(-1)
+        return self.pointwise_loss(F.softmax(logits, -1), self.targets[users].to(self.device))
 
     def step(self, users):
         self.model.train()
@@ -133,6 +193,13 @@ class TSLRecTrainer:
         bs = self.s["tslrec_batch_size"]
         total = sum(float(self.losses(self.valid[i : i + bs]).sum()) for i in range(0, len(self.valid), bs))
         return total / len(self.valid)
+
+    def valid_baseline(self):
+        """The held-out users' loss when each is predicted by the training users' mean spread."""
+        if not self.valid or not self.train_users:
+            return None
+        mean = self.targets[self.train_users].mean(0, keepdim=True)
+        return float(self.pointwise_loss(mean, self.targets[self.valid]).mean())
 
     def trainable_state(self):
         """What training changes: the LoRA weights, the head, the optimizer."""
@@ -190,7 +257,11 @@ class TSLRecTrainer:
         self.model.eval()
         if saver:
             saver.clear()
-        return {"epochs": history, "seconds": round(before + time.perf_counter() - start, 3),
+        baseline = self.valid_baseline()
+        if history and history[-1]["valid_loss"] is not None:
+            log.info(f"TSLRec SFT: held-out category loss {history[-1]['valid_loss']:.5f} vs global-shares baseline "
+                     f"{baseline:.5f} ({len(self.valid)} held-out users)")
+        return {"epochs": history, "valid_baseline": baseline, "inputs": self.input_stats, "seconds": round(before + time.perf_counter() - start, 3),
                 "resumed_at": {"epoch": epoch0, "step": batch0} if saved else None,
                 "train_users": len(self.train_users), "valid_users": len(self.valid)}
 
@@ -237,6 +308,7 @@ def settings(config, n_items):
         "tslrec_max_length": int(setting(config, "tslrec_max_length")),
         "tslrec_valid_share": share,
         "pooling": pooling,
+        "inputs": "instruction once, items' attribute texts joined by ' | ', one-item history at extraction",
         "max_length": int(setting(config, "llm_max_length")),
         "lora_r": int(setting(config, "lora_r")), "lora_alpha": int(setting(config, "lora_alpha")),
         "lora_dropout": float(setting(config, "lora_dropout")),
@@ -246,15 +318,23 @@ def settings(config, n_items):
     }
 
 
-def make_trainer(config, dataset, item_texts, s, table):
+def history_tokens(tokenizer, info, attributes, instruction, s):
+    """The :class:`HistoryTokens` of this run's items and settings."""
+    bodies = [render("", a) for a in attributes]
+    return HistoryTokens(tokenizer, instruction, bodies, s["tslrec_max_length"], s["max_length"],
+                         eos=wants_eos(info, s["pooling"]))
+
+
+def make_trainer(config, dataset, attributes, instruction, s, table):
     """Categories from ``table``, histories and targets from ``dataset``, the LoRA-wrapped LM."""
     labels = latent_categories(table, s["tslrec_k"], s["seed"])
     histories = training_histories(dataset, config)
-    targets = category_targets(histories, labels, s["tslrec_k"])
+    targets = category_targets(list(histories.values()), labels, s["tslrec_k"])
     torch.manual_seed(s["seed"])
     tokenizer, model, info = load_backbone(config, lora=True)
-    trainer = TSLRecTrainer(tokenizer, model, info, item_texts, histories, targets, s)
-    trainer.labels = labels
+    inputs = history_tokens(tokenizer, info, attributes, instruction, s)
+    trainer = TSLRecTrainer(tokenizer, model, info, inputs, histories.values(), targets, s)
+    trainer.labels, trainer.users, trainer.history_tokens = labels, list(histories), inputs
     return trainer
 
 
@@ -265,13 +345,14 @@ def build(ctx):
     from recbole_llmemb.data.dataset import align_item_embeddings
 
     table = align_item_embeddings(ctx.dataset, es.tokens, es.vectors, method="collaborative SASRec")[1:]
-    trainer = make_trainer(ctx.config, ctx.dataset, ctx.texts, s, table)
+    trainer = make_trainer(ctx.config, ctx.dataset, ctx.attributes, ctx.instruction, s, table)
     saver = Progress(ctx.folder, ctx.key, float(setting(ctx.config, "stage_checkpoint_seconds")))
     stats = trainer.train(s["tslrec_epochs"], progress=ctx.progress, saver=saver)
     model = trainer.model.merge_and_unload()
     t0 = time.perf_counter()
-    vectors = extract(model, trainer.tokenizer, ctx.texts, trainer.info, pooling=s["pooling"], max_length=s["max_length"],
-                      batch_size=int(setting(ctx.config, "llm_batch_size")), progress=ctx.progress)
+    ids = [trainer.history_tokens([i])[0] for i in range(len(ctx.texts))]
+    vectors = extract(model, trainer.tokenizer, ctx.texts, trainer.info, pooling=s["pooling"],
+                      batch_size=int(setting(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids)
     sizes = np.bincount(trainer.labels, minlength=s["tslrec_k"])
     return vectors, {"tslrec": stats, "model": dict(trainer.info), "extract_seconds": round(time.perf_counter() - t0, 3),
                      "category_sizes": {"min": int(sizes.min()), "max": int(sizes.max())}}
