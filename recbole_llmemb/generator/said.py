@@ -9,7 +9,14 @@ only (not the soft tokens, padding or special tokens):
 * causal LMs (the paper): next-token prediction of ``text + EOS`` after the soft tokens;
 * encoders such as the packaged MiniLM: ``[CLS] soft tokens text [SEP]`` with ``said_mask_ratio``
   of the text's tokens (all, by default) replaced by the mask token and predicted from the soft
-  tokens, scored against the word-embedding matrix (encoders ship no LM head).
+  tokens through a trained head (:class:`MaskedTokenHead`: encoders ship no LM head) scored against
+  the word-embedding matrix.
+
+The stage reports what it learned against what needs no item at all: its loss (nats per predicted
+token, eval mode, a fixed sample of items) beside the word-frequency baseline (each token predicted
+by its frequency in the item texts) and the same by position in the text
+(:func:`frequency_baselines`). Only a loss below the positional baseline says that the soft tokens
+carry something of their own item.
 
 The LM is frozen (``said_lora: False``) or LoRA-tuned. The exported vector of an item is the mean
 of its soft tokens (``said_export: tokens``, in the LM's input space) or its id vector (``id``).
@@ -53,6 +60,44 @@ class SoftTokens(nn.Module):
         return self.projector(self.ids(items)).view(len(items), self.k, self.lm_dim)
 
 
+class MaskedTokenHead(nn.Module):
+    """The encoder's hidden state -> scores over the vocabulary: BERT's MLM transform (dense, GELU,
+    LayerNorm) and a dense layer that starts at zero, dotted with the frozen word embeddings, plus a
+    per-token bias that starts at the log word frequencies: training starts exactly at the
+    word-frequency baseline and can only learn from there."""
+
+    def __init__(self, hidden, log_frequency):
+        super().__init__()
+        self.transform = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden), nn.Linear(hidden, hidden))
+        nn.init.zeros_(self.transform[3].weight)
+        nn.init.zeros_(self.transform[3].bias)
+        self.bias = nn.Parameter(torch.as_tensor(log_frequency, dtype=torch.float32).clone())
+
+    def forward(self, hidden, words):
+        return self.transform(hidden) @ words.t() + self.bias
+
+
+def frequency_baselines(targets, vocab_size):
+    """Nats per predicted token of the two models that know no item, on ``targets`` (each example's
+    predicted token ids, in text order), averaged as the stage's loss is (per example, then over
+    examples): each token by its frequency in ``targets``, and by its frequency at its position."""
+    counts = torch.zeros(vocab_size, dtype=torch.float64)
+    by_position = {}
+    for ids in targets:
+        for p, t in enumerate(ids):
+            counts[t] += 1
+            by_position.setdefault(p, {}).setdefault(t, 0)
+            by_position[p][t] += 1
+    total = counts.sum()
+    plain, positional = [], []
+    for ids in targets:
+        if not ids:
+            continue
+        plain.append(float(-torch.log(counts[ids] / total).mean()))
+        positional.append(sum(-math.log(by_position[p][t] / sum(by_position[p].values())) for p, t in enumerate(ids)) / len(ids))
+    return {"word_frequency": sum(plain) / max(len(plain), 1), "word_frequency_by_position": sum(positional) / max(len(positional), 1)}
+
+
 class SAIDTrainer:
     """Trains the soft tokens (and LoRA when enabled) to reproduce each item's text."""
 
@@ -80,7 +125,16 @@ class SAIDTrainer:
         torch.manual_seed(settings["seed"])
         self.soft = SoftTokens(len(texts), settings["said_tokens"], info["hidden_size"], settings["said_id_dim"],
                                token_std=std).to(self.device)
-        groups = [{"params": list(self.soft.parameters()), "lr": settings["said_lr"]}]
+        self.head = None
+        if not self.decoder:
+            counts = torch.zeros(len(self.vocab), dtype=torch.float64)
+            for ids in self.text_ids:
+                counts.index_add_(0, self.to_vocab[torch.as_tensor(ids, dtype=torch.long, device=self.device)].cpu(),
+                                  torch.ones(len(ids), dtype=torch.float64))
+            log_frequency = torch.log((counts + 1e-3) / (counts + 1e-3).sum()).float()
+            self.head = MaskedTokenHead(info["hidden_size"], log_frequency).to(self.device)
+        trained = list(self.soft.parameters()) + (list(self.head.parameters()) if self.head is not None else [])
+        groups = [{"params": trained, "lr": settings["said_lr"]}]
         lora = [p for p in model.parameters() if p.requires_grad]
         if lora:
             groups.append({"params": lora, "lr": settings["said_lora_lr"]})
@@ -133,7 +187,8 @@ class SAIDTrainer:
         out = self.body(inputs_embeds=embeds, attention_mask=mask)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         where = target != -100
-        logits = hidden[where].float() @ self.output[self.vocab].float().t()
+        words = self.output[self.vocab].float()
+        logits = self.head(hidden[where].float(), words) if self.head is not None else hidden[where].float() @ words.t()
         loss = F.cross_entropy(logits, self.to_vocab[target[where]], reduction="none")
         rows = where.nonzero()[:, 0]
         total = torch.zeros(len(target), device=loss.device).index_add(0, rows, loss)
@@ -150,6 +205,23 @@ class SAIDTrainer:
         batch, self._order = self._order[:bs], self._order[bs:]
         return batch
 
+    def predicted_tokens(self, item):
+        """The token ids the stage predicts for an item (its text; a causal LM also its EOS)."""
+        return list(self.text_ids[item]) + ([self.tokenizer.eos_token_id] if self.decoder else [])
+
+    @torch.no_grad()
+    def evaluate(self, sample=1024):
+        """Loss (nats per predicted token, eval mode) on a fixed sample of items beside the two
+        frequency baselines on the same items' tokens."""
+        items = sorted(random.Random(0).sample(range(len(self.text_ids)), min(sample, len(self.text_ids))))
+        self.model.eval()
+        if self.head is not None:
+            self.head.eval()
+        bs = self.s["said_batch_size"]
+        losses = torch.cat([self.example_losses(items[i : i + bs]) for i in range(0, len(items), bs)])
+        targets = [[int(self.to_vocab[t]) for t in self.predicted_tokens(i)] for i in items]
+        return {"loss": float(losses.mean()), "items": len(items), **frequency_baselines(targets, len(self.vocab))}
+
     def step(self):
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -160,6 +232,8 @@ class SAIDTrainer:
 
     def train(self, steps, progress=True):
         losses, start = [], time.perf_counter()
+        if self.head is not None:
+            self.head.train()
         it = range(steps)
         bar = None
         if progress and steps > 0:
@@ -239,6 +313,7 @@ def settings(config, n_items):
         "said_mask_ratio": mask_ratio,
         "said_export": export,
         "said_lora": lora,
+        "encoder_head": "MLM transform from zero, word-frequency bias",
         "pca_dim": check_pca(config, ident["hidden_size"], n_items),
         "seed": int(setting(config, "seed", 2020)),
     }
@@ -267,8 +342,11 @@ def build(ctx):
     s = ctx.settings
     trainer = make_trainer(ctx.config, said_texts(ctx.attributes), s)
     stats = trainer.train(s["said_steps"], progress=ctx.progress)
-    logging.getLogger().info(f"SAID: {stats['steps']} steps in {stats['seconds']:.1f}s, reconstruction loss "
-                             f"{stats['first_loss']:.4f} -> {stats['final_loss']:.4f}")
+    stats["evaluation"] = e = trainer.evaluate()
+    logging.getLogger().info(
+        f"SAID: {stats['steps']} steps in {stats['seconds']:.1f}s; reconstruction loss {e['loss']:.4f} vs word-frequency "
+        f"baseline {e['word_frequency']:.4f} ({e['word_frequency_by_position']:.4f} by position) nats per token, "
+        f"{e['items']} items")
     return trainer.vectors(s["said_export"]), {"said": stats, "model": dict(trainer.info)}
 
 
