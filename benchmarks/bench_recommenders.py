@@ -58,11 +58,19 @@ ROWS = {
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
                      "of 16 latent categories of the alignment SASRec's items) through the default RAT"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
-    "LLMEmbGRU4Rec": ("full", "LLMEmbGRU4Rec", "", "the defaults (starts from the SASRec row's item table; no control "
-                      "yet gets that table without the text)"),
+    "GRU4Rec, 40 epochs": ("full", "GRU4Rec", "epochs=40,resume_checkpoint={ckpt:GRU4Rec}",
+                           "control for the extra epochs: the GRU4Rec row trained on for 20 more epochs (resumed)"),
+    "LLMEmbGRU4Rec": ("full", "LLMEmbGRU4Rec", "", "the defaults (starts from the SASRec row's item table)"),
+    "LLMEmbGRU4Rec, no text (random vectors)": ("full", "LLMEmbGRU4Rec", "llm_embedding_method=random",
+                                                "the no-text ablation: the same start from the SASRec row's item table "
+                                                "and alignment, random vectors instead of the LM's"),
     "BERT4Rec": ("full", "BERT4Rec", "", "baseline"),
-    "LLMEmbBERT4Rec": ("full", "LLMEmbBERT4Rec", "", "the defaults (starts from the SASRec row's item table; no control "
-                       "yet gets that table without the text)"),
+    "BERT4Rec, 40 epochs": ("full", "BERT4Rec", "epochs=40,resume_checkpoint={ckpt:BERT4Rec}",
+                            "control for the extra epochs: the BERT4Rec row trained on for 20 more epochs (resumed)"),
+    "LLMEmbBERT4Rec": ("full", "LLMEmbBERT4Rec", "", "the defaults (starts from the SASRec row's item table)"),
+    "LLMEmbBERT4Rec, no text (random vectors)": ("full", "LLMEmbBERT4Rec", "llm_embedding_method=random",
+                                                 "the no-text ablation: the same start from the SASRec row's item table "
+                                                 "and alignment, random vectors instead of the LM's"),
     "SASRec @uni100": ("full, checkpoints at uni100", "SASRec", "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:SASRec}",
                        "the SASRec row's checkpoint"),
     "LLMEmbSASRec @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec",
@@ -80,10 +88,14 @@ ROWS = {
     "LLMEmbSASRec paper + re-ranker": ("paper", "LLMEmbSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
                                        "the LLMEmbSASRec paper row's checkpoint re-ranked (every user alike)"),
     "SAIDSASRec paper": ("paper", "SAIDSASRec", "", "the defaults, no re-ranker"),
+    "SAIDSASRec paper, no text (random vectors)": ("paper", "SAIDSASRec", "llm_embedding_method=random",
+                                                   "the no-text ablation of SAID's RAT: random vectors of the LM's width"),
     "SAIDSASRec paper + re-ranker": ("paper", "SAIDSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SAIDSASRec paper}",
                                      "the SAIDSASRec paper row's checkpoint re-ranked (every user alike)"),
     "TSLRecSASRec paper": ("paper", "TSLRecSASRec", "", "the defaults, no re-ranker (categories of the paper protocol's "
                            "alignment SASRec)"),
+    "TSLRecSASRec paper, no text (random vectors)": ("paper", "TSLRecSASRec", "llm_embedding_method=random",
+                                                     "the no-text ablation of TSLRec's RAT: random vectors of the LM's width"),
     "TSLRecSASRec paper + re-ranker": ("paper", "TSLRecSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:TSLRecSASRec paper}",
                                        "the TSLRecSASRec paper row's checkpoint re-ranked (every user alike)"),
 }
@@ -99,6 +111,16 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper", "LLMEmbSASRec paper, no text (random vectors)", "the text, under the paper's protocol"),
     ("LLMEmbSASRec paper", "SASRec paper", "the LM's table and alignment, and the warm start's extra epochs"),
     ("LLMEmbSASRec paper + re-ranker", "SASRec paper + re-ranker", "the LM's table and alignment, both re-ranked"),
+    ("SAIDSASRec paper", "SASRec paper, 40 epochs", "SAID's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
+    ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
+    ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
+    ("TSLRecSASRec paper", "SASRec paper, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
+    ("TSLRecSASRec paper", "TSLRecSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT"),
+    ("TSLRecSASRec paper + re-ranker", "SASRec paper + re-ranker", "TSLRec's vectors through RAT, both re-ranked"),
+    ("LLMEmbGRU4Rec", "GRU4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
+    ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),
+    ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
+    ("LLMEmbBERT4Rec", "LLMEmbBERT4Rec, no text (random vectors)", "the text, on BERT4Rec"),
 ]
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [

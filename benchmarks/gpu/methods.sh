@@ -83,6 +83,12 @@ job gru sasrec -- "${B[@]}" run "GRU4Rec"
 job bert sasrec -- "${B[@]}" run "BERT4Rec"
 job llmemb_gru sasrec scft gru -- "${B[@]}" run "LLMEmbGRU4Rec"
 job llmemb_bert sasrec scft bert -- "${B[@]}" run "LLMEmbBERT4Rec"
+job gru40 gru -- "${B[@]}" run "GRU4Rec, 40 epochs"
+job bert40 bert -- "${B[@]}" run "BERT4Rec, 40 epochs"
+job llmemb_gru_notext sasrec gru -- "${B[@]}" run "LLMEmbGRU4Rec, no text (random vectors)"
+job llmemb_bert_notext sasrec bert -- "${B[@]}" run "LLMEmbBERT4Rec, no text (random vectors)"
+job said_paper_notext sasrec_paper -- "${B[@]}" run "SAIDSASRec paper, no text (random vectors)"
+job tslrec_paper_notext sasrec_paper -- "${B[@]}" run "TSLRecSASRec paper, no text (random vectors)"
 wait
 pkill -f run_recbole_llmemb 2>/dev/null; pkill -f recbole_llmemb 2>/dev/null
 echo "$(($(date +%s) - T0)) s: all jobs ended"
