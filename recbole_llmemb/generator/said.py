@@ -77,25 +77,32 @@ class MaskedTokenHead(nn.Module):
         return self.transform(hidden) @ words.t() + self.bias
 
 
-def frequency_baselines(targets, vocab_size):
+def frequency_baselines(targets, vocab_size, fit=None):
     """Nats per predicted token of the two models that know no item, on ``targets`` (each example's
     predicted token ids, in text order), averaged as the stage's loss is (per example, then over
-    examples): each token by its frequency in ``targets``, and by its frequency at its position."""
+    examples): each token by its frequency, and by its frequency at its position, both counted over
+    ``fit`` (default: ``targets``; the stage counts over every item's text)."""
     counts = torch.zeros(vocab_size, dtype=torch.float64)
     by_position = {}
-    for ids in targets:
+    for ids in targets if fit is None else fit:
         for p, t in enumerate(ids):
             counts[t] += 1
             by_position.setdefault(p, {}).setdefault(t, 0)
             by_position[p][t] += 1
-    total = counts.sum()
-    plain, positional = [], []
+    p_token = counts / counts.sum()
+    position_totals = {p: sum(c.values()) for p, c in by_position.items()}
+
+    def positional(p, t):  # a token never seen at its position falls back on its overall frequency
+        seen = by_position.get(p, {}).get(t, 0)
+        return seen / position_totals[p] if seen else float(p_token[t]) / max(position_totals.get(p, 1), 1)
+
+    plain, at_position = [], []
     for ids in targets:
-        if not ids:
-            continue
-        plain.append(float(-torch.log(counts[ids] / total).mean()))
-        positional.append(sum(-math.log(by_position[p][t] / sum(by_position[p].values())) for p, t in enumerate(ids)) / len(ids))
-    return {"word_frequency": sum(plain) / max(len(plain), 1), "word_frequency_by_position": sum(positional) / max(len(positional), 1)}
+        if ids:
+            plain.append(float(-torch.log(p_token[ids]).mean()))
+            at_position.append(sum(-math.log(positional(p, t)) for p, t in enumerate(ids)) / len(ids))
+    return {"word_frequency": sum(plain) / max(len(plain), 1),
+            "word_frequency_by_position": sum(at_position) / max(len(at_position), 1)}
 
 
 class SAIDTrainer:
@@ -212,15 +219,17 @@ class SAIDTrainer:
     @torch.no_grad()
     def evaluate(self, sample=1024):
         """Loss (nats per predicted token, eval mode) on a fixed sample of items beside the two
-        frequency baselines on the same items' tokens."""
+        frequency baselines (counted over every item's text) on the same items' tokens."""
         items = sorted(random.Random(0).sample(range(len(self.text_ids)), min(sample, len(self.text_ids))))
         self.model.eval()
         if self.head is not None:
             self.head.eval()
         bs = self.s["said_batch_size"]
         losses = torch.cat([self.example_losses(items[i : i + bs]) for i in range(0, len(items), bs)])
-        targets = [[int(self.to_vocab[t]) for t in self.predicted_tokens(i)] for i in items]
-        return {"loss": float(losses.mean()), "items": len(items), **frequency_baselines(targets, len(self.vocab))}
+        fit = [self.to_vocab[torch.as_tensor(self.predicted_tokens(i), dtype=torch.long, device=self.device)].tolist()
+               for i in range(len(self.text_ids))]
+        baselines = frequency_baselines([fit[i] for i in items], len(self.vocab), fit=fit)
+        return {"loss": float(losses.mean()), "items": len(items), **baselines}
 
     def step(self):
         self.model.train()
