@@ -98,6 +98,8 @@ class Config(RecBoleConfig):
                 raise UserError(f"Config file not found: {f}")
         files = props_files(model_class, dataset) + list(config_file_list or [])
         check_known(config_dict)
+        for f in config_file_list or []:
+            check_known(self._read_yaml(f), source=f)
         self._explicit_keys = set(config_dict)
         self._dataset_name = dataset
         # the user's own layers, for stages that train a different model on the same setup
@@ -129,6 +131,20 @@ class Config(RecBoleConfig):
         self.external_config_dict = merge_layers(self.file_config_dict, self.variable_config_dict, self.cmd_config_dict)
         if "load_col" not in self.external_config_dict and not (RECBOLE_PROPS_DIR / "dataset" / f"{self._dataset_name}.yaml").is_file():
             self.external_config_dict["load_col"] = None
+
+    @staticmethod
+    def _read_yaml(path):
+        """One config file's keys and values (a file that is no YAML mapping is one clear error)."""
+        import yaml
+
+        try:
+            with open(path, encoding="utf-8") as f:
+                loaded = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise UserError(f"Config file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise UserError(f"Config file {path} must hold key: value lines, not a {type(loaded).__name__}.")
+        return loaded or {}
 
     def _load_config_files(self, file_list):
         """Like RecBole's, but dict values of later files merge into earlier ones."""

@@ -164,14 +164,16 @@ def no_own_vectors(model):
                      "model's own vectors) or an embedding method's name (scft, said, tslrec).")
 
 
-def check_known(keys):
-    """Refuse a key that nothing reads (a typo would otherwise be silently ignored)."""
+def check_known(keys, source=None):
+    """Refuse a key that nothing reads (a typo would otherwise be silently ignored); ``source`` names
+    the config file it came from."""
     known = known_keys()
     for key in keys:
         if key not in known:
             close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
-            raise UserError(f"Unknown setting '{key}': neither RecBole nor the plugin reads it.{hint}")
+            where = f" in {source}" if source else ""
+            raise UserError(f"Unknown setting '{key}'{where}: neither RecBole nor the plugin reads it.{hint}")
 
 
 def check_values(config, keys):

@@ -21,13 +21,34 @@ PACKAGE = Path(__file__).resolve().parent.parent / "recbole_llmemb"
     ("--loss_type=BCE", ["loss_type=BCE", "CE or BPR", "--loss_type=BPR"]),
     ("--said_tokens=0", ["said_tokens=0", ">= 1"]),
 ])
-def test_bad_setting_is_one_line_and_exit_2(tmp_path, capsys, arg, words):
+def test_bad_setting_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, arg, words):
+    monkeypatch.setattr("recbole_llmemb.training.train_and_evaluate", _must_not_run)  # a broken check fails fast
     code = main(["--model=SASRec", "--dataset=ml-100k", f"--results_dir={tmp_path}", arg])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "\n" not in err, err
     for w in words:
         assert w in err, err
     assert not list(tmp_path.iterdir())  # nothing ran, nothing written
+
+
+def _must_not_run(*args, **kwargs):
+    raise AssertionError("the run started: the setting was not refused before training")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("epochss: 3\n", ["Unknown setting 'epochss' in ", "bad.yaml", "Did you mean epochs"]),
+    ("epochs: [1\n", ["bad.yaml is not valid YAML"]),
+    ("- epochs\n", ["bad.yaml must hold key: value lines"]),
+])
+def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch, text, words):
+    monkeypatch.setattr("recbole_llmemb.training.train_and_evaluate", _must_not_run)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    code = main(["--model=SASRec", "--dataset=ml-100k", f"--config_files={bad}", f"--results_dir={tmp_path / 'out'}"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    for w in words:
+        assert w in err, err
 
 
 def test_missing_language_model_is_one_line_and_exit_2(tmp_path, capsys):
