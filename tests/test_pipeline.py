@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recbole_llmemb import collaborative
-from recbole_llmemb.config import Config
+from recbole_llmemb.config import Config, UserError
 from recbole_llmemb.evaluation.results import config_snapshot
 from recbole_llmemb.model import LLMEmbGRU4Rec, LLMEmbSASRec
 from recbole_llmemb.model.llmemb import RAT_KEYS
@@ -56,17 +56,20 @@ def messages(caplog, needle):
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory, llama_dir):  # noqa: F811
-    """One LLMEmbSASRec run with alignment on a tiny dataset; its caches are reused by the tests."""
+    """One LLMEmbSASRec run with alignment on a tiny dataset; its caches are reused by the tests, and what
+    it made is recorded here (later tests add their own files: no test may depend on running first)."""
     root = tmp_path_factory.mktemp("pipeline")
     write_tiny_dataset(root)
     cfg = settings(root, llama_dir)
     results = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=cfg)
-    return root, cfg, results
+    made = {"sasrec": sasrec_results(root), "collab": collab_entries(root),
+            "scft": sorted(p.name for p in (root / "cache" / "tiny").glob("scft-*"))}
+    return root, cfg, results, made
 
 
 # ----------------------------------------------------------------------------- 1. end to end, then cached
 def test_llmemb_sasrec_end_to_end_then_both_caches_reused(shared, caplog):
-    root, cfg, first = shared
+    root, cfg, first, made = shared
     assert first["model"] == "LLMEmbSASRec" and first["dataset"] == "tiny"
     on_disk = json.loads(Path(first["path"]).read_text())
     assert Path(first["path"]).parent == root / "results"
@@ -81,18 +84,19 @@ def test_llmemb_sasrec_end_to_end_then_both_caches_reused(shared, caplog):
     assert {"dataset", "item_embeddings[scft]", "collaborative_sasrec", "split", "train", "test"} <= set(stages)
     assert on_disk["config"]["alpha"] == 0.1 and on_disk["config"]["llm_path"] == cfg["llm_path"]
     # the alignment SASRec went through the same pipeline: its own results file, sized to the item table
-    (sas_file,) = sasrec_results(root)
+    (sas_file,) = made["sasrec"]
     sas = json.loads(sas_file.read_text())
     assert sas["model"] == "SASRec" and set(sas["test"]["groups"]) == GROUPS
     assert sas["config"]["hidden_size"] == 16 and sas["config"]["epochs"] == 1 and len(sas["history"]) == 1
     assert "alpha" not in sas["config"] and "adapter_act" not in sas["config"]
-    assert len(collab_entries(root)) == 1 and len(list((root / "cache" / "tiny").glob("scft-*"))) == 1
+    assert len(made["collab"]) == 1 and len(made["scft"]) == 1
 
     caplog.set_level(logging.INFO)
+    before = sasrec_results(root), collab_entries(root)
     second = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=cfg)
     assert messages(caplog, "item embeddings (scft): reused") and messages(caplog, "collaborative SASRec: reused")
     assert not messages(caplog, "collaborative SASRec: training") and not messages(caplog, "): built ")
-    assert len(sasrec_results(root)) == 1 and len(collab_entries(root)) == 1
+    assert (sasrec_results(root), collab_entries(root)) == before
     assert second["path"] != first["path"]
     assert {"item_embeddings[scft]", "collaborative_sasrec"} <= set(second["timing"]["stages"])
     # same seed, same inputs whether built or reused: the same numbers, to the last digit
@@ -102,14 +106,14 @@ def test_llmemb_sasrec_end_to_end_then_both_caches_reused(shared, caplog):
 
 # ----------------------------------------------------------------------------- 7. peak memory
 def test_peak_rss_in_results_file(shared):
-    _, _, results = shared
+    _, _, results, _ = shared
     on_disk = json.loads(Path(results["path"]).read_text())
     assert isinstance(on_disk["peak_rss_mb"], float) and 10 < on_disk["peak_rss_mb"] < 1e6
 
 
 # ----------------------------------------------------------------------------- 2. one alignment SASRec, shared
 def test_gru4rec_with_same_table_size_reuses_the_alignment_sasrec(shared, caplog):
-    root, cfg, _ = shared
+    root, cfg, _, _ = shared
     assert LLMEmbGRU4Rec.collaborative_hidden_size(Config("LLMEmbGRU4Rec", "tiny", config_dict=cfg)) == 16
     before, entries = sasrec_results(root), collab_entries(root)
     caplog.set_level(logging.INFO)
@@ -127,7 +131,7 @@ def test_gru4rec_with_same_table_size_reuses_the_alignment_sasrec(shared, caplog
     {"llm_pooling": "last"},    # generator
 ])
 def test_rat_and_generator_keys_do_not_retrain_it(shared, capsys, change):
-    root, cfg, _ = shared
+    root, cfg, _, _ = shared
     before, entries = sasrec_results(root), collab_entries(root)
     assert collaborative.main(as_argv("LLMEmbSASRec", {**cfg, **change})) == 0
     out = capsys.readouterr().out
@@ -136,7 +140,7 @@ def test_rat_and_generator_keys_do_not_retrain_it(shared, capsys, change):
 
 
 def test_rat_key_in_a_config_file_does_not_retrain_it(shared, tmp_path):
-    root, cfg, _ = shared
+    root, cfg, _, _ = shared
     f = tmp_path / "mine.yaml"
     f.write_text("alpha: 0.05\nadapter_act: tanh\nscft_steps: 3\n")
     before, entries = sasrec_results(root), collab_entries(root)
@@ -146,7 +150,7 @@ def test_rat_key_in_a_config_file_does_not_retrain_it(shared, tmp_path):
 
 @pytest.mark.parametrize("change", [{"MAX_ITEM_LIST_LENGTH": 6}, {"learning_rate": 0.01}])
 def test_data_and_training_keys_retrain_it(shared, change):
-    root, cfg, _ = shared
+    root, cfg, _, _ = shared
     before, entries = sasrec_results(root), collab_entries(root)
     assert collaborative.main(as_argv("LLMEmbSASRec", {**cfg, **change})) == 0
     new = [p for p in sasrec_results(root) if p not in before]
@@ -222,7 +226,7 @@ def test_alpha_zero_from_scratch_trains_no_sasrec(tmp_path, llama_dir, caplog): 
 
 # ----------------------------------------------------------------------------- 6. runner errors
 def test_runner_rejects_zscore_in_one_line(shared, capsys):
-    root, cfg, _ = shared
+    root, cfg, _, _ = shared
     before = len(sasrec_results(root))
     code = runner_main(as_argv("LLMEmbSASRec", {**cfg, "llm_emb_norm": "zscore"}))
     err = capsys.readouterr().err
@@ -240,7 +244,7 @@ def test_runner_rejects_unknown_model_in_one_line(tmp_path, capsys):
 
 
 def test_bad_rat_setting_fails_before_any_stage(shared, tmp_path, capsys):
-    _, cfg, _ = shared
+    _, cfg, _, _ = shared
     cold = tmp_path / "cold-cache"
     code = runner_main(as_argv("LLMEmbSASRec", {**cfg, "llm_emb_norm": "zscore", "embedding_cache_dir": str(cold)}))
     assert code == 2 and "llm_emb_norm=zscore" in capsys.readouterr().err
@@ -249,7 +253,7 @@ def test_bad_rat_setting_fails_before_any_stage(shared, tmp_path, capsys):
 
 # ----------------------------------------------------------------------------- issue 8: protocol, comparison, diagnostics
 def test_results_carry_collapse_diagnostics_per_run_and_per_epoch(shared):
-    _, _, results = shared
+    _, _, results, _ = shared
     on_disk = json.loads(Path(results["path"]).read_text())
     diag = on_disk["test"]["diagnostics"]
     assert {"effective_rank", "near_duplicate_share", "coverage@10", "tail_share@10", "mean_popularity@10"} <= set(diag)
@@ -260,7 +264,7 @@ def test_results_carry_collapse_diagnostics_per_run_and_per_epoch(shared):
 
 
 def test_runner_ends_with_the_alignment_sasrec_side_by_side(shared, capsys):
-    root, cfg, _ = shared
+    root, cfg, _, _ = shared
     assert runner_main(as_argv("LLMEmbSASRec", cfg)) == 0
     out = capsys.readouterr().out
     assert "vs its alignment SASRec" in out
@@ -292,7 +296,7 @@ def sasrec_settings(cfg):
 
 
 def test_a_checkpoint_evaluated_under_another_protocol_without_training(shared, tmp_path):
-    root, cfg, first = shared
+    root, cfg, first, _ = shared
     eval_args = {"mode": "uni100"}
     before = sasrec_results(root)
     again = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=dict(cfg, eval_checkpoint=first["checkpoint"], eval_args=eval_args))
@@ -302,13 +306,13 @@ def test_a_checkpoint_evaluated_under_another_protocol_without_training(shared, 
     # the same checkpoint under full ranking gives the first run's numbers
     same = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=dict(cfg, eval_checkpoint=first["checkpoint"]))
     assert same["test"]["overall"] == pytest.approx(first["test"]["overall"])
-    with pytest.raises(Exception, match="no such checkpoint"):
+    with pytest.raises(UserError, match="no such checkpoint"):
         run_recbole_llmemb("SASRec", "tiny", config_dict=dict(sasrec_settings(cfg), eval_checkpoint=str(tmp_path / "none.pth")))
 
 
 def test_resume_goes_on_training_into_its_own_checkpoint(shared, tmp_path):
-    root, cfg, _ = shared
-    base = json.loads(sasrec_results(root)[0].read_text())  # the shared run's alignment SASRec
+    _, cfg, _, made = shared
+    base = json.loads(made["sasrec"][0].read_text())  # the shared run's alignment SASRec
     before = Path(base["checkpoint"]).read_bytes()
     more = run_recbole_llmemb("SASRec", "tiny", config_dict=dict(
         sasrec_settings(cfg), epochs=3, resume_checkpoint=base["checkpoint"], results_dir=str(tmp_path)))
