@@ -1,4 +1,4 @@
-"""A stage killed part-way (issue 11): SCFT or SAID interrupted by SIGINT or SIGKILL leaves no store
+"""A stage killed part-way (issue 11): SCFT, SAID or TSLRec interrupted by SIGINT or SIGKILL leaves no store
 entry that a later run would trust; the next run rebuilds and ends with the vectors of an
 uninterrupted run."""
 import os
@@ -17,7 +17,10 @@ from tests.test_generator import as_argv, llama_dir  # noqa: F401  (module fixtu
 
 
 #: method -> (its progress bar's name: the training steps are under way, settings that make it last)
-METHODS = {"scft": ("SCFT:", {"scft_steps": 200, "scft_batch_size": 8}), "said": ("SAID:", {"said_steps": 40})}
+METHODS = {"scft": ("SCFT:", {"scft_steps": 200, "scft_batch_size": 8}), "said": ("SAID:", {"said_steps": 40}),
+           # after its alignment SASRec; progress saved every second, so a killed run resumes part-way
+           "tslrec": ("TSLRec SFT", {"tslrec_epochs": 12, "tslrec_batch_size": 4, "tslrec_k": 3, "collab_epochs": 1,
+                                     "MAX_ITEM_LIST_LENGTH": 5, "tslrec_max_length": 48, "stage_checkpoint_seconds": 1})}
 
 
 def generate(cfg, cwd, stderr=subprocess.PIPE, method="scft"):

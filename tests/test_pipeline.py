@@ -204,6 +204,33 @@ def test_collaborative_cli_builds_then_reuses(tmp_path, llama_dir, capsys):  # n
     assert collab_entries(tmp_path) == [entry] and len(sasrec_results(tmp_path)) == 1
 
 
+@pytest.mark.parametrize("damage", ["vectors.npy", "sasrec_state.pt", "meta.json"])
+def test_a_damaged_alignment_sasrec_entry_is_retrained_not_trusted(tmp_path, llama_dir, caplog, damage):  # noqa: F811
+    """Any file of the entry altered (the item table, the warm start's weights, the metadata): the next
+    run says the entry is not intact, trains the SASRec again and leaves an intact entry with the same table."""
+    import numpy as np
+
+    from recbole_llmemb.data import store
+
+    write_tiny_dataset(tmp_path)
+    argv = as_argv("LLMEmbSASRec", settings(tmp_path, llama_dir))
+    assert collaborative.main(argv) == 0
+    (entry,) = collab_entries(tmp_path)
+    folder = tmp_path / "cache" / "tiny" / entry
+    table = np.load(folder / "vectors.npy")
+    target = folder / damage
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte in the middle
+    target.write_bytes(bytes(data))
+    caplog.set_level(logging.INFO)
+    assert collaborative.main(argv) == 0
+    assert messages(caplog, "is not intact") and messages(caplog, "collaborative SASRec: training")
+    assert len(sasrec_results(tmp_path)) == 2 and collab_entries(tmp_path) == [entry]
+    rebuilt = store.load(str(folder))
+    np.testing.assert_array_equal(rebuilt.vectors, table)  # same seed, same split: the same SASRec again
+    assert collaborative.load_state(rebuilt)
+
+
 def test_collaborative_cli_refuses_a_model_without_a_table(tmp_path, capsys):
     write_tiny_dataset(tmp_path)
     assert collaborative.main(as_argv("SASRec", tiny_config(tmp_path))) == 2

@@ -158,6 +158,7 @@ def test_charts_have_the_expected_pixel_size(two_runs, tmp_path):
     (lambda d: d["protocol"].update(order="RO"), "order"),
     (lambda d: d["protocol"].update(split={"RS": [0.8, 0.1, 0.1]}), "split"),
     (lambda d: d["protocol"].update(mode="uni100"), "eval mode"),
+    (lambda d: d["protocol"].update(name="paper"), "protocol 'paper' vs 'full'"),
     (lambda d: d["protocol"].update(topk=[5, 10]), "topk"),
     (lambda d: d["protocol"].update(metrics=["Hit", "MRR"]), "metrics"),
     (lambda d: d["test"]["definition"].update(head_ratio=0.1), "long-tail definition"),
