@@ -6,11 +6,10 @@
 * :class:`AdaptedItemEmbedding`: a drop-in for a backbone's ``nn.Embedding`` item table whose rows
   are ``adapter(frozen LM vectors)``, so RecBole's own ``forward`` / ``calculate_loss`` /
   ``predict`` / ``full_sort_predict`` code keeps working unchanged.
-* :class:`TextMatch`: a second, fixed-geometry score beside the backbone's: the cosine of a
-  candidate's text vector to the user's last few items' text vectors, times a learned weight.
+* :func:`recent_positions` and :func:`normalised_vectors`: the user's last items and the whitened
+  text vectors, read by the text re-ranker (``recbole_llmemb.rerank``).
 """
 import contextlib
-import math
 
 import torch
 import torch.nn.functional as F
@@ -288,56 +287,3 @@ def recent_positions(item_seq, item_seq_len, last):
     pos = torch.arange(item_seq.shape[1], device=item_seq.device).unsqueeze(0)
     length = item_seq_len.unsqueeze(1)
     return (pos < length) & (pos >= length - last)
-
-
-class TextMatch(nn.Module):
-    """``weight * cos(q_u, t_i)``: how close a candidate's text is to what the user just bought.
-
-    ``t_i`` is item ``i``'s frozen LM vector after ``norm`` (whitened by default) at unit length,
-    ``q_u`` the mean of ``t`` over the user's last ``last`` history items. Ranking by this score
-    alone beats SASRec on Beauty's tail items (benchmarks/results/probes/text_vectors.json), a
-    signal that an adapted 64-d item table keeps only in part. The weight is learned, as
-    ``exp(SPEED * log_weight)`` so that Adam moves it about e-fold per 100 steps (a plain scalar
-    moves 1e-3 a step and would stay at its start for a whole run); with ``gate`` it is also
-    scaled per user by ``2 * sigmoid(g . h_u)`` of the backbone's sequence output ``h_u`` (1 at the
-    start), so that the model can lean on the text for some histories and not others. The text
-    table is rebuilt from the LM matrix, not stored in checkpoints. (The fixed, untrained use of
-    the same cosine is the re-ranker, ``recbole_llmemb.rerank``.)
-    """
-
-    SPEED = 10.0
-
-    def __init__(self, llm_matrix, last=3, norm="whiten", weight=5.0, gate_dim=None):
-        super().__init__()
-        if norm not in INPUT_NORMS:
-            raise UserError(f"text_match_norm={norm}: use one of {', '.join(INPUT_NORMS)}.")
-        if int(last) < 1 or float(weight) <= 0:
-            raise UserError(f"text_match_last must be >= 1 and text_match_weight > 0, got {last} and {weight}.")
-        matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
-        text = F.normalize(normalised_vectors(matrix[1:].double(), norm).float(), dim=-1)
-        self.register_buffer("table", torch.cat([text.new_zeros(1, text.shape[1]), text]), persistent=False)
-        self.last = int(last)
-        self.log_weight = nn.Parameter(torch.tensor(math.log(float(weight)) / self.SPEED))
-        self.gate = nn.Linear(int(gate_dim), 1) if gate_dim else None
-        if self.gate is not None:
-            nn.init.zeros_(self.gate.weight)
-            nn.init.zeros_(self.gate.bias)
-
-    @property
-    def weight(self):
-        return (self.SPEED * self.log_weight).exp()
-
-    def query(self, item_seq, item_seq_len):
-        """Mean text vector of each row's last ``last`` items."""
-        keep = recent_positions(item_seq, item_seq_len, self.last).unsqueeze(-1)
-        return (self.table[item_seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
-
-    def forward(self, item_seq, item_seq_len, items=None, seq_output=None):
-        """Scores ``(B, n_items)`` for every item, or ``(B,)`` for one item per row (``items``);
-        ``seq_output`` (the backbone's ``(B, hidden)``) feeds the gate."""
-        q = self.query(item_seq, item_seq_len) * self.weight
-        if self.gate is not None:
-            q = q * 2 * torch.sigmoid(self.gate(seq_output))
-        if items is None:
-            return q @ self.table.T
-        return (q * self.table[items]).sum(-1)

@@ -38,8 +38,6 @@ RAT_DEFAULTS = {
     "llm_emb_norm": "center", "item_id_emb": True, "rat_init": "collaborative", "alpha": 0.1,
     "align_loss": "infonce", "align_tau": 0.1, "align_normalize": False, "align_targets": "unique", "output_bias": False,
     "seq_input_scale": "none",
-    "text_match": False, "text_match_last": 3, "text_match_norm": "whiten", "text_match_weight": 5.0,
-    "text_match_gate": False,
 }
 RAT_KEYS = tuple(RAT_DEFAULTS)
 
@@ -90,16 +88,13 @@ class LLMEmbMixin:
         for key in getattr(config, "_explicit_keys", ()):  # a value the user gave is honoured or refused
             if key in RAT_DEFAULTS and RAT_DEFAULTS[key] is not None and config[key] is None:
                 raise UserError(f"{key}=None: give a value (the default is {RAT_DEFAULTS[key]!r}), or leave it out.")
-        for key in ("llm_emb_norm", "adapter_precision", "align_loss", "adapter_init", "rat_init", "text_match_norm",
+        for key in ("llm_emb_norm", "adapter_precision", "align_loss", "adapter_init", "rat_init",
                     "align_targets", "seq_input_scale"):  # the words a config built in code may still get wrong
             check_word(key, str(_cfg(config, key)))
         if float(_cfg(config, "alpha")) < 0:
             raise UserError(f"alpha must be >= 0, got {config['alpha']}.")
         if float(_cfg(config, "align_tau")) <= 0:
             raise UserError(f"align_tau must be > 0, got {config['align_tau']}.")
-        if bool(_cfg(config, "text_match")) and issubclass(cls, BERT4Rec):
-            raise UserError(f"text_match=True: {cls.__name__} scores masked positions, which have no 'last items'; "
-                            "the text match is for SASRec and GRU4Rec backbones.")
 
     @classmethod
     def own_embedding_method(cls, config):
@@ -170,11 +165,6 @@ class LLMEmbMixin:
             id_table=bool(_cfg(config, "item_id_emb")),
         )
         del old
-        self.text_match = layers.TextMatch(
-            matrix, last=int(_cfg(config, "text_match_last")), norm=str(_cfg(config, "text_match_norm")),
-            weight=float(_cfg(config, "text_match_weight")),
-            gate_dim=out_dim if bool(_cfg(config, "text_match_gate")) else None,
-        ) if bool(_cfg(config, "text_match")) else None
         self.alpha = float(_cfg(config, "alpha"))
         self.align_loss_fn = losses.ALIGN_LOSSES[str(_cfg(config, "align_loss"))]
         self.align_tau = float(_cfg(config, "align_tau"))
@@ -274,23 +264,6 @@ class LLMEmbMixin:
             return losses.soft_contrastive_loss(collaborative, adapted, tau=self.align_tau, normalize=self.align_normalize)
         return self.align_loss_fn(collaborative, adapted, tau=self.align_tau)
 
-    # ---------------------------------------------------------------- text match (SASRec, GRU4Rec)
-    def _text_loss(self, interaction):
-        """RecBole's CE / BPR loss, over the backbone's scores plus the text match."""
-        seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-        seq_output = self.forward(seq, length)
-        pos = interaction[self.POS_ITEM_ID]
-        if self.loss_type == "BPR":
-            neg = interaction[self.NEG_ITEM_ID]
-            return self.loss_fct(self._pair_scores(seq_output, seq, length, pos), self._pair_scores(seq_output, seq, length, neg))
-        return self.loss_fct(self._all_scores(seq_output, seq, length), pos)
-
-    def _pair_scores(self, seq_output, seq, length, items):
-        return (seq_output * self.item_embedding(items)).sum(-1) + self.text_match(seq, length, items, seq_output)
-
-    def _all_scores(self, seq_output, seq, length):
-        return seq_output @ self.item_embedding.weight[: self.n_items].T + self.text_match(seq, length, seq_output=seq_output)
-
     # ---------------------------------------------------------------- RecBole entry points
     def forward(self, *args, **kwargs):
         """The backbone's forward; its lookups of the input sequence scaled by ``seq_input_scale``."""
@@ -299,10 +272,8 @@ class LLMEmbMixin:
 
     def calculate_loss(self, interaction):
         with self.item_embedding.cached():
-            loss = super().calculate_loss(interaction) if self.text_match is None else self._text_loss(interaction)
+            loss = super().calculate_loss(interaction)
             components = {"rec": loss.detach().item()}
-            if self.text_match is not None:
-                components["text_weight"] = self.text_match.weight.item()
             if self.align_enabled:
                 align = self.alignment_loss(interaction)
                 components["align"] = align.detach().item()
@@ -316,17 +287,11 @@ class LLMEmbMixin:
 
     def predict(self, interaction):
         with self.item_embedding.cached():
-            if self.text_match is None:
-                return super().predict(interaction)
-            seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-            return self._pair_scores(self.forward(seq, length), seq, length, interaction[self.ITEM_ID])
+            return super().predict(interaction)
 
     def full_sort_predict(self, interaction):
         with self.item_embedding.cached():
-            if self.text_match is None:
-                return super().full_sort_predict(interaction)
-            seq, length = interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]
-            return self._all_scores(self.forward(seq, length), seq, length)
+            return super().full_sort_predict(interaction)
 
 
 class LLMEmbSASRec(LLMEmbMixin, SASRec):
