@@ -37,7 +37,7 @@ NUMBERS = {
     "lora_dropout": (float, 0, False), "scft_drop_ratio": (float, 0, False), "scft_epochs": (int, 1, False),
     "scft_weight_decay": (float, 0, False), "adapter_dropout": (float, 0, False), "adapter_hidden": (int, 1, False),
     "tslrec_k": (int, 2, False), "tslrec_epochs": (int, 1, False), "tslrec_batch_size": (int, 1, False),
-    "tslrec_lr": (float, 0, True), "tslrec_max_length": (int, 1, False), "tslrec_valid_share": (float, 0, False),
+    "tslrec_lr": (float, 0, True), "tslrec_max_length": (int, 1, False), "tslrec_item_length": (int, 1, False), "tslrec_valid_share": (float, 0, False),
     "stage_checkpoint_seconds": (float, 0, False),
     "pca_dim": (int, 1, False),
 }

@@ -5,8 +5,8 @@ alone through the tuned model then gives its vector.
 * Latent categories: k-means (scikit-learn) over the item table of the alignment SASRec that the
   pipeline trains and caches (``tslrec_k`` categories).
 * User-level SFT: one sample per training user; the input holds the instruction once, then the
-  attribute text of each training item, oldest first, cut from the oldest end to
-  ``tslrec_max_length`` tokens (the model's special tokens included); the training items come
+  attribute text of each training item (its first ``tslrec_item_length`` tokens), oldest first, cut
+  from the oldest end to ``tslrec_max_length`` tokens (the model's special tokens included); the training items come
   from RecBole's own split of the run (:func:`training_histories`), so no validation or test
   interaction enters. The target is the normalised count of the history's items per category; a
   linear head on the pooled output predicts it (softmax), MSE loss (``tslrec_loss: kl`` as an
@@ -306,6 +306,7 @@ def settings(config, n_items):
         "tslrec_batch_size": int(setting(config, "tslrec_batch_size")),
         "tslrec_lr": float(setting(config, "tslrec_lr")),
         "tslrec_max_length": int(setting(config, "tslrec_max_length")),
+        "tslrec_item_length": int(setting(config, "tslrec_item_length")),
         "tslrec_valid_share": share,
         "pooling": pooling,
         "inputs": "instruction once, items' attribute texts joined by ' | ', one-item history at extraction",
@@ -321,7 +322,7 @@ def settings(config, n_items):
 def history_tokens(tokenizer, info, attributes, instruction, s):
     """The :class:`HistoryTokens` of this run's items and settings."""
     bodies = [render("", a) for a in attributes]
-    return HistoryTokens(tokenizer, instruction, bodies, s["tslrec_max_length"], s["max_length"],
+    return HistoryTokens(tokenizer, instruction, bodies, s["tslrec_max_length"], s["tslrec_item_length"],
                          eos=wants_eos(info, s["pooling"]))
 
 
