@@ -13,7 +13,7 @@ PROPS_DIR = Path(__file__).resolve().parent.parent / "props"
 #: settings read by the plugin's code that no props file lists
 PLUGIN_KEYS = {
     "eval_checkpoint", "resume_checkpoint", "report", "item_text_fields", "item_text_instruction",
-    "item_text_list_fields", "item_text_names", "item_text_phrase_fields", "fast_sampled_eval",
+    "item_text_list_fields", "item_text_names", "item_text_phrase_fields",
     "config_files", "model", "dataset",
     # RecBole's own, set by its Config or its dataset code rather than by a property file
     "MODEL_TYPE", "device", "eval_type", "local_rank", "encoding", "single_spec", "is_cuda",
