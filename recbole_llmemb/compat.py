@@ -1,6 +1,6 @@
 """The one place where RecBole 1.2.1 is made to work on today's Python stack.
 
-Every patch here is idempotent and names the failure it removes (see DESIGN.md §5):
+Every patch here is idempotent and names the failure it removes:
 
 * numpy 2 removed ``np.float_``/``np.unicode_``/... that RecBole's Config aliases and its
   metrics use (``np.float``).

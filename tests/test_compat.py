@@ -1,4 +1,4 @@
-"""Each RecBole 1.2.1 failure on today's stack, shown gone (DESIGN.md §5)."""
+"""Each RecBole 1.2.1 failure on today's stack (recbole_llmemb/compat.py), shown gone."""
 import subprocess
 import sys
 
