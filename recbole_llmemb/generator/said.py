@@ -147,6 +147,8 @@ class SAIDTrainer:
             groups.append({"params": lora, "lr": settings["said_lora_lr"]})
         self.optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
         self.rng = random.Random(settings["seed"])
+        #: the items trained on (all of them; a probe may train on fewer)
+        self.items = list(range(len(self.text_ids)))
         self._order = []
 
     # ------------------------------------------------------------------ one batch
@@ -203,10 +205,10 @@ class SAIDTrainer:
 
     # ------------------------------------------------------------------ training
     def next_batch(self):
-        n = len(self.text_ids)
-        bs = min(self.s["said_batch_size"], n)
+        """The next ``said_batch_size`` of :attr:`items`, each pass over them in a new random order."""
+        bs = min(self.s["said_batch_size"], len(self.items))
         if len(self._order) < bs:
-            perm = list(range(n))
+            perm = list(self.items)
             self.rng.shuffle(perm)
             self._order += perm
         batch, self._order = self._order[:bs], self._order[bs:]
@@ -217,10 +219,11 @@ class SAIDTrainer:
         return list(self.text_ids[item]) + ([self.tokenizer.eos_token_id] if self.decoder else [])
 
     @torch.no_grad()
-    def evaluate(self, sample=1024):
-        """Loss (nats per predicted token, eval mode) on a fixed sample of items beside the two
-        frequency baselines (counted over every item's text) on the same items' tokens."""
-        items = sorted(random.Random(0).sample(range(len(self.text_ids)), min(sample, len(self.text_ids))))
+    def evaluate(self, sample=1024, among=None):
+        """Loss (nats per predicted token, eval mode) on a fixed sample of items (of ``among``, default
+        all) beside the two frequency baselines (counted over every item's text) on the same items' tokens."""
+        among = list(range(len(self.text_ids))) if among is None else list(among)
+        items = sorted(random.Random(0).sample(among, min(sample, len(among))))
         self.model.eval()
         if self.head is not None:
             self.head.eval()

@@ -1,0 +1,82 @@
+"""Probe: do SAID's soft tokens come to hold their own item? On Beauty, the real stage (every item's
+text, vocabulary and frequency baselines over all 12,101 texts) trained on a subset of items for as
+many passes as the default makes over all of them, so that it runs on a CPU in minutes.
+
+Records, on up to 512 of the trained items (eval mode): the loss (nats per predicted token) before
+and after, the word-frequency baselines (plain and by position in the text), and the loss when each
+item's soft tokens must reproduce another trained item's text: the gap between the two is what the
+soft tokens know of their own item.
+
+    .venv/bin/python benchmarks/probe_said_stage.py [--items=1000] [--epochs=10] [--set=key=value,...] [--out=FILE]
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from recbole_llmemb.config import Config, parse_args  # noqa: E402
+from recbole_llmemb.data.item_text import item_attributes  # noqa: E402
+from recbole_llmemb.generator import said  # noqa: E402
+from recbole_llmemb.training import load_dataset  # noqa: E402
+
+
+def other_text_loss(trainer, items):
+    """Mean loss of each item's soft tokens against the next item's text (in ``items``' order)."""
+    trainer.model.eval()
+    trainer.head.eval() if trainer.head is not None else None
+    bs, shifted = trainer.s["said_batch_size"], items[1:] + items[:1]
+    with torch.no_grad():
+        losses = [trainer.example_losses(items[i : i + bs], shifted[i : i + bs]) for i in range(0, len(items), bs)]
+    return float(torch.cat(losses).mean())
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--epochs", type=float, default=10)
+    parser.add_argument("--dataset", default="amazon-beauty")
+    parser.add_argument("--data_path", default=os.path.join(ROOT, "..", "shared", "datasets"))
+    parser.add_argument("--set", default="", help="settings as key=value,key=value")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "probes", "said_stage.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    extra = parse_args([f"--{kv}" for kv in args.set.split(",") if kv])
+    config = Config("SAIDSASRec", args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")],
+                    {"data_path": os.path.abspath(args.data_path), **extra})
+    texts = said.said_texts(item_attributes(config, load_dataset(config)))
+    s = said.settings(config, len(texts))
+    trainer = said.make_trainer(config, texts, s)
+    trainer.items = sorted(random.Random(0).sample(range(len(texts)), min(args.items, len(texts))))
+    shown = trainer.items[:512]
+    before = trainer.evaluate(among=shown, sample=len(shown))
+    steps = int(math.ceil(args.epochs * len(trainer.items) / s["said_batch_size"]))
+    start = time.perf_counter()
+    stats = trainer.train(steps, progress=False)
+    after = trainer.evaluate(among=shown, sample=len(shown))
+    record = {"command": " ".join(sys.argv), "settings": {k: v for k, v in s.items() if k != "model"},
+              "items": {"all": len(texts), "trained": len(trainer.items), "evaluated": len(shown)},
+              "passes": args.epochs, "steps": steps, "before": before, "after": after,
+              "after_other_items_text": other_text_loss(trainer, shown), "train": stats,
+              "seconds": round(time.perf_counter() - start, 1), "threads": args.threads,
+              "amx": bool(torch.cpu._is_amx_tile_supported())}
+    print(json.dumps(record, indent=1))
+    runs = []
+    if os.path.isfile(args.out):
+        with open(args.out) as f:
+            runs = json.load(f)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(runs + [record], f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
