@@ -31,7 +31,8 @@ from recbole_llmemb.training import load_dataset  # noqa: E402
 def other_text_loss(trainer, items):
     """Mean loss of each item's soft tokens against the next item's text (in ``items``' order)."""
     trainer.model.eval()
-    trainer.head.eval() if trainer.head is not None else None
+    if trainer.head is not None:
+        trainer.head.eval()
     bs, shifted = trainer.s["said_batch_size"], items[1:] + items[:1]
     with torch.no_grad():
         losses = [trainer.example_losses(items[i : i + bs], shifted[i : i + bs]) for i in range(0, len(items), bs)]
