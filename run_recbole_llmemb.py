@@ -5,7 +5,7 @@
 """
 import sys
 
-from recbole_llmemb.quick_start import main
+from recbole_llmemb.pipeline.quick_start import main
 
 if __name__ == "__main__":
     sys.exit(main())

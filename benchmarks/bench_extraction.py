@@ -26,12 +26,12 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from recbole_llmemb.config import Config  # noqa: E402
+from recbole_llmemb.pipeline.config import Config  # noqa: E402
 from recbole_llmemb.data.item_text import instruction, item_attributes, render  # noqa: E402
 from recbole_llmemb.generator.backbone import load_backbone  # noqa: E402
 from recbole_llmemb.generator.extract import encode, extract  # noqa: E402
 from recbole_llmemb.generator.scft import SCFTTrainer  # noqa: E402
-from recbole_llmemb.quick_start import load_dataset  # noqa: E402
+from recbole_llmemb.pipeline.quick_start import load_dataset  # noqa: E402
 
 
 def gemm_peak(dtype, seconds=2.0):
@@ -139,7 +139,7 @@ def main():
         subprocess.run(["rm", "-rf", cache], check=True)
         cli = []
         for attempt in ("built", "reused"):
-            argv = [sys.executable, "-m", "recbole_llmemb.generate", "--method=scft", "--dataset=ml-100k", f"--embedding_cache_dir={cache}"]
+            argv = [sys.executable, "-m", "recbole_llmemb.pipeline.generate", "--method=scft", "--dataset=ml-100k", f"--embedding_cache_dir={cache}"]
             start = time.perf_counter()
             proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
             seconds = time.perf_counter() - start
@@ -147,7 +147,7 @@ def main():
                 sys.exit(proc.stderr[-2000:])
             cli.append({"expected": attempt, "wall_seconds": round(seconds, 1), "said": proc.stdout.strip().splitlines()[-1]})
             print(cli[-1], flush=True)
-        out["ml100k_generate_cli"] = {"command": "python -m recbole_llmemb.generate --method=scft --dataset=ml-100k", "runs": cli}
+        out["ml100k_generate_cli"] = {"command": "python -m recbole_llmemb.pipeline.generate --method=scft --dataset=ml-100k", "runs": cli}
 
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "extraction.json"), "w") as f:

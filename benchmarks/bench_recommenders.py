@@ -11,7 +11,7 @@ commit it ran on and its results file; ``report`` writes ``recommenders-<dataset
 with ratios against the SASRec of the same protocol, and the collapse diagnostics.
 
 The SASRec row of a protocol *is* the alignment SASRec of that protocol's plugin rows (run by
-``python -m recbole_llmemb.collaborative``, cached), so it runs before them. Rows may run two at a
+``python -m recbole_llmemb.pipeline.collaborative``, cached), so it runs before them. Rows may run two at a
 time with ``--threads=1`` each on a 2-core machine; each record says how it ran.
 """
 import argparse
@@ -129,7 +129,7 @@ NOTES = [
     "to free the CPU: adapter fit R^2 0.131; validation NDCG@10 per epoch 0.0209, 0.0239, 0.0245, 0.0261 (SASRec "
     "row: 0.0096, 0.0142, ... 0.0509 at its best epoch; the old default's run of 2026-11-26: 0.0085, 0.0120, "
     "0.0145, 0.0173, ... 0.0367 at epoch 20).",
-    "Which part of the text-plus-id table rare items rank by (benchmarks/probe_id_shrinkage.py on the "
+    "Which part of the text-plus-id table rare items rank by (benchmarks/probes/probe_id_shrinkage.py on the "
     "'LLMEmbSASRec warm + id' checkpoint, no retraining; results in benchmarks/results/probes/id_shrinkage.json), "
     "test NDCG@10 overall / tail: as trained 0.0416 / 0.0238; each item's id offset shrunk by n/(n+k) "
     "(n its training count): k=3 0.0397 / 0.0138, k=10 0.0361 / 0.0058, k=30 0.0303 / 0.0025; the adapted "
@@ -141,14 +141,14 @@ NOTES = [
     "the 64-d SASRec vectors on the centred 384-d text vectors, 12,101 items): R^2 0.133 in-sample (the warm "
     "start's fitted adapter reached 0.131: converged), 0.08 on a held-out fifth of the items. A frozen-text item "
     "table cannot reproduce the collaborative geometry on Beauty with the packaged MiniLM; text can add to ids.",
-    "The text alone, no recommender (benchmarks/probe_text_vectors.py, benchmarks/results/probes/text_vectors.json, "
+    "The text alone, no recommender (benchmarks/probes/probe_text_vectors.py, benchmarks/results/probes/text_vectors.json, "
     "2026-11-28): each test user's next item ranked among all items by the cosine of its text vector to the mean of "
     "the user's last 3 items', test NDCG@10 overall / head / tail: SCFT vectors centred 0.0254 / 0.0177 / 0.0313, "
     "whitened 0.0350 / 0.0255 / 0.0422; the packaged MiniLM without SCFT centred 0.0331 / 0.0257 / 0.0389, "
     "whitened 0.0403 / 0.0309 / 0.0475 (shrinkage whitening = whitening to 3 decimals). SASRec: 0.0416 / 0.0677 / "
     "0.0217. The text ranks tail items twice as well as SASRec, and SCFT's 150 steps weaken that signal "
     "(more SCFT is not the lever; row 'LLMEmbSASRec plain vectors' tests the recommender on the plain vectors).",
-    "The text score added to the trained LLMEmbSASRec's scores after training (benchmarks/probe_text_fusion.py, "
+    "The text score added to the trained LLMEmbSASRec's scores after training (benchmarks/probes/probe_text_fusion.py, "
     "z(model) + beta * z(text cosine), SCFT vectors whitened, last 3 items; benchmarks/results/probes/text_fusion.json), "
     "test NDCG@10 overall / tail: beta 0 0.0416 / 0.0238, 0.05 0.0405 / 0.0251, 0.1 0.0392 / 0.0258, 0.25 0.0360 / "
     "0.0273, 0.5 0.0317 / 0.0283: it trades head for tail; no beta gives 1.0x overall and 1.2x tail together.",
@@ -159,7 +159,7 @@ NOTES = [
     "dominated by head targets, and the text's tail signal costs head likelihood. Not run as 20-epoch rows.",
 ]
 NOTES.append(
-    "Per-user gates for the blend (benchmarks/probe_text_fusion.py --gate, plain-vector text, the 'warm + id' "
+    "Per-user gates for the blend (benchmarks/probes/probe_text_fusion.py --gate, plain-vector text, the 'warm + id' "
     "checkpoint; benchmarks/results/probes/text_fusion.json), validation / test NDCG@10 overall, test tail; no gate "
     "(beta 0) 0.0521 / 0.0416, 0.0238. Gate 'tail' (beta x share of tail items among the last 3): beta 0.1 0.0523 / "
     "0.0431, 0.0260; 0.2 0.0524 / 0.0441, 0.0279; 0.3 0.0526 / 0.0441, 0.0286 (best on validation); 0.5 0.0519 / "
@@ -239,7 +239,7 @@ def checkpoint_of(label):
 def used_by(model, overrides, key):
     """Whether a ``--set`` key applies to a row: a RecBole model refuses the plugin's and, without the
     re-ranker, the language model's settings (``--set=llm_path=...`` on a lent GPU serves every row)."""
-    from recbole_llmemb.config_checks import plugin_model_keys, text_keys
+    from recbole_llmemb.pipeline.checks import plugin_model_keys, text_keys
     from recbole_llmemb.model import MODELS
 
     if model in MODELS:
@@ -255,7 +255,7 @@ def command(label, args):
     overrides = re.sub(r"\{ckpt:([^}]+)\}", lambda m: checkpoint_of(m.group(1)), overrides)
     extra = [f"--{kv}" for kv in re.split(r",(?![^{]*\})", overrides) if kv]
     if label == BASELINE[protocol] and protocol != "full, checkpoints at uni100":  # the alignment SASRec stage: its results file is the SASRec row
-        return [PY, "-m", "recbole_llmemb.collaborative", "--model=LLMEmbSASRec"] + common
+        return [PY, "-m", "recbole_llmemb.pipeline.collaborative", "--model=LLMEmbSASRec"] + common
     return [PY, "run_recbole_llmemb.py", f"--model={model}"] + common + extra
 
 
@@ -283,7 +283,7 @@ def run_row(label, args):
     marker = "SASRec results: " if argv[1] == "-m" else "results file: "
     found = [line.split(marker, 1)[1].strip() for line in text.splitlines() if line.startswith(marker)]
     if not found:
-        sys.exit(f"[bench] {label}: no results file named in {log}")
+        sys.exit(f"[bench] {label}: no results file named in its log:\n{text[-2000:]}")
     record = {
         "label": label, "protocol": ROWS[label][0], "model": ROWS[label][1], "overrides": ROWS[label][2],
         "what": ROWS[label][3], "command": " ".join(os.path.relpath(a, ROOT) if a == PY else a for a in argv),
@@ -303,8 +303,8 @@ def stage_file(method, protocol):
 
 
 def run_stage(method, args):
-    """Stage 1 alone (``python -m recbole_llmemb.generate``): its wall time, peak host and GPU memory."""
-    argv = [PY, "-m", "recbole_llmemb.generate", f"--method={method}", f"--dataset={args.dataset}",
+    """Stage 1 alone (``python -m recbole_llmemb.pipeline.generate``): its wall time, peak host and GPU memory."""
+    argv = [PY, "-m", "recbole_llmemb.pipeline.generate", f"--method={method}", f"--dataset={args.dataset}",
             f"--data_path={args.data_path}", f"--config_files={','.join(PROTOCOLS[args.protocol])}"]
     argv += [f"--{kv}" for kv in args.set.split(",") if kv]
     seconds, peak_mb, text = run_logged(f"stage-{method}-{args.protocol}", argv, args)
@@ -521,7 +521,7 @@ def report(args):
     with open(out + ".json", "w") as f:
         json.dump({"dataset": args.dataset, "rows": rows}, f, indent=2)
     print("\n".join(lines))
-    from recbole_llmemb.report import write_report
+    from recbole_llmemb.pipeline.report import write_report
 
     for protocol, suffix in (("full", ""), ("full, checkpoints at uni100", "-uni100"), ("paper", "-paper")):
         files = [os.path.join(ROOT, r["results_file"]) for r in rows if r["protocol"] == protocol]

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 
-def soft_contrastive_loss(x, y, tau=2.0, normalize=False):
+def soft_contrastive_loss(x, y, tau=2.0):
     """Symmetric contrastive loss between paired rows of ``x`` and ``y``, with soft targets.
 
     Row ``i`` of ``x`` and row ``i`` of ``y`` describe the same object (an item's two text views in
@@ -22,9 +22,8 @@ def soft_contrastive_loss(x, y, tau=2.0, normalize=False):
     symmetric, the row-softmax ``T`` is the right target for both directions, and that is used
     here. The loss is therefore symmetric in ``x`` and ``y``.
 
-    ``normalize=True`` L2-normalises the rows first (cosine similarities); note that with
-    ``tau > 1`` cosine logits lie in ``[-1/tau, 1/tau]`` and the loss is then nearly flat, which is
-    why the official alignment (tau 2) works on raw vectors.
+    It works on raw vectors: with ``tau > 1`` cosine logits would lie in ``[-1/tau, 1/tau]`` and the
+    loss would be nearly flat.
 
     Returns a scalar; 0 (keeping the graph) when there are fewer than two rows.
     """
@@ -32,9 +31,6 @@ def soft_contrastive_loss(x, y, tau=2.0, normalize=False):
         raise ValueError(f"soft_contrastive_loss needs paired rows of one size, got {tuple(x.shape)} and {tuple(y.shape)}")
     if x.shape[0] < 2:
         return (x.sum() + y.sum()) * 0.0
-    if normalize:
-        x = F.normalize(x, dim=-1)
-        y = F.normalize(y, dim=-1)
     logits = x @ y.t() / tau
     targets = F.softmax((x @ x.t() + y @ y.t()) / 2 * tau, dim=-1)
     loss_xy = -(targets * F.log_softmax(logits, dim=-1)).sum(-1)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from recbole_llmemb import compat
-from recbole_llmemb.config import RECBOLE_EXAMPLE_DIR, Config
+from recbole_llmemb.pipeline.config import RECBOLE_EXAMPLE_DIR, Config
 
 
 def test_numpy2_aliases_let_config_build():
@@ -60,7 +60,7 @@ def test_collector_handles_int_metrics():
 def test_package_never_imports_recbole_quick_start():
     """recbole.quick_start imports ray (broken on numpy 2 / setuptools >= 81)."""
     code = (
-        "import sys, recbole_llmemb.quick_start, recbole_llmemb.config;"
+        "import sys, recbole_llmemb.pipeline.quick_start, recbole_llmemb.pipeline.config;"
         "assert 'recbole.quick_start' not in sys.modules, 'imported';"
         "assert 'ray' not in sys.modules, 'ray imported'"
     )
@@ -76,7 +76,7 @@ def test_recbole_run_recbole_imports_beside_the_plugin():
 
 
 @pytest.mark.parametrize("plugin_import", ["from recbole_llmemb.model import LLMEmbSASRec",
-                                           "from recbole_llmemb.quick_start import run_recbole_llmemb"])
+                                           "from recbole_llmemb.pipeline.quick_start import run_recbole_llmemb"])
 def test_recbole_sequential_models_do_not_turn_on_anomaly_detection(plugin_import):
     """recbole/model/sequential_recommender/sine.py switches autograd's anomaly detection on globally at
     import (3x slower training); in a fresh interpreter, RecBole alone leaves it on and the plugin's

@@ -24,7 +24,7 @@ METHODS = {"scft": ("SCFT:", {"scft_steps": 200, "scft_batch_size": 8}), "said":
 
 
 def generate(cfg, cwd, stderr=subprocess.PIPE, method="scft"):
-    return subprocess.Popen([sys.executable, "-m", "recbole_llmemb.generate", "--dataset=tiny", f"--method={method}", *as_argv(cfg)],
+    return subprocess.Popen([sys.executable, "-m", "recbole_llmemb.pipeline.generate", "--dataset=tiny", f"--method={method}", *as_argv(cfg)],
                             cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True,
                             env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO)))
 

@@ -6,15 +6,17 @@ import pytest
 import torch
 
 import recbole_llmemb  # noqa: F401  (compat patches)
-from recbole_llmemb.config import Config, UserError
+from recbole_llmemb.pipeline.config import Config, UserError
 from recbole_llmemb.data.dataset import (
     BLEND_ITEM_EMB_ATTR,
     align_item_embeddings,
     attach_collaborative_embeddings,
     attach_item_embeddings,
 )
-from recbole_llmemb.model import MODELS, LLMEmbBERT4Rec, LLMEmbGRU4Rec, LLMEmbSASRec, layers
-from recbole_llmemb.model.llmemb import RAT_DEFAULTS
+from recbole_llmemb import losses, settings
+from recbole_llmemb.model import MODELS, LLMEmbBERT4Rec, LLMEmbGRU4Rec, LLMEmbSASRec
+from recbole_llmemb.model.adapter import adapter_precision
+from recbole_llmemb.pipeline.config import item_table_size, uses_collaborative
 
 from recbole.data import create_dataset, data_preparation  # noqa: E402
 from recbole.model.sequential_recommender import SASRec  # noqa: E402
@@ -91,11 +93,11 @@ def build(data_root, model, tmp_path, collaborative=True, **extra):
     logging.getLogger().setLevel(logging.WARNING)
     dataset = create_dataset(config)
     attach_stores(dataset)
-    if collaborative and MODELS[model].uses_collaborative(config):
+    if collaborative and uses_collaborative(MODELS[model], config):
         # what the pipeline attaches: a SASRec's item table (random here) and its weights
-        hidden = MODELS[model].collaborative_hidden_size(config)
+        hidden = item_table_size(MODELS[model], config)
         collab = np.random.default_rng(2).normal(size=(dataset.item_num, hidden)).astype(np.float32) * 0.1
-        state = SASRec(config, dataset).state_dict() if MODELS[model].warm_start_encoder() else None
+        state = SASRec(config, dataset).state_dict() if issubclass(MODELS[model], SASRec) else None
         attach_collaborative_embeddings(dataset, collab, state)
     train_data, valid_data, test_data = data_preparation(config, dataset)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
@@ -130,7 +132,7 @@ def test_store_missing_items_is_rejected(data_root, tmp_path):
         align_item_embeddings(dataset, [tokens[k] for k in keep], vectors[keep])
     msg = str(err.value)
     assert "miss 2 of" in msg and "'i3'" in msg
-    assert "python -m recbole_llmemb.generate --method=scft --dataset=tiny" in msg
+    assert "python -m recbole_llmemb.pipeline.generate --method=scft --dataset=tiny" in msg
 
 
 def test_attached_matrix_reaches_split_datasets(data_root, tmp_path):
@@ -153,7 +155,7 @@ def test_model_without_embeddings_is_a_user_error(data_root, tmp_path):
 def test_models_registered():
     for name, cls in [("LLMEmbSASRec", LLMEmbSASRec), ("LLMEmbBERT4Rec", LLMEmbBERT4Rec), ("LLMEmbGRU4Rec", LLMEmbGRU4Rec)]:
         assert MODELS[name] is cls
-        assert cls.item_embedding_method == "scft" and cls.needs_collaborative is True
+        assert cls.embedding_method == "scft"
 
 
 @pytest.mark.parametrize("model_name", MODEL_NAMES)
@@ -221,13 +223,13 @@ def test_table_computed_once_per_loss_call(data_root, tmp_path):
 
 def _spy_alignment(monkeypatch):
     calls = []
-    real = layers.ALIGN_LOSSES["infonce"]  # the default alignment loss
+    real = losses.ALIGN_LOSSES["infonce"]  # the default alignment loss
 
     def spy(x, y, *args, **kwargs):
         calls.append((x.shape, y.shape))
         return real(x, y, *args, **kwargs)
 
-    monkeypatch.setitem(layers.ALIGN_LOSSES, "infonce", spy)
+    monkeypatch.setitem(losses.ALIGN_LOSSES, "infonce", spy)
     return calls
 
 
@@ -235,12 +237,12 @@ def _spy_alignment(monkeypatch):
 def test_alignment_term_present_with_alpha(data_root, tmp_path, monkeypatch, model_name):
     calls = _spy_alignment(monkeypatch)
     config, dataset, model, (train_data, _, _) = build(data_root, model_name, tmp_path, alpha=0.5)
-    assert model.align_enabled
+    assert model.alignment is not None
     model.eval()  # no dropout: the two losses below differ by the alignment term only
     batch = first_batch(train_data)
     with_align = model.calculate_loss(batch)
     assert len(calls) == 1
-    targets = model.alignment_targets(batch)
+    targets = batch[model.POS_ITEMS if isinstance(model, LLMEmbBERT4Rec) else model.POS_ITEM_ID]
     n_unique = int(torch.unique(targets[targets > 0]).numel())
     assert calls[0][0][0] == n_unique  # unique target items, padding excluded
     comps = model.loss_components
@@ -248,7 +250,7 @@ def test_alignment_term_present_with_alpha(data_root, tmp_path, monkeypatch, mod
     assert with_align.item() == pytest.approx(comps["rec"] + 0.5 * comps["align"], rel=1e-5)
     # gradients of the alignment reach the adapter
     model.zero_grad()
-    model.alignment_loss(batch).backward()
+    model.alignment(model.item_embedding, targets).backward()
     assert model.item_embedding.adapter.net[0].weight.grad.abs().sum() > 0
 
 
@@ -260,7 +262,7 @@ def test_alignment_absent_with_alpha_zero(data_root, tmp_path, monkeypatch, mode
     attach_collaborative_embeddings(train_data.dataset, np.ones((dataset.item_num, 16), dtype=np.float32),
                                     getattr(dataset, "collaborative_state"))
     model = MODELS[model_name](config, train_data.dataset)
-    assert not model.align_enabled
+    assert model.alignment is None
     model.calculate_loss(first_batch(train_data))
     assert calls == []
     assert "align" not in model.loss_components
@@ -270,7 +272,7 @@ def test_alpha_without_collaborative_table_turns_alignment_off(data_root, tmp_pa
     calls = _spy_alignment(monkeypatch)
     _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, collaborative=False, alpha=0.5,
                                             rat_init="scratch")
-    assert not model.align_enabled
+    assert model.alignment is None
     model.calculate_loss(first_batch(train_data))
     assert calls == []
 
@@ -278,7 +280,7 @@ def test_alpha_without_collaborative_table_turns_alignment_off(data_root, tmp_pa
 def test_collaborative_hidden_size_is_the_item_table_size(data_root, tmp_path):
     for name in MODEL_NAMES:
         config = make_config(data_root, name, tmp_path, hidden_size=16, embedding_size=12)
-        assert MODELS[name].collaborative_hidden_size(config) == (12 if name == "LLMEmbGRU4Rec" else 16)
+        assert item_table_size(MODELS[name], config) == (12 if name == "LLMEmbGRU4Rec" else 16)
 
 
 def adapter_input(emb):
@@ -286,15 +288,12 @@ def adapter_input(emb):
 
 
 def test_input_normalisation(data_root, tmp_path):
-    _, dataset, scaled, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="scale")
-    mean_norm = np.linalg.norm(dataset.llm_item_emb[1:], axis=1).mean()
-    assert float(scaled.item_embedding.input_scale) == pytest.approx(1 / mean_norm, rel=1e-5)
-    assert "item_embedding.input_scale" in scaled.state_dict()
     _, _, plain, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="none")
     assert torch.equal(adapter_input(plain.item_embedding).float(), plain.item_embedding.llm_weight[1:].detach())
     _, _, centred, _ = build(data_root, "LLMEmbSASRec", tmp_path)  # the default
     x = adapter_input(centred.item_embedding)
     assert centred.item_embedding.input_norm == "center"
+    assert "item_embedding.input_scale" in centred.state_dict()
     assert x.mean(0).abs().max() < 1e-5 and x.norm(dim=1).mean() == pytest.approx(1.0, rel=1e-5)
     _, _, white, _ = build(data_root, "LLMEmbSASRec", tmp_path, llm_emb_norm="whiten")
     x = adapter_input(white.item_embedding)
@@ -310,13 +309,13 @@ def test_config_defaults(data_root, tmp_path):
     for name in MODEL_NAMES:
         config = Config(name, "tiny", config_dict={"data_path": str(data_root)})
         assert config["loss_type"] == "CE" and config["alpha"] == 0.1 and config["freeze_emb"] is True
-        assert config["adapter_hidden"] is None and config["adapter_act"] == "linear" and config["adapter_init"] == "xavier"
+        assert config["adapter_hidden"] is None and config["adapter_init"] == "xavier"
         assert config["align_loss"] == "infonce" and config["align_tau"] == 0.1 and config["llm_embedding_method"] == "scft"
         assert config["rat_init"] == "collaborative" and config["llm_emb_norm"] == "center" and config["item_id_emb"] is True
-        # the props files and the code's own defaults say the same
-        for key, value in RAT_DEFAULTS.items():
-            assert key in config.final_config_dict or key == "output_bias", key  # BERT4Rec's alone
-            assert config[key] == value or config[key] is None, key
+        # the props files and the settings table say the same
+        for key in settings.keys(group="rat") - {"llm_embedding_method", "alpha"}:  # (the methods' files set these)
+            assert key in config.final_config_dict, key
+            assert config[key] == settings.SETTINGS[key].default, key
     assert Config("LLMEmbBERT4Rec", "tiny", config_dict={"data_path": str(data_root)})["transform"] == "mask_itemseq"
 
 
@@ -360,20 +359,19 @@ def test_soft_contrastive_loss_properties():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(6, 5, generator=g)
     y = torch.randn(6, 5, generator=g)
-    loss = layers.soft_contrastive_loss(x, y, tau=2.0)
+    loss = losses.soft_contrastive_loss(x, y, tau=2.0)
     assert loss.dim() == 0 and torch.isfinite(loss)
     # symmetric in its two arguments
-    assert layers.soft_contrastive_loss(y, x, tau=2.0).item() == pytest.approx(loss.item(), rel=1e-6)
+    assert losses.soft_contrastive_loss(y, x, tau=2.0).item() == pytest.approx(loss.item(), rel=1e-6)
     # matches the written-out formula
     logits = x @ y.T / 2.0
     t = torch.softmax((x @ x.T + y @ y.T) / 2 * 2.0, dim=-1)
     ref = (-(t * logits.log_softmax(-1)).sum(-1) - (t * logits.T.log_softmax(-1)).sum(-1)).mean() / 2
     assert loss.item() == pytest.approx(ref.item(), rel=1e-6)
     # aligned pairs score lower than shuffled ones
-    assert layers.soft_contrastive_loss(x, x * 3).item() < layers.soft_contrastive_loss(x, (x * 3).roll(1, 0)).item()
+    assert losses.soft_contrastive_loss(x, x * 3).item() < losses.soft_contrastive_loss(x, (x * 3).roll(1, 0)).item()
     # one row: nothing to contrast
-    assert layers.soft_contrastive_loss(x[:1], y[:1]).item() == 0.0
-    assert torch.isfinite(layers.soft_contrastive_loss(x, y, tau=2.0, normalize=True))
+    assert losses.soft_contrastive_loss(x[:1], y[:1]).item() == 0.0
 
 
 def test_frozen_adapter_input_is_cached_until_the_matrix_changes(data_root, tmp_path):
@@ -401,5 +399,5 @@ def test_bfloat16_adapter_matches_float32_and_trains(data_root, tmp_path):
     b.sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in bf16.item_embedding.adapter.parameters())
     assert bf16.item_embedding.llm_weight.grad is None
-    assert layers.adapter_precision("auto", "cuda") == "float32"
-    assert layers.adapter_precision("float32", "cpu") == "float32"
+    assert adapter_precision("auto", "cuda") == "float32"
+    assert adapter_precision("float32", "cpu") == "float32"

@@ -56,7 +56,7 @@ def test_group_metrics_hand_computed():
 
 def test_group_means_match_recbole_overall_on_tiny_run(tiny):
     """Group sizes partition the rows; the size-weighted group means give RecBole's own overall."""
-    from recbole_llmemb.quick_start import run_recbole_llmemb
+    from recbole_llmemb.pipeline.quick_start import run_recbole_llmemb
     from tests.conftest import tiny_config
 
     res = run_recbole_llmemb("SASRec", "tiny", config_dict=tiny_config(tiny, epochs=1))

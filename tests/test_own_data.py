@@ -3,12 +3,12 @@ comes from the .item file's fields, and a missing time field is one clear messag
 import pytest
 import torch
 
-from recbole_llmemb.config import Config, UserError
+from recbole_llmemb.pipeline.config import Config, UserError
 import logging
 
 from recbole_llmemb.data.item_text import build_item_texts, text_fields
-from recbole_llmemb.quick_start import main, run_recbole_llmemb
-from recbole_llmemb.training import load_dataset
+from recbole_llmemb.pipeline.quick_start import main, run_recbole_llmemb
+from recbole_llmemb.pipeline.training import load_dataset
 from tests.conftest import tiny_config, write_tiny_dataset
 
 

@@ -9,13 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from recbole_llmemb import collaborative
-from recbole_llmemb.config import Config, UserError
+from recbole_llmemb.pipeline import collaborative
+from recbole_llmemb.pipeline.config import Config, UserError
 from recbole_llmemb.evaluation.results import config_snapshot
 from recbole_llmemb.model import LLMEmbGRU4Rec, LLMEmbSASRec
-from recbole_llmemb.model.llmemb import RAT_KEYS
-from recbole_llmemb.quick_start import main as runner_main
-from recbole_llmemb.quick_start import run_recbole_llmemb
+from recbole_llmemb import settings as settings_table
+from recbole_llmemb.pipeline.config import item_table_size
+
+RAT_KEYS = settings_table.keys(group="rat")
+from recbole_llmemb.pipeline.quick_start import main as runner_main
+from recbole_llmemb.pipeline.quick_start import run_recbole_llmemb
 from tests.conftest import tiny_config, write_tiny_dataset
 from tests.test_generator import llama_dir  # noqa: F401  (module fixture: the tiny offline LLaMA)
 
@@ -88,7 +91,7 @@ def test_llmemb_sasrec_end_to_end_then_both_caches_reused(shared, caplog):
     sas = json.loads(sas_file.read_text())
     assert sas["model"] == "SASRec" and set(sas["test"]["groups"]) == GROUPS
     assert sas["config"]["hidden_size"] == 16 and sas["config"]["epochs"] == 1 and len(sas["history"]) == 1
-    assert "alpha" not in sas["config"] and "adapter_act" not in sas["config"]
+    assert "alpha" not in sas["config"] and "adapter_init" not in sas["config"]
     assert len(made["collab"]) == 1 and len(made["scft"]) == 1
 
     caplog.set_level(logging.INFO)
@@ -114,7 +117,7 @@ def test_peak_rss_in_results_file(shared):
 # ----------------------------------------------------------------------------- 2. one alignment SASRec, shared
 def test_gru4rec_with_same_table_size_reuses_the_alignment_sasrec(shared, caplog):
     root, cfg, _, _ = shared
-    assert LLMEmbGRU4Rec.collaborative_hidden_size(Config("LLMEmbGRU4Rec", "tiny", config_dict=cfg)) == 16
+    assert item_table_size(LLMEmbGRU4Rec, Config("LLMEmbGRU4Rec", "tiny", config_dict=cfg)) == 16
     before, entries = sasrec_results(root), collab_entries(root)
     caplog.set_level(logging.INFO)
     res = run_recbole_llmemb("LLMEmbGRU4Rec", "tiny", config_dict=cfg)
@@ -125,8 +128,8 @@ def test_gru4rec_with_same_table_size_reuses_the_alignment_sasrec(shared, caplog
 
 @pytest.mark.parametrize("change", [
     {"alpha": 0.02},            # RAT
-    {"llm_emb_norm": "scale"},  # RAT
-    {"adapter_act": "relu"},    # RAT
+    {"llm_emb_norm": "whiten"},     # RAT
+    {"adapter_init": "official"},  # RAT
     {"scft_steps": 2},          # generator
     {"llm_pooling": "last"},    # generator
 ])
@@ -142,7 +145,7 @@ def test_rat_and_generator_keys_do_not_retrain_it(shared, capsys, change):
 def test_rat_key_in_a_config_file_does_not_retrain_it(shared, tmp_path):
     root, cfg, _, _ = shared
     f = tmp_path / "mine.yaml"
-    f.write_text("alpha: 0.05\nadapter_act: tanh\nscft_steps: 3\n")
+    f.write_text("alpha: 0.05\nadapter_init: official\nscft_steps: 3\n")
     before, entries = sasrec_results(root), collab_entries(root)
     assert collaborative.main(as_argv("LLMEmbSASRec", cfg) + [f"--config_files={f}"]) == 0
     assert sasrec_results(root) == before and collab_entries(root) == entries
@@ -162,7 +165,7 @@ def test_data_and_training_keys_retrain_it(shared, change):
 # ----------------------------------------------------------------------------- 3. sasrec_config
 def test_sasrec_config_is_a_plain_sasrec_run(tmp_path, llama_dir):  # noqa: F811
     write_tiny_dataset(tmp_path)
-    user = settings(tmp_path, llama_dir, learning_rate=0.003, train_batch_size=32, alpha=0.02, adapter_act="relu")
+    user = settings(tmp_path, llama_dir, learning_rate=0.003, train_batch_size=32, alpha=0.02, adapter_init="official")
     user.pop("hidden_size")  # the props' size: LLMEmbSASRec hidden 64
     user["embedding_size"] = 64  # LLMEmbGRU4Rec's item table (SASRec reads no embedding_size)
     user.pop("collab_epochs")
@@ -182,7 +185,7 @@ def test_sasrec_config_is_a_plain_sasrec_run(tmp_path, llama_dir):  # noqa: F811
         # nothing from the LLMEmb model's own props, nor a RAT key the user gave
         assert not (set(RAT_KEYS) & sas._explicit_keys)
         assert not (set(RAT_KEYS) & set(sas.final_config_dict))
-        assert "adapter_act" not in sas._explicit_keys and "embedding_size" not in sas._explicit_keys
+        assert "adapter_init" not in sas._explicit_keys and "embedding_size" not in sas._explicit_keys
         snapshots.append(config_snapshot(sas))
     assert snapshots[0] == snapshots[1]  # one alignment SASRec for both models
     # collab_epochs sets the alignment SASRec's epochs, not the model's
@@ -304,7 +307,7 @@ def test_runner_ends_with_the_alignment_sasrec_side_by_side(shared, capsys):
 
 def test_paper_protocol_end_to_end(tmp_path, llama_dir):  # noqa: F811
     write_tiny_dataset(tmp_path)
-    paper = str(Path(collaborative.__file__).resolve().parent.parent / "props" / "paper.yaml")
+    paper = str(Path(collaborative.__file__).resolve().parent.parent.parent / "props" / "paper.yaml")
     cfg = settings(tmp_path, llama_dir, hidden_size=16, embedding_size=16)
     results = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_file_list=[paper], config_dict=cfg)
     p = results["protocol"]
@@ -317,7 +320,7 @@ def test_paper_protocol_end_to_end(tmp_path, llama_dir):  # noqa: F811
 
 def sasrec_settings(cfg):
     """A plugin run's settings less those a RecBole SASRec does not read (it refuses them)."""
-    from recbole_llmemb.config_checks import plugin_model_keys, text_keys
+    from recbole_llmemb.pipeline.checks import plugin_model_keys, text_keys
 
     return {k: v for k, v in cfg.items() if k not in plugin_model_keys() | text_keys()}
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import yaml
 
-from recbole_llmemb.config import PROPS_DIR
-from recbole_llmemb.quick_start import run_recbole_llmemb
+from recbole_llmemb.pipeline.config import PROPS_DIR
+from recbole_llmemb.pipeline.quick_start import run_recbole_llmemb
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.usefixtures("quiet_single_thread")

@@ -45,9 +45,9 @@ def test_any_field_values_give_a_text_per_item_or_one_clear_error(title, categor
     import tempfile
     from pathlib import Path
 
-    from recbole_llmemb.config import Config, UserError
+    from recbole_llmemb.pipeline.config import Config, UserError
     from recbole_llmemb.data.item_text import build_item_texts
-    from recbole_llmemb.training import load_dataset
+    from recbole_llmemb.pipeline.training import load_dataset
     from tests.conftest import tiny_config, write_tiny_dataset
 
     with tempfile.TemporaryDirectory() as root:

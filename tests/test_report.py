@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from recbole_llmemb import report
+from recbole_llmemb.pipeline import report
 
 
 def results(model, run_id, ndcg10, hit10=0.10, scale=1.0, dataset="ml-100k"):

@@ -6,11 +6,11 @@ import torch
 from recbole.data import data_preparation
 from recbole.utils import init_seed
 
-from recbole_llmemb.config import Config, UserError
+from recbole_llmemb.pipeline.config import Config, UserError
 from recbole_llmemb.evaluation.paired import per_user_values
-from recbole_llmemb.quick_start import main, prepare_plugin_inputs, train_and_evaluate
-from recbole_llmemb.rerank import TextReranker, zscore_rows
-from recbole_llmemb.training import load_dataset
+from recbole_llmemb.pipeline.quick_start import main, prepare_plugin_inputs, train_and_evaluate
+from recbole_llmemb.evaluation.rerank import TextReranker, zscore_rows
+from recbole_llmemb.pipeline.training import load_dataset
 from tests.conftest import tiny_config, write_tiny_dataset
 
 pytestmark = pytest.mark.usefixtures("quiet_single_thread")

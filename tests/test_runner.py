@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from recbole_llmemb.config import Config, UserError
-from recbole_llmemb.config import parse_args
-from recbole_llmemb.quick_start import main, run_recbole_llmemb
+from recbole_llmemb.pipeline.config import Config, UserError
+from recbole_llmemb.pipeline.config import parse_args
+from recbole_llmemb.pipeline.quick_start import main, run_recbole_llmemb
 from tests.conftest import REPO, SHARED_DATASETS, tiny_config, write_tiny_dataset
 
 
@@ -129,7 +129,7 @@ def test_empty_after_filtering(capsys, tiny):
 
 @pytest.mark.skipif(not (SHARED_DATASETS / "amazon-beauty").is_dir(), reason="../shared/datasets/amazon-beauty not present")
 def test_amazon_beauty_loads_with_item_features():
-    from recbole_llmemb.quick_start import load_dataset
+    from recbole_llmemb.pipeline.quick_start import load_dataset
 
     config = Config("SASRec", "amazon-beauty", config_dict={"data_path": str(SHARED_DATASETS)})
     ds = load_dataset(config)
@@ -196,7 +196,7 @@ def test_bad_file_is_one_line_naming_file_and_row(capsys, tiny, case, words):
 @pytest.mark.parametrize("title", ["", "x" * 1_000_000])
 def test_empty_or_enormous_item_text_still_runs(capsys, tiny, title):
     from recbole_llmemb.data.item_text import build_item_texts
-    from recbole_llmemb.training import load_dataset
+    from recbole_llmemb.pipeline.training import load_dataset
 
     _edit_item_row(tiny / "tiny" / "tiny.item", 3, 1, title)  # item i3's title
     code, err = _run_main(capsys, as_argv("SASRec", "tiny", tiny_config(tiny, epochs=1)))

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_llmemb.config import Config
+from recbole_llmemb.pipeline.config import Config
 from recbole_llmemb.data.item_text import item_attributes, instruction, render
-from recbole_llmemb.generate import item_embeddings
+from recbole_llmemb.pipeline.generate import item_embeddings
 from recbole_llmemb.generator import tslrec
-from recbole_llmemb.quick_start import run_recbole_llmemb
+from recbole_llmemb.pipeline.quick_start import run_recbole_llmemb
 from tests.conftest import tiny_config, write_tiny_dataset
 from tests.test_generator import llama_dir  # noqa: F401  (module fixture: the tiny offline LLaMA)
 

@@ -37,7 +37,7 @@ def align_item_embeddings(dataset, tokens, vectors, method="scft"):
     """
     dataset_name = getattr(dataset, "dataset_name", "<dataset>")
     rebuild = (
-        f"Rebuild the embeddings with `python -m recbole_llmemb.generate --method={method} "
+        f"Rebuild the embeddings with `python -m recbole_llmemb.pipeline.generate --method={method} "
         f"--dataset={dataset_name}` (or delete the stale cache entry so that it is rebuilt)."
     )
     vectors = np.asarray(vectors)

@@ -40,7 +40,7 @@ import re
 import numpy as np
 
 from recbole_llmemb.errors import UserError
-from recbole_llmemb.generator.settings import setting
+from recbole_llmemb.settings import read
 
 DEFAULT_INSTRUCTION = "The item has the following attributes:"
 FALLBACK_NAME = "item id"
@@ -50,14 +50,6 @@ _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
 
 def _logger():
     return logging.getLogger()
-
-
-def _cfg(config, key, default=None):
-    try:
-        value = config[key]
-    except (KeyError, TypeError):
-        value = None
-    return default if value is None else value
 
 
 # --------------------------------------------------------------------------- value cleaning
@@ -112,7 +104,7 @@ def text_fields(config, dataset):
     iid = config["ITEM_ID_FIELD"]
     table = _item_table(dataset)
     available = [f for f in table if f != iid]
-    wanted = _cfg(config, "item_text_fields")
+    wanted = read(config, "item_text_fields")
     if wanted is None:
         fields = [f for f in available if not _SKIP_NAME.search(f)]
     else:
@@ -141,8 +133,8 @@ def _raw_float_strings(config, dataset, fields):
 
     iid = config["ITEM_ID_FIELD"]
     path = os.path.join(getattr(dataset, "dataset_path", None) or config["data_path"], f"{config['dataset']}.item")
-    sep = _cfg(config, "field_separator", "\t")
-    encoding = _cfg(config, "encoding", "utf-8")
+    sep = read(config, "field_separator", "\t")
+    encoding = read(config, "encoding", "utf-8")
     try:
         with open(path, encoding=encoding) as f:
             header = f.readline().rstrip("\n").rstrip("\r").split(sep)
@@ -164,8 +156,8 @@ def _raw_float_strings(config, dataset, fields):
 
 
 def _seq_is_list(config, dataset, field, n_items):
-    list_fields = _cfg(config, "item_text_list_fields") or []
-    phrase_fields = _cfg(config, "item_text_phrase_fields") or []
+    list_fields = read(config, "item_text_list_fields") or []
+    phrase_fields = read(config, "item_text_phrase_fields") or []
     if field in list_fields:
         return True
     if field in phrase_fields:
@@ -185,8 +177,8 @@ def item_attributes(config, dataset):
     tokens = [str(t) for t in dataset.field2id_token[iid][1:]]
     n = len(tokens)
     fields = text_fields(config, dataset)
-    names = _cfg(config, "item_text_names", {}) or {}
-    max_chars = int(setting(config, "item_text_max_chars", 100))
+    names = read(config, "item_text_names") or {}
+    max_chars = int(read(config, "item_text_max_chars"))
     table = _item_table(dataset)
     _logger().info("item text of %d items from fields %s", n,
                    ", ".join(f if names.get(f, f) == f else f"{f} (as '{names[f]}')" for f in fields))
@@ -275,7 +267,7 @@ def item_attributes(config, dataset):
 
 def instruction(config):
     """The instruction line (``item_text_instruction``)."""
-    return str(_cfg(config, "item_text_instruction", DEFAULT_INSTRUCTION)).strip()
+    return str(read(config, "item_text_instruction", DEFAULT_INSTRUCTION)).strip()
 
 
 def render(instr, attrs):

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recbole_llmemb.settings import read
+
 VECTORS = "vectors.npy"
 META = "meta.json"
 FORMAT_VERSION = 1
@@ -49,6 +51,11 @@ class EmbeddingSet:
     def row_of(self):
         """``{token: row}``."""
         return {t: i for i, t in enumerate(self.tokens)}
+
+
+def cache_root(config):
+    """The folder that holds every dataset's entries (``embedding_cache_dir``, made absolute)."""
+    return os.path.abspath(os.path.expanduser(str(read(config, "embedding_cache_dir"))))
 
 
 def sha256_bytes(data):

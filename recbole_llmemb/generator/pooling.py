@@ -1,7 +1,10 @@
 """Pooling of a language model's last hidden states into one vector per text."""
 import torch
 
-POOLINGS = ("mean", "last")
+from recbole_llmemb import settings
+from recbole_llmemb.errors import UserError
+
+POOLINGS = settings.choices("llm_pooling")
 
 
 def mean_pool(hidden, mask):
@@ -23,6 +26,4 @@ def pool(hidden, mask, method="mean"):
         return mean_pool(hidden, mask)
     if method == "last":
         return last_pool(hidden, mask)
-    from recbole_llmemb.errors import UserError
-
     raise UserError(f"llm_pooling={method}: use one of {', '.join(POOLINGS)}.")

@@ -1,6 +1,6 @@
 """The embedding methods by name: each method's stage 1 registers a builder here, the pipeline
-(``recbole_llmemb.generate``) looks it up, caches what it builds and hands it to the models."""
-from dataclasses import dataclass, field
+(``recbole_llmemb.pipeline.generate``) looks it up, caches what it builds and hands it to the models."""
+from dataclasses import dataclass
 from typing import Callable
 
 from recbole_llmemb.errors import UserError
@@ -22,6 +22,9 @@ class BuildContext:
     settings: dict
     progress: bool = True
     key: str = ""
+    #: ``() -> (item_num, hidden)``: the alignment SASRec's item table in the dataset's id order, trained
+    #: or reused by the pipeline (for a builder registered with ``needs_collaborative``)
+    collaborative: Callable = None
 
 
 @dataclass
@@ -33,15 +36,16 @@ class Builder:
     settings: Callable
     build: Callable
     description: str = ""
-    extra: dict = field(default_factory=dict)
+    #: the pipeline adds the alignment SASRec's cache key to the settings and hands its table in
+    needs_collaborative: bool = False
 
 
 BUILDERS = {}
 
 
-def register_builder(name, settings, build, description=""):
-    """Register an embedding method under ``name`` (e.g. "said", "tslrec")."""
-    BUILDERS[name] = Builder(name=name, settings=settings, build=build, description=description)
+def register_builder(name, settings, build, description="", needs_collaborative=False):
+    """Register an embedding method under ``name`` (one of ``recbole_llmemb.settings.METHODS``)."""
+    BUILDERS[name] = Builder(name, settings, build, description, needs_collaborative)
     return BUILDERS[name]
 
 

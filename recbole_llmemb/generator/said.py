@@ -31,15 +31,16 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from recbole_llmemb import settings
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity, read_model_config
 from recbole_llmemb.generator.extract import check_pca
 from recbole_llmemb.generator.registry import register_builder
-from recbole_llmemb.generator.settings import setting
+from recbole_llmemb.settings import read
 
-EXPORTS = ("tokens", "id")
-VOCABS = ("corpus", "full")
+EXPORTS = settings.choices("said_export")
+VOCABS = settings.choices("said_vocab")
 
 
 class SoftTokens(nn.Module):
@@ -280,62 +281,50 @@ def said_texts(attributes):
 
 def total_steps(config, n_items):
     """``said_steps`` when set, else ``said_epochs`` passes over the items."""
-    steps = setting(config, "said_steps")
+    steps = read(config, "said_steps")
     if steps is not None:
         return int(steps)
-    bs = int(setting(config, "said_batch_size"))
-    return int(math.ceil(float(setting(config, "said_epochs")) * math.ceil(n_items / bs)))
+    bs = int(read(config, "said_batch_size"))
+    return int(math.ceil(float(read(config, "said_epochs")) * math.ceil(n_items / bs)))
 
 
 def settings(config, n_items):
     """Everything that changes SAID's vectors (the cache key); bad values refused before any work."""
     ident = model_identity(config)
-    k = int(setting(config, "said_tokens"))
-    if k < 1:
-        raise UserError(f"said_tokens={k}: SAID needs at least one soft token per item.")
+    k = int(read(config, "said_tokens"))
     limit = getattr(read_model_config(ident["path"]), "max_position_embeddings", None)
-    said_max_length = int(setting(config, "said_max_length"))
-    if said_max_length < 1:
-        raise UserError(f"said_max_length={said_max_length}: at least one text token must be reproduced.")
+    said_max_length = int(read(config, "said_max_length"))
     if isinstance(limit, int) and k + said_max_length + 2 > limit:
         raise UserError(f"said_tokens={k} + said_max_length={said_max_length} (+2 special tokens) exceeds the "
                         f"model's limit of {limit} positions: lower said_max_length to at most {limit - k - 2}.")
-    vocab = str(setting(config, "said_vocab"))
-    if vocab not in VOCABS:
-        raise UserError(f"said_vocab={vocab}: use one of {', '.join(VOCABS)}.")
-    export = str(setting(config, "said_export"))
-    if export not in EXPORTS:
-        raise UserError(f"said_export={export}: use one of {', '.join(EXPORTS)}.")
-    mask_ratio = float(setting(config, "said_mask_ratio"))
-    if not 0.0 < mask_ratio <= 1.0:
-        raise UserError(f"said_mask_ratio={mask_ratio}: must be in (0, 1].")
-    batch = int(setting(config, "said_batch_size"))
-    if batch < 1:
-        raise UserError(f"said_batch_size={batch}: must be at least 1.")
-    lora = bool(setting(config, "said_lora"))
+    vocab = str(read(config, "said_vocab"))
+    export = str(read(config, "said_export"))
+    mask_ratio = float(read(config, "said_mask_ratio"))
+    batch = int(read(config, "said_batch_size"))
+    lora = bool(read(config, "said_lora"))
     s = {
         "model": {key: ident[key] for key in ("name", "model_type", "family", "hidden_size", "dtype", "fingerprint")},
         "said_max_length": said_max_length,
         "said_vocab": vocab,
         "said_tokens": k,
-        "said_id_dim": int(setting(config, "said_id_dim")),
+        "said_id_dim": int(read(config, "said_id_dim")),
         "said_steps": total_steps(config, n_items),
         "said_batch_size": batch,
-        "said_lr": float(setting(config, "said_lr")),
+        "said_lr": float(read(config, "said_lr")),
         "said_mask_ratio": mask_ratio,
         "said_export": export,
         "said_lora": lora,
         "encoder_head": "MLM transform from zero, word-frequency bias",
         "pca_dim": check_pca(config, ident["hidden_size"], n_items),
-        "seed": int(setting(config, "seed", 2020)),
+        "seed": int(read(config, "seed", 2020)),
     }
     if s["said_steps"] < 1:
         raise UserError(f"said_steps={s['said_steps']}: SAID's vectors are learned; give at least one step.")
     if lora:
-        s.update(lora_r=int(setting(config, "lora_r")), lora_alpha=int(setting(config, "lora_alpha")),
-                 lora_dropout=float(setting(config, "lora_dropout")),
+        s.update(lora_r=int(read(config, "lora_r")), lora_alpha=int(read(config, "lora_alpha")),
+                 lora_dropout=float(read(config, "lora_dropout")),
                  lora_target_modules=lora_target_modules(config, ident["model_type"]),
-                 said_lora_lr=float(setting(config, "said_lora_lr")))
+                 said_lora_lr=float(read(config, "said_lora_lr")))
     else:
         s["said_lora_lr"] = 0.0
     return s

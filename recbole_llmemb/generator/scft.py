@@ -25,16 +25,16 @@ import time
 
 import torch
 
+from recbole_llmemb import settings
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, encode, extract, forward_pooled, pad_batch, wants_eos
-from recbole_llmemb.generator.pooling import POOLINGS
 from recbole_llmemb.generator.registry import register_builder
-from recbole_llmemb.generator.settings import setting
+from recbole_llmemb.settings import read
 from recbole_llmemb import losses
 
-LOSSES = ("soft", "infonce")
+LOSSES = settings.choices("scft_loss")
 TAU_MIN = 1e-2
 
 
@@ -74,18 +74,18 @@ def loss_fn(name):
 
 def initial_tau(config):
     """``scft_tau`` if set, else 3.0 for the soft loss (official) and 0.05 for InfoNCE."""
-    t = setting(config, "scft_tau")
+    t = read(config, "scft_tau")
     if t is None:
-        t = 0.05 if setting(config, "scft_loss") == "infonce" else 3.0
+        t = 0.05 if read(config, "scft_loss") == "infonce" else 3.0
     return float(t)
 
 
 def total_steps(config, n_items):
-    epochs = setting(config, "scft_epochs")
-    bs = int(setting(config, "scft_batch_size"))
+    epochs = read(config, "scft_epochs")
+    bs = int(read(config, "scft_batch_size"))
     if epochs is not None:
         return int(math.ceil(float(epochs) * math.ceil(n_items / bs)))
-    return int(setting(config, "scft_steps"))
+    return int(read(config, "scft_steps"))
 
 
 class SCFTTrainer:
@@ -98,23 +98,19 @@ class SCFTTrainer:
         self.info = info
         self.attributes = attributes
         self.instruction = instruction
-        self.pooling = setting(config, "llm_pooling")
-        self.max_length = int(setting(config, "llm_max_length"))
-        self.batch_size = int(setting(config, "scft_batch_size"))
-        self.drop_ratio = float(setting(config, "scft_drop_ratio"))
-        self.loss_name = str(setting(config, "scft_loss"))
+        self.pooling = read(config, "llm_pooling")
+        self.max_length = int(read(config, "llm_max_length"))
+        self.batch_size = int(read(config, "scft_batch_size"))
+        self.drop_ratio = float(read(config, "scft_drop_ratio"))
+        self.loss_name = str(read(config, "scft_loss"))
         self.loss = loss_fn(self.loss_name)
-        if not 0.0 <= self.drop_ratio < 1.0:
-            raise UserError(f"scft_drop_ratio={self.drop_ratio}: must be in [0, 1).")
-        if self.batch_size < 2:
-            raise UserError("scft_batch_size must be at least 2 (the other items of a batch are the negatives).")
-        self.seed = int(setting(config, "seed", 2020))
+        self.seed = int(read(config, "seed", 2020))
         self.rng = random.Random(self.seed)
         device = next(model.parameters()).device
         self.tau = torch.nn.Parameter(torch.tensor(initial_tau(config), dtype=torch.float32, device=device))
         params = [p for p in model.parameters() if p.requires_grad] + [self.tau]
-        self.optimizer = torch.optim.AdamW(params, lr=float(setting(config, "scft_lr")),
-                                           weight_decay=float(setting(config, "scft_weight_decay", 0.0)))
+        self.optimizer = torch.optim.AdamW(params, lr=float(read(config, "scft_lr")),
+                                           weight_decay=float(read(config, "scft_weight_decay")))
         self.add_eos = wants_eos(info, self.pooling)
         self._order = []
 
@@ -192,33 +188,29 @@ class SCFTTrainer:
 def settings(config, n_items, force_steps=None):
     """Everything that changes SCFT's vectors (the cache key); bad values refused before any work."""
     ident = model_identity(config)
-    pooling = setting(config, "llm_pooling")
-    if pooling not in POOLINGS:
-        raise UserError(f"llm_pooling={pooling}: use one of {', '.join(POOLINGS)}.")
+    pooling = read(config, "llm_pooling")
     steps = total_steps(config, n_items) if force_steps is None else int(force_steps)
     s = {
         "model": {k: ident[k] for k in ("name", "model_type", "family", "hidden_size", "dtype", "fingerprint")},
         "pooling": pooling,
-        "max_length": int(setting(config, "llm_max_length")),
+        "max_length": int(read(config, "llm_max_length")),
         "scft_steps": steps,
         "pca_dim": check_pca(config, ident["hidden_size"], n_items),
-        "seed": int(setting(config, "seed", 2020)),
+        "seed": int(read(config, "seed", 2020)),
     }
     if steps > 0:
-        loss = setting(config, "scft_loss")
-        if loss not in LOSSES:
-            raise UserError(f"scft_loss={loss}: use one of {', '.join(LOSSES)}.")
+        loss = read(config, "scft_loss")
         s.update(
-            lora_r=int(setting(config, "lora_r")),
-            lora_alpha=int(setting(config, "lora_alpha")),
-            lora_dropout=float(setting(config, "lora_dropout")),
+            lora_r=int(read(config, "lora_r")),
+            lora_alpha=int(read(config, "lora_alpha")),
+            lora_dropout=float(read(config, "lora_dropout")),
             lora_target_modules=lora_target_modules(config, ident["model_type"]),
             scft_loss=loss,
             scft_tau=initial_tau(config),
-            scft_drop_ratio=float(setting(config, "scft_drop_ratio")),
-            scft_batch_size=int(setting(config, "scft_batch_size")),
-            scft_lr=float(setting(config, "scft_lr")),
-            scft_weight_decay=float(setting(config, "scft_weight_decay", 0.0)),
+            scft_drop_ratio=float(read(config, "scft_drop_ratio")),
+            scft_batch_size=int(read(config, "scft_batch_size")),
+            scft_lr=float(read(config, "scft_lr")),
+            scft_weight_decay=float(read(config, "scft_weight_decay")),
         )
     return s
 
@@ -241,7 +233,7 @@ def build(ctx):
         model = model.merge_and_unload()
     t0 = time.perf_counter()
     vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"], max_length=s["max_length"],
-                      batch_size=int(setting(config, "llm_batch_size")), progress=ctx.progress)
+                      batch_size=int(read(config, "llm_batch_size")), progress=ctx.progress)
     extra["extract_seconds"] = round(time.perf_counter() - t0, 3)
     return vectors, extra
 

@@ -25,16 +25,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recbole_llmemb import settings
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch, wants_eos
-from recbole_llmemb.generator.pooling import POOLINGS
 from recbole_llmemb.generator.progress import Progress
 from recbole_llmemb.generator.registry import register_builder
-from recbole_llmemb.generator.settings import setting
+from recbole_llmemb.settings import read
 
-LOSSES = ("mse", "kl")
+LOSSES = settings.choices("tslrec_loss")
 #: between two items of a history (a visible token: WordPiece tokenisers drop a bare newline)
 SEPARATOR = " | "
 
@@ -273,49 +273,33 @@ def _python_rng(state):
 
 
 # --------------------------------------------------------------------------- stage 1 of TSLRec, registered
-def _collaborative(config):
-    """The alignment SASRec's store entry (trained now or reused): the table k-means clusters."""
-    from recbole_llmemb.collaborative import collaborative_store
-
-    return collaborative_store(config)
-
-
 def settings(config, n_items):
     """Everything that changes TSLRec's vectors (the cache key), including the SASRec it clusters."""
-    from recbole_llmemb.collaborative import cache_entry
-
     ident = model_identity(config)
-    k = int(setting(config, "tslrec_k"))
+    k = int(read(config, "tslrec_k"))
     if not 1 < k <= n_items:
         raise UserError(f"tslrec_k={k}: needs 2 <= K <= the number of items ({n_items}).")
-    loss = str(setting(config, "tslrec_loss"))
-    if loss not in LOSSES:
-        raise UserError(f"tslrec_loss={loss}: use one of {', '.join(LOSSES)}.")
-    pooling = setting(config, "llm_pooling")
-    if pooling not in POOLINGS:
-        raise UserError(f"llm_pooling={pooling}: use one of {', '.join(POOLINGS)}.")
-    share = float(setting(config, "tslrec_valid_share"))
-    if not 0 <= share < 1:
-        raise UserError(f"tslrec_valid_share={share}: must be in [0, 1).")
+    loss = str(read(config, "tslrec_loss"))
+    pooling = read(config, "llm_pooling")
+    share = float(read(config, "tslrec_valid_share"))
     return {
         "model": {key: ident[key] for key in ("name", "model_type", "family", "hidden_size", "dtype", "fingerprint")},
-        "sasrec": cache_entry(config)[1],
         "tslrec_k": k,
         "tslrec_loss": loss,
-        "tslrec_epochs": int(setting(config, "tslrec_epochs")),
-        "tslrec_batch_size": int(setting(config, "tslrec_batch_size")),
-        "tslrec_lr": float(setting(config, "tslrec_lr")),
-        "tslrec_max_length": int(setting(config, "tslrec_max_length")),
-        "tslrec_item_length": int(setting(config, "tslrec_item_length")),
+        "tslrec_epochs": int(read(config, "tslrec_epochs")),
+        "tslrec_batch_size": int(read(config, "tslrec_batch_size")),
+        "tslrec_lr": float(read(config, "tslrec_lr")),
+        "tslrec_max_length": int(read(config, "tslrec_max_length")),
+        "tslrec_item_length": int(read(config, "tslrec_item_length")),
         "tslrec_valid_share": share,
         "pooling": pooling,
         "inputs": "instruction once, items' attribute texts joined by ' | ', one-item history at extraction",
-        "max_length": int(setting(config, "llm_max_length")),
-        "lora_r": int(setting(config, "lora_r")), "lora_alpha": int(setting(config, "lora_alpha")),
-        "lora_dropout": float(setting(config, "lora_dropout")),
+        "max_length": int(read(config, "llm_max_length")),
+        "lora_r": int(read(config, "lora_r")), "lora_alpha": int(read(config, "lora_alpha")),
+        "lora_dropout": float(read(config, "lora_dropout")),
         "lora_target_modules": lora_target_modules(config, ident["model_type"]),
         "pca_dim": check_pca(config, ident["hidden_size"], n_items),
-        "seed": int(setting(config, "seed", 2020)),
+        "seed": int(read(config, "seed", 2020)),
     }
 
 
@@ -342,21 +326,19 @@ def make_trainer(config, dataset, attributes, instruction, s, table):
 def build(ctx):
     """Cluster the SASRec's items, fine-tune on users' category shares, extract each item alone."""
     s = ctx.settings
-    es = _collaborative(ctx.config)
-    from recbole_llmemb.data.dataset import align_item_embeddings
-
-    table = align_item_embeddings(ctx.dataset, es.tokens, es.vectors, method="collaborative SASRec")[1:]
+    table = ctx.collaborative()[1:]
     trainer = make_trainer(ctx.config, ctx.dataset, ctx.attributes, ctx.instruction, s, table)
-    saver = Progress(ctx.folder, ctx.key, float(setting(ctx.config, "stage_checkpoint_seconds")))
+    saver = Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")))
     stats = trainer.train(s["tslrec_epochs"], progress=ctx.progress, saver=saver)
     model = trainer.model.merge_and_unload()
     t0 = time.perf_counter()
     ids = [trainer.history_tokens([i])[0] for i in range(len(ctx.texts))]
     vectors = extract(model, trainer.tokenizer, ctx.texts, trainer.info, pooling=s["pooling"],
-                      batch_size=int(setting(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids)
+                      batch_size=int(read(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids)
     sizes = np.bincount(trainer.labels, minlength=s["tslrec_k"])
     return vectors, {"tslrec": stats, "model": dict(trainer.info), "extract_seconds": round(time.perf_counter() - t0, 3),
                      "category_sizes": {"min": int(sizes.min()), "max": int(sizes.max())}}
 
 
-register_builder("tslrec", settings, build, "TSLRec: user-level SFT on latent item categories, then each item alone")
+register_builder("tslrec", settings, build, "TSLRec: user-level SFT on latent item categories, then each item alone",
+                 needs_collaborative=True)

@@ -1,19 +1,15 @@
-"""SAID's stage 2: RecBole's backbones on SAID's learned item vectors (``generator/said.py``).
-
-The vectors enter through the same frozen-table adapter, warm start and id table as LLMEmb's RAT
-(:class:`~recbole_llmemb.model.llmemb.LLMEmbMixin`); only the generator differs, and there is no
-collaborative alignment term unless asked for (``props/said.yaml``: ``alpha: 0``).
-"""
+"""SAID (Hu et al., "Enhancing Sequential Recommendation via LLM-based Semantic Embedding Learning",
+WWW 2024 Companion): each item id is projected into soft tokens from which the language model must
+reproduce the item's text (stage 1, ``recbole_llmemb/generator/said.py``); the learned vectors then
+feed RecBole's backbones through RAT's adapter (stage 2, :mod:`recbole_llmemb.model.rat`), with no
+alignment term unless asked for (``props/said.yaml``)."""
 from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 
-from recbole_llmemb.model.llmemb import LLMEmbMixin
+from recbole_llmemb.model.rat import RATMixin
 
 
-class SAIDMixin(LLMEmbMixin):
-    """LLMEmb's item-table machinery on SAID's vectors; put it before the RecBole class in the bases."""
-
-    item_embedding_method = "said"
-    #: the method's props file, layered over props/rat.yaml
+class SAIDMixin(RATMixin):
+    embedding_method = "said"
     method_props = "said.yaml"
 
 

@@ -1,15 +1,16 @@
-"""TSLRec's stage 2: RecBole's backbones on TSLRec's item vectors (``generator/tslrec.py``), through
-the same frozen-table adapter, warm start and id table as LLMEmb's RAT; no alignment term unless
-asked for (``props/tslrec.yaml``)."""
+"""TSLRec (Liu et al., "A Practice-Friendly Two-Stage LLM-Enhanced Paradigm in Sequential
+Recommendation", arXiv 2406.00333 v1):
+user-level fine-tuning that reconstructs a user's spread over latent item categories, then each item
+alone through the tuned model (stage 1, ``recbole_llmemb/generator/tslrec.py``); the vectors feed
+RecBole's backbones through RAT's adapter (stage 2, :mod:`recbole_llmemb.model.rat`), with no alignment
+term unless asked for (``props/tslrec.yaml``)."""
 from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 
-from recbole_llmemb.model.llmemb import LLMEmbMixin
+from recbole_llmemb.model.rat import RATMixin
 
 
-class TSLRecMixin(LLMEmbMixin):
-    """LLMEmb's item-table machinery on TSLRec's vectors; put it before the RecBole class in the bases."""
-
-    item_embedding_method = "tslrec"
+class TSLRecMixin(RATMixin):
+    embedding_method = "tslrec"
     method_props = "tslrec.yaml"
 
 

@@ -1,13 +1,11 @@
-"""Building blocks shared by the plugin's models (and by SCFT).
+"""RAT's item table: ``adapter(frozen language-model item vectors)``, standing in for a backbone's
+``nn.Embedding`` so that RecBole's own ``forward`` / ``calculate_loss`` / ``predict`` /
+``full_sort_predict`` code keeps working unchanged.
 
-* RAT's alignment losses (:data:`ALIGN_LOSSES`, defined in ``recbole_llmemb.losses``).
-* :class:`Adapter`: the trainable map from frozen language-model item vectors to the backbone's
-  item-table size (LLMEmb RAT: two linear layers ``d -> d/2 -> hidden``).
-* :class:`AdaptedItemEmbedding`: a drop-in for a backbone's ``nn.Embedding`` item table whose rows
-  are ``adapter(frozen LM vectors)``, so RecBole's own ``forward`` / ``calculate_loss`` /
-  ``predict`` / ``full_sort_predict`` code keeps working unchanged.
-* :func:`recent_positions` and :func:`normalised_vectors`: the user's last items and the whitened
-  text vectors, read by the text re-ranker (``recbole_llmemb.rerank``).
+* :class:`Adapter`: the official code's two linear layers ``d -> d/2 -> hidden``.
+* :func:`input_normalisation`: what the adapter reads (mean removed, optionally whitened).
+* :class:`AdaptedItemEmbedding`: the table, with the text-plus-id offsets, BERT4Rec's mask row,
+  a per-block cache and the warm-start fit.
 """
 import contextlib
 
@@ -15,65 +13,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from recbole_llmemb import settings
 from recbole_llmemb.errors import UserError
-from recbole_llmemb.losses import ALIGN_LOSSES, infonce_loss, soft_contrastive_loss  # noqa: F401  (RAT's losses)
 
-
-_ACTIVATIONS = {
-    "gelu": nn.GELU,
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "silu": nn.SiLU,
-    "none": nn.Identity,
-    "linear": nn.Identity,
-}
-
-
-def make_activation(name):
-    """An activation module by name (``gelu``, ``relu``, ``tanh``, ``silu``; ``none``/``linear``: identity)."""
-    key = "none" if name is None else str(name).lower()
-    if key not in _ACTIVATIONS:
-        raise UserError(f"adapter_act '{name}' is not one of: {', '.join(sorted(_ACTIVATIONS))}.")
-    return _ACTIVATIONS[key]()
+INPUT_NORMS = settings.choices("llm_emb_norm")
+ADAPTER_INITS = settings.choices("adapter_init")
+PRECISIONS = settings.choices("adapter_precision")
 
 
 class Adapter(nn.Module):
-    """``Linear(d, h) -> activation -> dropout -> Linear(h, out)``, optionally LayerNorm on the output.
+    """``Linear(d, h) -> dropout -> Linear(h, out)``, optionally LayerNorm on the output: the official
+    code's purely linear two-layer adapter. ``hidden=None`` means ``d // 2``. Weights xavier-normal
+    (item differences start at the inputs' weight); biases zero (``xavier``) or PyTorch's default
+    (``official``)."""
 
-    ``hidden=None`` means ``d // 2`` (LLMEmb). ``activation='none'`` gives the official code's
-    purely linear two-layer adapter.
-    """
-
-    def __init__(self, in_dim, out_dim, hidden=None, activation="gelu", dropout=0.0, layernorm=False, init="default"):
+    def __init__(self, in_dim, out_dim, hidden=None, dropout=0.0, layernorm=False, init="xavier"):
         super().__init__()
         hidden = max(1, int(in_dim) // 2) if hidden is None else int(hidden)
-        if hidden < 1:
-            raise UserError(f"adapter_hidden must be a positive size (or ~ for d/2), got {hidden}.")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise UserError(f"adapter_dropout must be in [0, 1), got {dropout}.")
         self.in_dim, self.hidden, self.out_dim = int(in_dim), hidden, int(out_dim)
-        self.net = nn.Sequential(
-            nn.Linear(self.in_dim, hidden),
-            make_activation(activation),
-            nn.Dropout(float(dropout)),
-            nn.Linear(hidden, self.out_dim),
-        )
+        # slot 1 held an activation in earlier versions: kept empty so that checkpoints keep their keys
+        self.net = nn.Sequential(nn.Linear(self.in_dim, hidden), nn.Identity(), nn.Dropout(float(dropout)),
+                                 nn.Linear(hidden, self.out_dim))
         self.norm = nn.LayerNorm(self.out_dim) if layernorm else nn.Identity()
         if init not in ADAPTER_INITS:
             raise UserError(f"adapter_init={init}: use one of {', '.join(ADAPTER_INITS)}.")
-        if init in ("xavier", "official"):  # xavier-normal weights: item differences start at the inputs' weight
-            for layer in (self.net[0], self.net[3]):
-                nn.init.xavier_normal_(layer.weight)
-                if init == "xavier":  # zero biases; the official code keeps PyTorch's default ones
-                    nn.init.zeros_(layer.bias)
+        for layer in (self.net[0], self.net[3]):
+            nn.init.xavier_normal_(layer.weight)
+            if init == "xavier":
+                nn.init.zeros_(layer.bias)
 
     def forward(self, x):
         return self.norm(self.net(x))
-
-
-ADAPTER_INITS = ("default", "xavier", "official")
-INPUT_NORMS = ("none", "scale", "center", "whiten", "shrink")
-PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def adapter_precision(setting, device):
@@ -91,7 +61,7 @@ def adapter_precision(setting, device):
 def normalised_vectors(items, how):
     """``items`` after :func:`input_normalisation` (mean removed, transform applied; unscaled)."""
     mean, transform, _ = input_normalisation(items, how)
-    x = items - mean.to(items.dtype) if how in ("center", "whiten", "shrink") else items
+    x = items - mean.to(items.dtype) if how != "none" else items
     return x @ transform.to(items.dtype) if transform is not None else x
 
 
@@ -100,30 +70,21 @@ def input_normalisation(items, how):
 
     General-purpose sentence vectors of item texts share one large common direction (the same
     prompt, the same domain): rows sit close together and a small adapter learns slowly from
-    their differences. ``scale`` divides by the mean row norm (geometry kept); ``center`` removes
-    the mean row first (as the PCA of the paper's pipeline does); ``whiten`` also decorrelates
-    and equalises the directions (ZCA), so that every direction of variation counts; ``shrink``
-    whitens by the Ledoit-Wolf shrunk covariance, so that directions of near-zero variance (which
-    ``whiten`` blows up to the size of the main ones) stay small.
+    their differences. ``center`` removes the mean row (as the PCA of the paper's pipeline does)
+    and scales to unit mean norm; ``whiten`` also decorrelates and equalises the directions (ZCA),
+    so that every direction of variation counts; ``none`` leaves the vectors as they are.
     """
     d = items.shape[1]
     mean = items.mean(0) if len(items) else items.new_zeros(d)
     transform = None
     x = items.double()
-    if how in ("center", "whiten", "shrink"):
+    if how != "none":
         x = x - mean.double()
     if how == "whiten" and len(items) > 1:
         cov = x.T @ x / (len(items) - 1)
         vals, vecs = torch.linalg.eigh(cov)
         vals = vals.clamp_min(vals.max() * 1e-6)
         transform = (vecs @ torch.diag(vals.rsqrt()) @ vecs.T).float()
-        x = x @ transform.double()
-    if how == "shrink" and len(items) > 1:
-        from sklearn.covariance import ledoit_wolf
-
-        cov, _ = ledoit_wolf(x.numpy(), assume_centered=True)
-        vals, vecs = torch.linalg.eigh(torch.as_tensor(cov))
-        transform = (vecs @ torch.diag(vals.clamp_min(1e-12).rsqrt()) @ vecs.T).float()
         x = x @ transform.double()
     scale = 1.0
     if how != "none" and len(items):
@@ -148,9 +109,8 @@ class AdaptedItemEmbedding(nn.Module):
     recomputes it.
     """
 
-    def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, activation="gelu",
-                 dropout=0.0, layernorm=False, special_init_std=0.02, input_norm="scale", precision="float32",
-                 init="default", id_table=False):
+    def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, dropout=0.0, layernorm=False,
+                 special_init_std=0.02, input_norm="center", precision="float32", init="xavier", id_table=False):
         super().__init__()
         llm_matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
         if llm_matrix.dim() != 2:
@@ -170,7 +130,7 @@ class AdaptedItemEmbedding(nn.Module):
         self.register_buffer("input_mean", mean)
         self.register_buffer("input_transform", transform)
         self.register_buffer("input_scale", torch.tensor(scale, dtype=torch.float32))
-        self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, activation, dropout, layernorm, init)
+        self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, dropout, layernorm, init)
         # text-plus-id (LLM-ESR's dual view): a per-item trainable offset, zero at the start
         self.id_weight = nn.Parameter(torch.zeros(self.n_items - 1, self.embedding_dim)) if id_table else None
         if n_special:
@@ -198,7 +158,7 @@ class AdaptedItemEmbedding(nn.Module):
 
     def _normalised(self):
         x = self.llm_weight[1:]
-        if self.input_norm in ("center", "whiten", "shrink"):
+        if self.input_norm != "none":
             x = x - self.input_mean
         if self.input_transform is not None:
             x = x @ self.input_transform
@@ -280,10 +240,3 @@ class AdaptedItemEmbedding(nn.Module):
             f"freeze={self.freeze}, input_norm={self.input_norm}, precision={self.precision}, "
             f"input_scale={float(self.input_scale):.4g}"
         )
-
-
-def recent_positions(item_seq, item_seq_len, last):
-    """``(B, L)`` mask of each row's last ``last`` items (RecBole's item lists are left-aligned)."""
-    pos = torch.arange(item_seq.shape[1], device=item_seq.device).unsqueeze(0)
-    length = item_seq_len.unsqueeze(1)
-    return (pos < length) & (pos >= length - last)

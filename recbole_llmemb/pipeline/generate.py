@@ -1,6 +1,6 @@
 """Stage 1: item embeddings from item text, built once and cached in the embedding store.
 
-    python -m recbole_llmemb.generate --method=scft --dataset=ml-100k [--llm_path=...] [--key=value ...]
+    python -m recbole_llmemb.pipeline.generate --method=scft --dataset=ml-100k [--llm_path=...] [--key=value ...]
 
 ``item_embeddings(config, dataset, method)`` returns an ``EmbeddingSet`` aligned with
 ``dataset.field2id_token[ITEM_ID][1:]``: from the store when an intact entry with the same cache
@@ -17,15 +17,13 @@ import sys
 import time
 import numpy as np
 
-from recbole_llmemb.config import Config, UserError, split_command_line
+from recbole_llmemb.pipeline.config import Config, UserError, split_command_line
 from recbole_llmemb.data import store
+from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.data.item_text import instruction, item_attributes, render
 from recbole_llmemb.generator import extract, random_vectors, said, scft, tslrec  # noqa: F401  (registering their builders)
-from recbole_llmemb.generator.registry import BUILDERS, BuildContext, get_builder, register_builder  # noqa: F401
-from recbole_llmemb.generator.settings import setting
-
-#: where the inference blend takes its text vectors (``text_blend_vectors``): the model's own, or a method's store
-BLEND_VECTORS = ("own", *BUILDERS)
+from recbole_llmemb.generator.registry import BuildContext, get_builder
+from recbole_llmemb.pipeline.collaborative import cache_entry as cache_entry_of_sasrec, collaborative_store
 
 GENERATOR_VERSION = 1  # bump when text building or extraction changes meaning
 
@@ -47,12 +45,14 @@ def cache_key(method, tokens, texts, settings):
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def cache_root(config):
-    return os.path.abspath(os.path.expanduser(str(setting(config, "embedding_cache_dir", "llmemb_cache/"))))
-
-
 def entry_path(config, method, key):
-    return os.path.join(cache_root(config), str(config["dataset"]), f"{method}-{key[:16]}")
+    return os.path.join(store.cache_root(config), str(config["dataset"]), f"{method}-{key[:16]}")
+
+
+def sasrec_table(config, dataset):
+    """The alignment SASRec's item table in ``dataset``'s id order (trained now or reused)."""
+    es = collaborative_store(config)
+    return align_item_embeddings(dataset, es.tokens, es.vectors, method="collaborative SASRec")
 
 
 def item_embeddings(config, dataset, method="scft", progress=True):
@@ -69,6 +69,8 @@ def item_embeddings(config, dataset, method="scft", progress=True):
     instr = instruction(config)
     texts = [render(instr, a) for a in attributes]
     settings = builder.settings(config, len(tokens))
+    if builder.needs_collaborative:  # the alignment SASRec it reads is part of what it builds from
+        settings["sasrec"] = cache_entry_of_sasrec(config)[1]
     key = cache_key(method, tokens, texts, settings)
     folder = entry_path(config, method, key)
 
@@ -86,7 +88,8 @@ def item_embeddings(config, dataset, method="scft", progress=True):
 
     os.makedirs(folder, exist_ok=True)
     ctx = BuildContext(config=config, dataset=dataset, tokens=tokens, texts=texts, attributes=attributes,
-                       instruction=instr, folder=folder, settings=settings, progress=progress, key=key)
+                       instruction=instr, folder=folder, settings=settings, progress=progress, key=key,
+                       collaborative=lambda: sasrec_table(config, dataset))
     vectors, extra = builder.build(ctx)
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(tokens):
@@ -130,7 +133,7 @@ def main(argv=None):
             raise UserError("--dataset=<name> is needed, e.g. --dataset=ml-100k.")
         get_builder(method)
         config = Config(model, dataset_name, config_file_list=files, config_dict=args)
-        from recbole_llmemb.training import load_dataset
+        from recbole_llmemb.pipeline.training import load_dataset
 
         start = time.perf_counter()
         dataset = load_dataset(config)

@@ -10,10 +10,16 @@ import os
 import sys
 from logging import getLogger
 
-from recbole_llmemb import training
-from recbole_llmemb.config import Config, UserError, split_command_line
-from recbole_llmemb.config_checks import no_own_vectors
-from recbole_llmemb.training import load_dataset, stage  # noqa: F401  (load_dataset: part of the API)
+from recbole_llmemb.data.dataset import (
+    BLEND_ITEM_EMB_ATTR, LLM_ITEM_EMB_ATTR, align_item_embeddings, attach_collaborative_embeddings, attach_item_embeddings,
+)
+from recbole_llmemb.evaluation.paired import GROUPS, compare_blocks, format_ratio
+from recbole_llmemb.pipeline import training
+from recbole_llmemb.pipeline.config import (
+    Config, UserError, embedding_method, is_plugin_model, split_command_line, uses_collaborative,
+)
+from recbole_llmemb.pipeline.checks import no_own_vectors
+from recbole_llmemb.pipeline.training import load_dataset, stage  # noqa: F401  (load_dataset: part of the API)
 
 from recbole.utils import init_logger  # noqa: E402  (after compat)
 
@@ -23,9 +29,9 @@ def text_vectors_method(config, model_class):
     resolved to the plugin model's own method."""
     method = str(config["text_blend_vectors"])
     if method == "own":
-        if not hasattr(model_class, "own_embedding_method"):
+        if not is_plugin_model(model_class):
             raise no_own_vectors(config["model"])  # a config built in code, past the runner's check
-        return model_class.own_embedding_method(config)
+        return embedding_method(model_class, config)
     return method
 
 
@@ -33,14 +39,11 @@ def prepare_plugin_inputs(config, dataset, model_class, seconds):
     """Attach what a run reads from its dataset: a plugin model's LM item embeddings and collaborative
     table, the re-ranker's text vectors. Returns the alignment SASRec's results file when one was
     used (else ``None``)."""
-    from recbole_llmemb.data.dataset import (
-        BLEND_ITEM_EMB_ATTR, LLM_ITEM_EMB_ATTR, align_item_embeddings, attach_item_embeddings,
-    )
-    from recbole_llmemb.generate import item_embeddings
+    from recbole_llmemb.pipeline.generate import item_embeddings
 
     own = None
-    if getattr(model_class, "item_embedding_method", None):
-        own = model_class.own_embedding_method(config)
+    if is_plugin_model(model_class):
+        own = embedding_method(model_class, config)
         with stage(f"item_embeddings[{own}]", seconds):
             emb = item_embeddings(config, dataset, method=own)
             attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, own))
@@ -53,9 +56,8 @@ def prepare_plugin_inputs(config, dataset, model_class, seconds):
                 emb = item_embeddings(config, dataset, method=method)
                 attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, method),
                                        name=BLEND_ITEM_EMB_ATTR)
-    if getattr(model_class, "needs_collaborative", False) and model_class.uses_collaborative(config):
-        from recbole_llmemb.collaborative import collaborative_item_embeddings
-        from recbole_llmemb.data.dataset import attach_collaborative_embeddings
+    if uses_collaborative(model_class, config):
+        from recbole_llmemb.pipeline.collaborative import collaborative_item_embeddings
 
         with stage("collaborative_sasrec", seconds):
             table, state, sasrec_results = collaborative_item_embeddings(config, dataset)
@@ -86,8 +88,6 @@ def what_differs(results, base):
 def compare_with_alignment_sasrec(results, metric="ndcg@10"):
     """The run's test metric beside the alignment SASRec's (trained on the same split), per group, each
     ratio with its 95% paired bootstrap interval over the test users."""
-    from recbole_llmemb.evaluation.paired import GROUPS, compare_blocks, format_ratio
-
     path = results.get("alignment_sasrec_results")
     try:
         with open(path) as f:
@@ -145,7 +145,7 @@ def main(argv=None):
         print("\n" + comparison)
     print(f"\nresults file: {results['path']}")
     if report:
-        from recbole_llmemb.report import ReportError, write_report
+        from recbole_llmemb.pipeline.report import ReportError, write_report
 
         try:
             index = write_report([results["path"]], os.path.join(os.path.dirname(results["path"]), results["run_id"]))

@@ -7,7 +7,7 @@ and after, the word-frequency baselines (plain and by position in the text), and
 item's soft tokens must reproduce another trained item's text: the gap between the two is what the
 soft tokens know of their own item.
 
-    .venv/bin/python benchmarks/probe_said_stage.py [--items=1000] [--epochs=10] [--set=key=value,...] [--out=FILE]
+    .venv/bin/python benchmarks/probes/probe_said_stage.py [--items=1000] [--epochs=10] [--set=key=value,...] [--out=FILE]
 """
 import argparse
 import json
@@ -19,13 +19,13 @@ import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from recbole_llmemb.config import Config, parse_args  # noqa: E402
+from recbole_llmemb.pipeline.config import Config, parse_args  # noqa: E402
 from recbole_llmemb.data.item_text import item_attributes  # noqa: E402
 from recbole_llmemb.generator import said  # noqa: E402
-from recbole_llmemb.training import load_dataset  # noqa: E402
+from recbole_llmemb.pipeline.training import load_dataset  # noqa: E402
 
 
 def other_text_loss(trainer, items):

@@ -3,7 +3,7 @@ the silhouette (sampled), the sizes of the smallest and largest category, and wh
 is for: how much a user's training-history category shares tell about the category of the user's
 next (validation) item, in bits per user over the catalogue-wide category shares (add-one smoothed).
 
-    .venv/bin/python benchmarks/choose_tslrec_k.py llmemb_cache/amazon-beauty/collab-sasrec-<key> \
+    .venv/bin/python benchmarks/probes/choose_tslrec_k.py llmemb_cache/amazon-beauty/collab-sasrec-<key> \
         --dataset=amazon-beauty --data_path=../shared/datasets --config_files=benchmarks/beauty.yaml [--k=8,16,32]
 """
 import argparse
@@ -26,12 +26,12 @@ def main():
     parser.add_argument("--data_path", default="../shared/datasets")
     parser.add_argument("--config_files", default="benchmarks/beauty.yaml")
     args = parser.parse_args()
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from recbole_llmemb.config import Config
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    from recbole_llmemb.pipeline.config import Config
     from recbole_llmemb.data import store
     from recbole_llmemb.data.dataset import align_item_embeddings
     from recbole_llmemb.generator.tslrec import training_histories
-    from recbole_llmemb.training import load_dataset
+    from recbole_llmemb.pipeline.training import load_dataset
 
     config = Config("SASRec", args.dataset, args.config_files.split(","), {"data_path": args.data_path})
     dataset = load_dataset(config)

@@ -8,8 +8,8 @@ user's ``config_file_list``; ``config_dict`` (the command line).
 import os
 from pathlib import Path
 
-from recbole_llmemb import compat
-from recbole_llmemb.config_checks import check_applicable, check_known, check_values, unused_keys
+from recbole_llmemb import compat, settings
+from recbole_llmemb.pipeline.checks import check_applicable, check_known, check_values, unused_keys
 from recbole_llmemb.errors import UserError  # noqa: F401  (re-exported: the pipeline raises it too)
 
 compat.apply()
@@ -18,7 +18,7 @@ from recbole.config import Config as RecBoleConfig  # noqa: E402
 from recbole.utils import ModelType  # noqa: E402
 from recbole.utils import get_model as recbole_get_model  # noqa: E402
 
-PROPS_DIR = Path(__file__).resolve().parent.parent / "props"
+PROPS_DIR = Path(__file__).resolve().parent.parent.parent / "props"
 REPO_ROOT = PROPS_DIR.parent
 RECBOLE_EXAMPLE_DIR = Path(__import__("recbole").__file__).resolve().parent / "dataset_example"
 RECBOLE_PROPS_DIR = RECBOLE_EXAMPLE_DIR.parent / "properties"
@@ -50,6 +50,34 @@ def get_model_class(name):
             f"Unknown model '{name}'. Plugin models: {', '.join(sorted(models))}; "
             "or any RecBole model name (SASRec, BERT4Rec, GRU4Rec, Caser, NARM, BPR, ...)."
         ) from None
+
+
+def is_plugin_model(model_class):
+    """Whether ``model_class`` is one of the plugin's RAT models (LLMEmb*, SAID*, TSLRec*)."""
+    from recbole_llmemb.model import RATMixin
+
+    return isinstance(model_class, type) and issubclass(model_class, RATMixin)
+
+
+def embedding_method(model_class, config):
+    """The stage-1 method whose vectors a plugin model reads: ``llm_embedding_method``, else its own."""
+    return str(config["llm_embedding_method"] or model_class.embedding_method)
+
+
+def uses_collaborative(model_class, config):
+    """Whether the pipeline must train or load the alignment SASRec for this run (not to evaluate a
+    trained checkpoint: its weights are all there)."""
+    if not is_plugin_model(model_class) or config["eval_checkpoint"]:
+        return False
+    return float(settings.read(config, "alpha")) > 0 or settings.read(config, "rat_init") == "collaborative"
+
+
+def item_table_size(model_class, config):
+    """The size of a model's item table (the alignment SASRec's ``hidden_size``): GRU4Rec's is
+    ``embedding_size``, the others' ``hidden_size``."""
+    from recbole.model.sequential_recommender import GRU4Rec
+
+    return int(config["embedding_size" if issubclass(model_class, GRU4Rec) else "hidden_size"])
 
 
 def backbone_of(model_class):
@@ -106,7 +134,8 @@ class Config(RecBoleConfig):
         self.user_config_files = list(config_file_list or [])
         self.user_config_dict = dict(config_dict)
         super().__init__(model_class, dataset, files, config_dict)
-        check_values(self, set(config_dict) | set(self.file_config_dict))
+        check_values(self, set(config_dict) | set(self.file_config_dict),
+                     explicit=set(config_dict) | set(self._load_config_files(self.user_config_files)))
         #: settings this run does not read (layered defaults of stages it has not), left out of its results file
         self.unused_keys = unused_keys(self, backbone_of(model_class) is not None)
         #: the unused ones the user's own config files set (the runner warns about them)
@@ -198,7 +227,7 @@ def parse_args(argv):
             out[key] = ast.literal_eval(value)  # None, True, 3, 1e-3, {'mode': 'uni100'}
         except (ValueError, SyntaxError):
             try:
-                # '~' is YAML's null; a word such as 'none' stays a word (adapter_act=none, llm_emb_norm=none)
+                # '~' is YAML's null; a word such as 'none' stays a word (llm_emb_norm=none, text_blend_gate=none)
                 out[key] = None if value == "~" else value if value.lower() in ("none", "null") else yaml.safe_load(value)
             except yaml.YAMLError:
                 out[key] = value

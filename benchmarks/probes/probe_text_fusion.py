@@ -1,13 +1,13 @@
 """Probe (no retraining): does a trained recommender leave the text's own next-item signal unused?
 
-benchmarks/probe_text_vectors.py finds that ranking items by the cosine of their (whitened) text
+benchmarks/probes/probe_text_vectors.py finds that ranking items by the cosine of their (whitened) text
 vectors to a user's last few items beats SASRec on tail items by itself. This probe adds that
 text score to a trained checkpoint's scores, ``z(model scores) + beta * z(text cosine)`` (each
 standardised per user, so ``beta`` is the text's weight in units of the model's own spread: what
 the models' ``text_blend`` setting computes, here with the text vectors of any generator), and
 evaluates with the benchmark's long-tail groups; beta is compared on validation, test reported.
 
-    .venv/bin/python benchmarks/probe_text_fusion.py CHECKPOINT [--model=SASRec] [--beta=0,0.5,1] \
+    .venv/bin/python benchmarks/probes/probe_text_fusion.py CHECKPOINT [--model=SASRec] [--beta=0,0.5,1] \
         [--method=scft] [--norm=whiten] [--last=3] [--gate=none] [--out=FILE]
 
 ``--gate`` scales beta per user: ``tail`` by the share of the user's last ``--last`` items that are
@@ -22,13 +22,13 @@ import sys
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from benchmarks import checkpoint_probe  # noqa: E402
+from benchmarks.probes import checkpoint_probe  # noqa: E402
 from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
-from recbole_llmemb.generate import item_embeddings  # noqa: E402
-from recbole_llmemb.rerank import TextReranker, zscore_rows  # noqa: E402
+from recbole_llmemb.pipeline.generate import item_embeddings  # noqa: E402
+from recbole_llmemb.evaluation.rerank import TextReranker, zscore_rows  # noqa: E402
 
 
 def main():

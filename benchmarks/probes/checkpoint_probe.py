@@ -5,14 +5,14 @@ import os
 
 import torch
 
-from recbole_llmemb.config import Config, get_model_class
+from recbole_llmemb.pipeline.config import Config, get_model_class
 from recbole_llmemb.evaluation.longtail import build_groups, training_counts
 from recbole_llmemb.evaluation.trainer import long_tail_trainer
-from recbole_llmemb.quick_start import load_dataset, prepare_plugin_inputs
+from recbole_llmemb.pipeline.quick_start import load_dataset, prepare_plugin_inputs
 from recbole.data import data_preparation
 from recbole.utils import get_trainer, init_logger, init_seed
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def add_arguments(parser):

@@ -8,7 +8,7 @@ users, trains one epoch and records the held-out loss before and after beside th
 baseline (every held-out user predicted by the training users' mean spread), and the inputs'
 length and how many items they hold.
 
-    .venv/bin/python benchmarks/probe_tslrec_stage.py [--users=1600] [--valid=400] [--set=key=value,...] [--out=FILE]
+    .venv/bin/python benchmarks/probes/probe_tslrec_stage.py [--users=1600] [--valid=400] [--set=key=value,...] [--out=FILE]
 
 The alignment SASRec must be cached (``--set=embedding_cache_dir=...``; the SASRec row builds it).
 """
@@ -20,15 +20,15 @@ import time
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from recbole_llmemb.collaborative import collaborative_store  # noqa: E402
-from recbole_llmemb.config import Config, parse_args  # noqa: E402
+from recbole_llmemb.pipeline.collaborative import collaborative_store  # noqa: E402
+from recbole_llmemb.pipeline.config import Config, parse_args  # noqa: E402
 from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
 from recbole_llmemb.data.item_text import instruction, item_attributes  # noqa: E402
 from recbole_llmemb.generator import tslrec  # noqa: E402
-from recbole_llmemb.training import load_dataset  # noqa: E402
+from recbole_llmemb.pipeline.training import load_dataset  # noqa: E402
 
 
 def main():

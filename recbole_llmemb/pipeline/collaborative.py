@@ -1,6 +1,6 @@
 """The collaborative item table for LLMEmb's alignment: a SASRec trained first on the same split.
 
-    python -m recbole_llmemb.collaborative --model=LLMEmbSASRec --dataset=ml-100k [--key=value ...]
+    python -m recbole_llmemb.pipeline.collaborative --model=LLMEmbSASRec --dataset=ml-100k [--key=value ...]
 
 builds (or finds) the table the given model would use, as its own stage.
 
@@ -8,7 +8,6 @@ Trained through the same pipeline as any run (so it leaves its own results file,
 free) and cached in the embedding store, keyed by the data files' content and every SASRec
 setting that changes what it learns.
 """
-import functools
 import hashlib
 import json
 import os
@@ -18,7 +17,11 @@ from logging import getLogger
 from recbole_llmemb.data import store
 from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.evaluation.results import config_digest, json_safe
-from recbole_llmemb.generator.settings import setting
+from recbole_llmemb import settings
+from recbole_llmemb.pipeline.config import (
+    Config, UserError, get_model_class, item_table_size, is_plugin_model, split_command_line,
+)
+from recbole_llmemb.pipeline.training import load_dataset, train_and_evaluate
 
 
 #: the alignment SASRec's whole state dict, kept in its store entry for RAT's warm start
@@ -44,19 +47,10 @@ def load_state(es):
     return torch.load(io.BytesIO(store.load_extra(es, CHECKPOINT)), map_location="cpu", weights_only=True)
 
 
-@functools.lru_cache(maxsize=1)
 def _plugin_only_keys():
-    """Settings that do not change the SASRec being trained: RAT's and the generator's."""
-    import yaml
-
-    from recbole_llmemb.config import PROPS_DIR
-    from recbole_llmemb.config_checks import RERANKER_KEYS
-    from recbole_llmemb.model.llmemb import RAT_KEYS
-
-    with open(PROPS_DIR / "generator.yaml") as f:
-        generator = set(yaml.safe_load(f) or {})
-    return frozenset({"model", "report", "collab_epochs", "eval_checkpoint", "resume_checkpoint", *RAT_KEYS, *generator,
-                      *RERANKER_KEYS})
+    """Settings that do not change the SASRec being trained: the generator's, RAT's, the re-ranker's."""
+    return (settings.keys(group="generator") | settings.keys(group="rat") | settings.keys(used_by="rerank")
+            | {"model", "report", "collab_epochs", "eval_checkpoint", "resume_checkpoint"})
 
 
 def sasrec_config(config, model_class):
@@ -66,11 +60,8 @@ def sasrec_config(config, model_class):
     dataset props), never from the plugin model's own props: so LLMEmbSASRec and LLMEmbGRU4Rec
     with the same table size share one cached SASRec, and it equals a plain ``--model=SASRec`` run.
     """
-    from recbole_llmemb.config import Config
-
     overrides = {k: v for k, v in config.user_config_dict.items() if k not in _plugin_only_keys()}
-    size = getattr(model_class, "collaborative_hidden_size", None)  # a RecBole model: its own hidden_size
-    overrides["hidden_size"] = size(config) if size else config["hidden_size"]
+    overrides["hidden_size"] = item_table_size(model_class, config) if is_plugin_model(model_class) else config["hidden_size"]
     overrides["epochs"] = config["collab_epochs"] or config["epochs"]
     overrides["text_blend"] = 0  # the plain SASRec, never re-ranked (its results file is the baseline)
     overrides.pop("embedding_size", None)
@@ -90,22 +81,17 @@ def _files_digest(config):
 
 def cache_entry(config):
     """``(sasrec config, cache key, store folder)`` of the alignment SASRec for ``config``."""
-    from recbole_llmemb.config import get_model_class
-
     sas_config = sasrec_config(config, get_model_class(config["model"]))
     # RAT/generator keys can still reach it through the user's config files: never part of the key (nor
     # the re-ranker's weight: the alignment SASRec never has one)
     ignored = _plugin_only_keys() | {"embedding_size", "text_blend"}
     snapshot = {k: json_safe(v) for k, v in sorted(sas_config.final_config_dict.items()) if k not in ignored}
     key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
-    root = os.path.abspath(str(setting(config, "embedding_cache_dir", "llmemb_cache/")))
-    return sas_config, key, os.path.join(root, str(config["dataset"]), f"collab-sasrec-{key[:16]}")
+    return sas_config, key, os.path.join(store.cache_root(config), str(config["dataset"]), f"collab-sasrec-{key[:16]}")
 
 
 def collaborative_store(config):
     """The alignment SASRec's item table as a store entry (``meta['results']``: its results file)."""
-    from recbole_llmemb.training import train_and_evaluate
-
     sas_config, key, folder = cache_entry(config)
     logger = getLogger()
     if os.path.exists(os.path.join(folder, store.META)):
@@ -138,13 +124,11 @@ def collaborative_item_embeddings(config, dataset):
 
 def main(argv=None):
     """Build the collaborative table for ``--model`` on ``--dataset`` alone; exit 2 on a user error."""
-    from recbole_llmemb.config import Config, UserError, get_model_class, split_command_line
-    from recbole_llmemb.training import load_dataset
 
     try:
         model, dataset_name, files, args = split_command_line(sys.argv[1:] if argv is None else argv)
         config = Config(model, dataset_name, files, args)
-        if not getattr(get_model_class(config["model"]), "needs_collaborative", False):
+        if not is_plugin_model(get_model_class(config["model"])):
             raise UserError(f"Model '{config['model']}' uses no collaborative table (try LLMEmbSASRec).")
         from recbole.utils import init_logger
 

@@ -16,12 +16,20 @@ import torch
 import torch.nn.functional as F
 
 from recbole_llmemb.errors import UserError
-from recbole_llmemb.model.layers import normalised_vectors, recent_positions
+from recbole_llmemb import settings
+from recbole_llmemb.model.adapter import normalised_vectors
 
 #: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the tail share of the last items)
-GATES = ("none", "tail")
+GATES = settings.choices("text_blend_gate")
 #: the text vectors' normalisation before the cosine (whitened: every direction of variation counts)
 TEXT_NORM = "whiten"
+
+
+def recent_positions(item_seq, item_seq_len, last):
+    """``(B, L)`` mask of each row's last ``last`` items (RecBole's item lists are left-aligned)."""
+    pos = torch.arange(item_seq.shape[1], device=item_seq.device).unsqueeze(0)
+    length = item_seq_len.unsqueeze(1)
+    return (pos < length) & (pos >= length - last)
 
 
 def zscore_rows(scores):

@@ -16,8 +16,8 @@ candidate vectors and input normalisations in minutes, on two figures:
 Variants are ``METHOD[:key=value,...]`` (a generator and its settings: built and cached if absent,
 then reused by the rows); normalisations are the adapter's ``llm_emb_norm`` values.
 
-    .venv/bin/python benchmarks/probe_text_vectors.py --variants=scft,plain \
-        "--variants=plain:llm_path=/path/to/all-mpnet-base-v2" --norms=center,whiten,shrink --out=FILE
+    .venv/bin/python benchmarks/probes/probe_text_vectors.py --variants=scft,plain \
+        "--variants=plain:llm_path=/path/to/all-mpnet-base-v2" --norms=center,whiten --out=FILE
 """
 import argparse
 import json
@@ -28,16 +28,16 @@ import time
 import numpy as np
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from recbole_llmemb.collaborative import collaborative_item_embeddings  # noqa: E402
-from recbole_llmemb.config import Config, parse_args  # noqa: E402
+from recbole_llmemb.pipeline.collaborative import collaborative_item_embeddings  # noqa: E402
+from recbole_llmemb.pipeline.config import Config, parse_args  # noqa: E402
 from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
 from recbole_llmemb.evaluation.longtail import build_groups  # noqa: E402
-from recbole_llmemb.generate import item_embeddings  # noqa: E402
-from recbole_llmemb.model.layers import normalised_vectors  # noqa: E402
-from recbole_llmemb.training import load_dataset  # noqa: E402
+from recbole_llmemb.pipeline.generate import item_embeddings  # noqa: E402
+from recbole_llmemb.model.adapter import normalised_vectors  # noqa: E402
+from recbole_llmemb.pipeline.training import load_dataset  # noqa: E402
 from recbole.utils import init_logger, init_seed  # noqa: E402
 
 
@@ -99,7 +99,7 @@ def main():
     parser.add_argument("--dataset", default="amazon-beauty")
     parser.add_argument("--data_path", default=os.path.join(os.path.dirname(ROOT), "shared", "datasets"))
     parser.add_argument("--variants", action="append", default=[])
-    parser.add_argument("--norms", default="center,whiten,shrink")
+    parser.add_argument("--norms", default="center,whiten")
     parser.add_argument("--last", type=int, default=3)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()

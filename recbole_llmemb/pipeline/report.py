@@ -1,6 +1,6 @@
 """A comparison report that a person can read, from one or more results files.
 
-    python -m recbole_llmemb.report RESULTS... [--out DIR] [--baseline RUN_ID_OR_PATH_OR_MODEL]
+    python -m recbole_llmemb.pipeline.report RESULTS... [--out DIR] [--baseline RUN_ID_OR_PATH_OR_MODEL]
 
 RESULTS are results files (``recbole-llmemb/results/v1`` JSON, written by the runner) or
 folders holding them. The report is ``DIR/index.md`` (and ``index.html``): one table per
@@ -506,7 +506,7 @@ def write_report(result_paths, out_dir, baseline=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m recbole_llmemb.report",
+        prog="python -m recbole_llmemb.pipeline.report",
         description="Compare runs: Markdown/HTML tables (overall and long-tail groups) and charts.")
     parser.add_argument("results", nargs="+", help="results files, or folders of them")
     parser.add_argument("--out", default="report", help="output folder (default: ./report)")

@@ -10,7 +10,7 @@ from logging import getLogger
 
 import pandas as pd
 
-from recbole_llmemb.config import get_model_class
+from recbole_llmemb.pipeline.config import get_model_class
 from recbole_llmemb.data.atomic import check_atomic_files
 from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
 from recbole_llmemb.errors import UserError
@@ -18,7 +18,7 @@ from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
 from recbole_llmemb.evaluation.results import atomic_write_json, build_results
 from recbole_llmemb.evaluation.trainer import long_tail_trainer, unique_run_id
-from recbole_llmemb.rerank import TextReranker
+from recbole_llmemb.evaluation.rerank import TextReranker
 
 from recbole.data import create_dataset, data_preparation  # noqa: E402  (after compat, imported by config)
 from recbole.utils import ModelType, get_trainer, init_seed, set_color  # noqa: E402
@@ -111,8 +111,6 @@ def train_and_evaluate(config, saved=True, prepare=None):
     model_class = get_model_class(config["model"])
     if config["eval_checkpoint"] and not os.path.isfile(config["eval_checkpoint"]):
         raise UserError(f"eval_checkpoint={config['eval_checkpoint']}: no such checkpoint file.")
-    if hasattr(model_class, "check_config"):
-        model_class.check_config(config)
     with stage("dataset", seconds):
         dataset = load_dataset(config)
         logger.info(dataset)

@@ -9,7 +9,7 @@ Loads a trained text-plus-id LLMEmb checkpoint and evaluates it with its table c
 
 Settings are compared on the validation split; test is reported for every one.
 
-    .venv/bin/python benchmarks/probe_id_shrinkage.py CHECKPOINT [--k=0,3,10] [--text_scale=0.5,2] [--out=FILE]
+    .venv/bin/python benchmarks/probes/probe_id_shrinkage.py CHECKPOINT [--k=0,3,10] [--text_scale=0.5,2] [--out=FILE]
 """
 import argparse
 import json
@@ -18,10 +18,10 @@ import sys
 
 import torch
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from benchmarks import checkpoint_probe  # noqa: E402
+from benchmarks.probes import checkpoint_probe  # noqa: E402
 
 
 def main():

@@ -1,0 +1,144 @@
+"""Recommendation adaptation training (RAT), LLMEmb's stage 2, on any of RecBole's sequential backbones.
+
+:class:`RATMixin` makes one change to the RecBole class it precedes in the bases: the trainable
+item-id table becomes ``adapter(frozen item vectors)`` (:class:`~recbole_llmemb.model.adapter.AdaptedItemEmbedding`),
+used both for the input sequence and for the scores, plus ``alpha *`` the collaborative alignment
+loss (:mod:`recbole_llmemb.model.alignment`). With ``rat_init: collaborative`` (the default) it starts
+where the alignment SASRec ended: the adapter fitted to that SASRec's item table, the id table
+holding the rest, a SASRec backbone's encoder loaded.
+
+What it reads from the dataset passed to ``__init__`` (attached by the pipeline,
+:mod:`recbole_llmemb.data.dataset`): the item vectors (required), the alignment SASRec's table and
+weights (for ``alpha > 0`` or the warm start). Its settings: ``props/rat.yaml``.
+"""
+import numpy as np
+import torch
+from recbole.model.sequential_recommender import BERT4Rec, SASRec
+from recbole.utils import set_color
+
+from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
+from recbole_llmemb.errors import UserError
+from recbole_llmemb.model.adapter import AdaptedItemEmbedding, adapter_precision
+from recbole_llmemb.model.alignment import CollaborativeAlignment
+from recbole_llmemb.settings import read
+
+
+class RATMixin:
+    """Put it before the RecBole class in the bases: ``class LLMEmbSASRec(RATMixin, SASRec)``."""
+
+    #: the stage-1 method whose vectors the model reads unless ``llm_embedding_method`` says otherwise
+    embedding_method = "scft"
+    #: the method's props file, layered over props/rat.yaml (``None``: RAT's defaults as they are)
+    method_props = None
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        vectors = getattr(dataset, LLM_ITEM_EMB_ATTR, None)
+        if vectors is None:
+            raise UserError(f"{type(self).__name__} needs the item vectors on the dataset (dataset.{LLM_ITEM_EMB_ATTR}): "
+                            "run it through run_recbole_llmemb.py, which builds them and attaches them with "
+                            "recbole_llmemb.data.dataset.attach_item_embeddings before data_preparation.")
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != self.n_items:
+            raise ValueError(f"dataset.{LLM_ITEM_EMB_ATTR} has shape {vectors.shape}; expected ({self.n_items}, d)")
+        # The backbone's own table tells the size the adapter must produce and how many special rows
+        # follow the items (BERT4Rec: the mask token). Built after the backbone's weight init.
+        old = self.item_embedding
+        self.item_embedding = AdaptedItemEmbedding(
+            vectors, old.embedding_dim, n_special=old.num_embeddings - self.n_items,
+            freeze=bool(read(config, "freeze_emb")), hidden=read(config, "adapter_hidden"),
+            dropout=float(read(config, "adapter_dropout")), layernorm=bool(read(config, "adapter_layernorm")),
+            special_init_std=config["initializer_range"] or 0.02, input_norm=read(config, "llm_emb_norm"),
+            precision=adapter_precision(read(config, "adapter_precision"), config["device"]),
+            init=read(config, "adapter_init"), id_table=bool(read(config, "item_id_emb")))
+        self.alpha = float(read(config, "alpha"))
+        self.seq_input_scale = old.embedding_dim ** 0.5 if read(config, "seq_input_scale") == "sqrt_hidden" else 1.0
+        del old
+        self.alignment = None
+        collaborative = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None)
+        warm = read(config, "rat_init") == "collaborative" and not config["eval_checkpoint"]
+        if collaborative is not None and (self.alpha > 0 or warm):
+            collaborative = torch.as_tensor(np.asarray(collaborative, dtype=np.float32))
+            if collaborative.shape != (self.n_items, self.item_embedding.embedding_dim):
+                raise UserError(f"The collaborative item table has shape {tuple(collaborative.shape)}, but "
+                                f"{type(self).__name__} needs ({self.n_items}, {self.item_embedding.embedding_dim}): "
+                                f"train the alignment SASRec with hidden_size={self.item_embedding.embedding_dim} (the size "
+                                "of this model's item table), or set alpha=0.")
+            if self.alpha > 0:
+                self.alignment = CollaborativeAlignment(collaborative, read(config, "align_loss"),
+                                                        read(config, "align_tau"), read(config, "align_targets"))
+            if warm:
+                self._warm_start(collaborative, getattr(dataset, COLLABORATIVE_STATE_ATTR, None))
+        elif warm:
+            raise UserError(f"{type(self).__name__} with rat_init=collaborative needs the alignment SASRec's item "
+                            "table on the dataset: run it through run_recbole_llmemb.py, which trains or loads it.")
+        elif self.alpha > 0 and not config["eval_checkpoint"]:
+            self.logger.warning(set_color(f"{type(self).__name__}: alpha={self.alpha} but no collaborative item table "
+                                          "is attached to the dataset; collaborative alignment is off.", "yellow"))
+        if not read(config, "output_bias") and isinstance(getattr(self, "output_bias", None), torch.nn.Parameter):
+            # BERT4Rec's free per-item bias would learn popularity beside a frozen item table: off unless asked
+            bias = self.output_bias.detach()
+            del self.output_bias
+            self.register_buffer("output_bias", torch.zeros_like(bias))
+        #: the last training step's loss terms, and their sums since the trainer last asked (per-epoch means)
+        self.loss_components, self._loss_sums, self._loss_steps = {}, {}, 0
+
+    def _warm_start(self, collaborative, state):
+        """The adapter fitted to the SASRec's item table, the id table holding the rest, and a SASRec
+        backbone's encoder (positions, layers, norms) loaded from its weights."""
+        self.warm_start_r2 = self.item_embedding.fit_adapter(collaborative[1:])
+        message = f"{type(self).__name__}: warm start, adapter fitted to the alignment SASRec's item table (R^2 {self.warm_start_r2:.3f})"
+        if self.item_embedding.id_weight is not None:
+            with torch.no_grad():
+                self.item_embedding.id_weight.copy_(collaborative[1:] - self.item_embedding.adapted())
+            message += ", id table = the rest of the SASRec's table"
+        if isinstance(self, SASRec):
+            if state is None:
+                raise UserError("rat_init=collaborative: the alignment SASRec's weights are missing from its cache "
+                                "entry (built by an older version); delete the entry to retrain it.")
+            own = self.state_dict()
+            encoder = {k: v for k, v in state.items() if not k.startswith("item_embedding.")}
+            bad = [k for k, v in encoder.items() if k not in own or own[k].shape != v.shape]
+            if bad:
+                raise UserError(f"rat_init=collaborative: the alignment SASRec's encoder does not fit {type(self).__name__} "
+                                f"({', '.join(bad[:3])}): give both the same n_layers, n_heads, inner_size and "
+                                "MAX_ITEM_LIST_LENGTH.")
+            self.load_state_dict(encoder, strict=False)
+            message += " and its encoder loaded"
+        self.logger.info(set_color(message, "green"))
+
+    def forward(self, *args, **kwargs):
+        """The backbone's forward; its lookups of the input sequence scaled by ``seq_input_scale``."""
+        with self.item_embedding.lookups_scaled(self.seq_input_scale):
+            return super().forward(*args, **kwargs)
+
+    def calculate_loss(self, interaction):
+        """The backbone's loss, plus ``alpha *`` the alignment of the batch's target items."""
+        with self.item_embedding.cached():
+            loss = super().calculate_loss(interaction)
+            components = {"rec": loss.item()}
+            if self.alignment is not None:
+                targets = interaction[self.POS_ITEMS if isinstance(self, BERT4Rec) else self.POS_ITEM_ID]
+                align = self.alignment(self.item_embedding, targets)
+                loss = loss + self.alpha * align
+                components.update(align=align.item(), align_share=self.alpha * align.item() / max(loss.item(), 1e-12))
+        self.loss_components = components
+        for k, v in components.items():
+            self._loss_sums[k] = self._loss_sums.get(k, 0.0) + v
+        self._loss_steps += 1
+        return loss
+
+    def predict(self, interaction):
+        with self.item_embedding.cached():
+            return super().predict(interaction)
+
+    def full_sort_predict(self, interaction):
+        with self.item_embedding.cached():
+            return super().full_sort_predict(interaction)
+
+    def pop_epoch_losses(self):
+        """Each loss term's mean over the steps since the last call (the trainer logs it per epoch)."""
+        means = {k: v / max(self._loss_steps, 1) for k, v in self._loss_sums.items()}
+        self._loss_sums, self._loss_steps = {}, 0
+        return means
+

@@ -1,0 +1,124 @@
+"""The user's settings checked before anything runs: a key nobody reads gets a "did you mean",
+a value outside its type, range or choices one message (from the settings table,
+``recbole_llmemb/settings.py``), a setting this run would not read is refused or dropped, and a
+loss the model cannot train with is refused before RecBole's data loaders fail on it."""
+import difflib
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from recbole_llmemb import settings
+from recbole_llmemb.errors import UserError
+
+#: keys that RecBole sets itself (in its Config or its dataset code) rather than reading from a file
+RECBOLE_SET_KEYS = {
+    "config_files", "model", "dataset", "MODEL_TYPE", "device", "eval_type", "local_rank", "encoding",
+    "single_spec", "is_cuda", "train_neg_sample_args", "valid_neg_sample_args", "test_neg_sample_args",
+    "MODEL_INPUT_TYPE",
+}
+SEQUENTIAL_LOSSES = ("CE", "BPR")
+
+
+def _yaml_keys(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return set(yaml.safe_load(f) or {})
+    except (OSError, yaml.YAMLError, TypeError):
+        return set()
+
+
+@lru_cache(maxsize=1)
+def known_keys():
+    """Every setting RecBole or the plugin reads: RecBole's argument lists and property files (every
+    model's, every dataset's), the plugin's settings table and the keys of its presets."""
+    import recbole
+    from recbole.utils import argument_list
+
+    keys = set(RECBOLE_SET_KEYS) | set(settings.SETTINGS)
+    for name in dir(argument_list):
+        if name.endswith("_arguments"):
+            keys |= set(getattr(argument_list, name))
+    for path in (Path(recbole.__file__).parent / "properties").rglob("*.yaml"):
+        keys |= _yaml_keys(path)
+    for path in settings.PROPS_DIR.glob("*.yaml"):
+        keys |= _yaml_keys(path)
+    return frozenset(keys)
+
+
+def plugin_model_keys():
+    """Settings only the plugin's own models read (RAT's, the alignment SASRec's epochs)."""
+    return settings.keys(used_by="model")
+
+
+def text_keys():
+    """Settings of the item text and the language model: read by the plugin's models and the re-ranker."""
+    return settings.keys(used_by="text")
+
+
+def unused_keys(config, plugin_model):
+    """The settings this run would not read: a plugin model's for a RecBole model, the language
+    model's and the item text's without the re-ranker (for a RecBole model), the re-ranker's beside
+    ``text_blend: 0``. No results file records them as if applied."""
+    rerank = float(config["text_blend"] or 0) > 0
+    unused = set() if rerank else set(settings.keys(used_by="rerank"))
+    if not plugin_model:
+        unused |= plugin_model_keys() | (set() if rerank else text_keys())
+    return unused & set(config.final_config_dict)
+
+
+def why_unused(key, model):
+    if settings.SETTINGS[key].used_by == "rerank":
+        return (f"{key} is a setting of the text re-ranker, which is off (text_blend=0): turn it on "
+                f"(--text_blend=0.3 or props/rerank.yaml) or leave {key} out.")
+    if key in plugin_model_keys():
+        return (f"{key} is read only by the plugin's models (LLMEmb*, SAID*, TSLRec*); {model} does not use it: "
+                f"leave it out, or run e.g. --model=LLMEmb{model}.")
+    return (f"{key} is read only by the plugin's models and the text re-ranker (text_blend > 0); {model} without "
+            "the re-ranker does not use it: leave it out.")
+
+
+def check_applicable(config, plugin_model, command_line_keys):
+    """Refuse a setting given on the command line that this run would not use (one given in a config
+    file, perhaps shared by several models, is named in a warning and left out of the results file)."""
+    model = config["model"]
+    for key in sorted(set(command_line_keys) & config.unused_keys):
+        raise UserError(why_unused(key, model))
+    if float(config["text_blend"] or 0) > 0 and not plugin_model and config["text_blend_vectors"] == "own":
+        raise no_own_vectors(model)
+
+
+def no_own_vectors(model):
+    """The error for ``text_blend_vectors=own`` on a model that reads no text vectors (a RecBole model)."""
+    return UserError(f"text_blend_vectors=own: {model} reads no text vectors of its own; use plain (the language "
+                     "model's own vectors) or an embedding method's name (scft, said, tslrec).")
+
+
+def check_known(keys, source=None):
+    """Refuse a key that nothing reads (a typo would otherwise be silently ignored); ``source`` names
+    the config file it came from."""
+    known = known_keys()
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            where = f" in {source}" if source else ""
+            raise UserError(f"Unknown setting '{key}'{where}: neither RecBole nor the plugin reads it.{hint}")
+
+
+def check_values(config, keys, explicit=()):
+    """Every value from the settings table's type, range and choices, and a loss the model trains with.
+    A plugin setting the user gave as none (``explicit``) is refused where it has a default: a value
+    the user gives is honoured or refused, never replaced."""
+    for key in keys:
+        settings.check(key, config[key])
+    for key in sorted(explicit):
+        default = settings.SETTINGS[key].default if key in settings.SETTINGS else None
+        if default is not None and config[key] is None:
+            raise UserError(f"{key}=None: give a value (the default is {default!r}), or leave it out.")
+    from recbole.utils import ModelType
+
+    if config["MODEL_TYPE"] == ModelType.SEQUENTIAL and config["loss_type"] not in SEQUENTIAL_LOSSES:
+        raise UserError(f"loss_type={config['loss_type']}: RecBole's sequential models ({config['model']}) train with "
+                        f"{' or '.join(SEQUENTIAL_LOSSES)}. For one sampled negative per target, use "
+                        "--loss_type=BPR (props/paper.yaml does).")

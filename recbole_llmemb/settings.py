@@ -1,0 +1,276 @@
+"""Every plugin setting, once: its type, default, allowed values and meaning.
+
+This table is the one source of the plugin's keys. ``props/generator.yaml`` and ``props/rat.yaml``
+are written from it (``python -m recbole_llmemb.settings --write``), as is ``docs/settings.md``;
+the config checks every value against it before anything runs, and every owner reads a setting
+the one way, :func:`read`. RecBole's own keys are RecBole's: only the few numbers that the plugin
+checks early (:data:`RECBOLE_NUMBERS`) are listed here.
+
+``used_by`` says who reads a setting, so that a run can refuse or drop what it would not read:
+``model`` (the plugin's models only), ``text`` (the plugin's models and the text re-ranker),
+``rerank`` (the re-ranker only), ``any`` (every run).
+"""
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from recbole_llmemb.errors import UserError
+
+PROPS_DIR = Path(__file__).resolve().parent.parent / "props"
+DOCS_PAGE = PROPS_DIR.parent / "docs" / "settings.md"
+
+#: the embedding methods (each registers a builder under its name in ``generator/``)
+METHODS = ("scft", "said", "tslrec", "plain", "random")
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    kind: str            # int | float | bool | str | word | list | dict
+    default: object
+    meaning: str
+    group: str           # the props file that holds the default (generator, rat, overall), or "" for none
+    used_by: str = "any"
+    choices: tuple = ()  # a word setting's allowed values
+    low: float = None    # numbers: the smallest allowed value ...
+    low_open: bool = False   # ... excluded
+    high: float = None
+    high_open: bool = False
+
+
+def _s(key, kind, default, meaning, group, used_by="any", choices=(), low=None, low_open=False, high=None, high_open=False):
+    return Setting(key, kind, default, meaning, group, used_by, tuple(choices), low, low_open, high, high_open)
+
+
+_TABLE = [
+    # ---- the language model (props/generator.yaml)
+    _s("llm_path", "str", None, "local model folder (or a hub id already in the local Hugging Face cache); ~ = the packaged all-MiniLM-L6-v2", "generator", "text"),
+    _s("llm_pooling", "word", "mean", "one vector per text: mean of the tokens, or the last non-padding token (an EOS is appended for decoder LMs)", "generator", "text", ("mean", "last")),
+    _s("llm_max_length", "int", 128, "tokens per item text (longer texts are truncated)", "generator", "text", low=1),
+    _s("llm_device", "str", None, "~ = cuda when present, else cpu", "generator", "text"),
+    _s("llm_dtype", "word", None, "~ = bfloat16 on cuda, float32 on cpu", "generator", "text", ("float32", "bfloat16", "float16")),
+    _s("llm_batch_size", "int", 64, "extraction: texts per batch (sorted by length first)", "generator", "text", low=1),
+    _s("lora_r", "int", 8, "LoRA rank (peft), for every stage that tunes the LM", "generator", "text", low=1),
+    _s("lora_alpha", "int", 32, "LoRA scaling", "generator", "text", low=1),
+    _s("lora_dropout", "float", 0.1, "LoRA dropout", "generator", "text", low=0, high=1, high_open=True),
+    _s("lora_target_modules", "list", None, "~ = per family: BERT query,key,value,dense; LLaMA/Qwen q,k,v,o,gate,up,down_proj; GPT-2 c_attn,c_proj,c_fc", "generator", "text"),
+    _s("pca_dim", "int", None, "reduce the item vectors to this many dimensions with PCA (~ = keep)", "generator", "text", low=1),
+    _s("embedding_cache_dir", "str", "llmemb_cache/", "where stage 1's outputs are cached (relative to the working directory)", "generator"),
+    _s("item_text_max_chars", "int", 100, "each attribute value is cut to about this many characters", "generator", "text", low=1),
+    _s("stage_checkpoint_seconds", "float", 300, "long stage-1 training saves its progress this often; a rerun with the same settings resumes there", "generator", "text", low=0),
+    # ---- LLMEmb stage 1: SCFT
+    _s("scft_loss", "word", "soft", "soft (the official soft-target symmetric loss) | infonce", "generator", "text", ("soft", "infonce")),
+    _s("scft_tau", "float", None, "initial trained temperature; ~ = 3.0 for soft (official), 0.05 for infonce", "generator", "text", low=0, low_open=True),
+    _s("scft_drop_ratio", "float", 0.4, "each view drops int(ratio * n) of the item's n attributes", "generator", "text", low=0, high=1, high_open=True),
+    _s("scft_batch_size", "int", 32, "items per step (two views each; the others are the negatives)", "generator", "text", low=2),
+    _s("scft_steps", "int", 150, "optimiser steps; 0 = no fine-tuning, extract from the base model", "generator", "text", low=0),
+    _s("scft_epochs", "float", None, "if set, replaces scft_steps with epochs * ceil(n_items / batch)", "generator", "text", low=0, low_open=True),
+    _s("scft_lr", "float", 2.0e-4, "SCFT learning rate (LoRA)", "generator", "text", low=0, low_open=True),
+    _s("scft_weight_decay", "float", 0.0, "SCFT weight decay", "generator", "text", low=0),
+    # ---- SAID stage 1
+    _s("said_tokens", "int", 4, "soft tokens per item", "generator", "text", low=1),
+    _s("said_id_dim", "int", 64, "size of each item's trainable id vector (the projector's input)", "generator", "text", low=1),
+    _s("said_epochs", "float", 10, "passes over the items (the authors' 4,000 steps of 32 are 10.6 passes over Beauty)", "generator", "text", low=0, low_open=True),
+    _s("said_steps", "int", None, "optimiser steps; when set, replaces said_epochs", "generator", "text", low=1),
+    _s("said_batch_size", "int", 32, "items per step", "generator", "text", low=1),
+    _s("said_lr", "float", 1.0e-3, "learning rate of the id table and projector", "generator", "text", low=0, low_open=True),
+    _s("said_lora", "bool", False, "True: LoRA-tune the LM too (lora_* settings), at said_lora_lr", "generator", "text"),
+    _s("said_lora_lr", "float", 2.0e-4, "learning rate of SAID's LoRA", "generator", "text", low=0, low_open=True),
+    _s("said_mask_ratio", "float", 1.0, "encoders: share of the text's tokens masked and predicted from the soft tokens", "generator", "text", low=0, low_open=True, high=1),
+    _s("said_export", "word", "tokens", "the item vector: tokens (mean of its soft tokens) | id (its id vector)", "generator", "text", ("tokens", "id")),
+    _s("said_max_length", "int", 64, "text tokens the soft tokens must reproduce (the text's start: title, brand, ...)", "generator", "text", low=1),
+    _s("said_vocab", "word", "corpus", "score against the tokens the item texts use (corpus) or the whole vocabulary (full)", "generator", "text", ("corpus", "full")),
+    # ---- TSLRec stage 1
+    _s("tslrec_k", "int", 16, "latent categories (k-means of the alignment SASRec's items)", "generator", "text", low=2),
+    _s("tslrec_loss", "word", "mse", "mse (the paper) | kl", "generator", "text", ("mse", "kl")),
+    _s("tslrec_epochs", "int", 1, "passes over the training users", "generator", "text", low=1),
+    _s("tslrec_batch_size", "int", 16, "users per step", "generator", "text", low=1),
+    _s("tslrec_lr", "float", 2.0e-4, "learning rate of LoRA and the category head", "generator", "text", low=0, low_open=True),
+    _s("tslrec_item_length", "int", 32, "tokens of each item's attribute text in a history (and in its one-item extraction)", "generator", "text", low=1),
+    _s("tslrec_max_length", "int", 256, "tokens per user: special tokens, the instruction once, the items (oldest dropped first)", "generator", "text", low=1),
+    _s("tslrec_valid_share", "float", 0.05, "users held out to report the fit after each epoch", "generator", "text", low=0, high=1, high_open=True),
+    # ---- the item text (the dataset's props file)
+    _s("item_text_fields", "list", None, "item fields in the text, in order (~ = every item field but ids and URLs)", "", "text"),
+    _s("item_text_names", "dict", None, "display names of the fields ({field: name})", "", "text"),
+    _s("item_text_instruction", "str", None, "the text's first line (~ = 'The item has the following attributes:')", "", "text"),
+    _s("item_text_list_fields", "list", None, "token_seq fields whose tokens are joined with ', ' (labels)", "", "text"),
+    _s("item_text_phrase_fields", "list", None, "token_seq fields whose tokens are joined with spaces (free text)", "", "text"),
+    # ---- stage 2: RAT (props/rat.yaml)
+    _s("llm_embedding_method", "word", "scft", "the stage-1 method whose item vectors the model reads", "rat", "model", METHODS),
+    _s("freeze_emb", "bool", True, "keep the LM item matrix frozen (False: fine-tune it too)", "rat", "model"),
+    _s("adapter_hidden", "int", None, "the adapter's middle size; ~ = d/2 (d: the LM vectors' size)", "rat", "model", low=1),
+    _s("adapter_dropout", "float", 0.0, "dropout between the adapter's two linear layers", "rat", "model", low=0, high=1, high_open=True),
+    _s("adapter_layernorm", "bool", False, "LayerNorm on the adapter's output", "rat", "model"),
+    _s("adapter_init", "word", "xavier", "xavier (xavier-normal weights, zero biases) | official (xavier-normal weights, PyTorch's default biases)", "rat", "model", ("xavier", "official")),
+    _s("adapter_precision", "word", "auto", "auto (bfloat16 matmuls on a CPU with AMX, else float32) | float32 | bfloat16", "rat", "model", ("auto", "float32", "bfloat16")),
+    _s("llm_emb_norm", "word", "center", "the adapter's input: center (mean removed, unit mean norm) | whiten (also decorrelated) | none", "rat", "model", ("center", "whiten", "none")),
+    _s("item_id_emb", "bool", True, "text-plus-id: a trainable per-item table added to the adapted text (warm start: what the text does not explain)", "rat", "model"),
+    _s("rat_init", "word", "collaborative", "collaborative (start from the alignment SASRec: adapter fitted to its item table, encoder loaded) | scratch", "rat", "model", ("collaborative", "scratch")),
+    _s("alpha", "float", 0.1, "weight of the collaborative alignment loss; 0 turns it off", "rat", "model", low=0),
+    _s("align_loss", "word", "infonce", "infonce (cosine, symmetric) | soft (the official soft-target form on raw vectors)", "rat", "model", ("infonce", "soft")),
+    _s("align_tau", "float", 0.1, "temperature of the alignment loss (soft: 2.0 in the official code)", "rat", "model", low=0, low_open=True),
+    _s("align_targets", "word", "unique", "unique (each of the batch's target items once) | all (every target position: the official code's)", "rat", "model", ("unique", "all")),
+    _s("seq_input_scale", "word", "none", "none | sqrt_hidden (vectors entering the encoder times sqrt(table width): the official SASRec's; scores unscaled)", "rat", "model", ("none", "sqrt_hidden")),
+    _s("output_bias", "bool", False, "BERT4Rec backbones: RecBole's trainable per-item output bias (a free popularity term)", "rat", "model"),
+    # ---- the run (props/overall.yaml)
+    _s("collab_epochs", "int", None, "epochs of the alignment SASRec; ~ = the same as the model's", "overall", "model", low=1),
+    _s("text_blend", "float", 0, "the text re-ranker's weight at evaluation; 0 = no re-ranker", "overall", low=0),
+    _s("text_blend_gate", "word", "tail", "none | tail (the weight times the share of tail items among the user's last items)", "overall", "rerank", ("none", "tail")),
+    _s("text_blend_last", "int", 3, "how many of the user's last items make the text query", "overall", "rerank", low=1),
+    _s("text_blend_vectors", "word", "plain", "the re-ranker's text vectors: own (a plugin model's own) or an embedding method's", "overall", "rerank", ("own",) + METHODS),
+    _s("long_tail", "dict", {"head_ratio": 0.2, "user_short_threshold": None, "popularity_buckets": 5, "history_buckets": 5},
+       "the groups of every evaluation: head = top head_ratio of items by training interactions; short users: at most user_short_threshold (~ = median)", "overall"),
+    _s("results_dir", "str", "results/", "one JSON results file per run lands here", "overall"),
+    _s("protocol_name", "str", None, "named in every results file; the report refuses to mix protocols (props/paper.yaml sets it)", ""),
+    _s("eval_checkpoint", "str", None, "evaluate this trained checkpoint, no training", ""),
+    _s("resume_checkpoint", "str", None, "go on training this checkpoint (weights, optimiser, epoch) into a new one", ""),
+    _s("report", "bool", False, "command line: also write an HTML/Markdown report of the run", ""),
+]
+SETTINGS = {s.key: s for s in _TABLE}
+GROUP_FILES = {"generator": PROPS_DIR / "generator.yaml", "rat": PROPS_DIR / "rat.yaml", "overall": PROPS_DIR / "overall.yaml"}
+
+#: RecBole's numbers that the plugin checks before anything runs: (type, low, low excluded)
+RECBOLE_NUMBERS = {
+    "epochs": ("int", 1, False), "train_batch_size": ("int", 1, False), "eval_batch_size": ("int", 1, False),
+    "learning_rate": ("float", 0, True), "stopping_step": ("int", 1, False), "eval_step": ("int", 1, False),
+    "MAX_ITEM_LIST_LENGTH": ("int", 1, False), "hidden_size": ("int", 1, False), "embedding_size": ("int", 1, False),
+    "inner_size": ("int", 1, False), "n_layers": ("int", 1, False), "n_heads": ("int", 1, False),
+    "weight_decay": ("float", 0, False), "seed": ("int", 0, False), "hidden_dropout_prob": ("float", 0, False),
+    "attn_dropout_prob": ("float", 0, False),
+}
+
+
+def choices(key):
+    """A word setting's allowed values."""
+    return SETTINGS[key].choices
+
+
+def keys(used_by=None, group=None):
+    """The plugin's keys, optionally only those read by ``used_by`` or defaulted in ``group``'s file."""
+    return frozenset(k for k, s in SETTINGS.items()
+                     if (used_by is None or s.used_by == used_by) and (group is None or s.group == group))
+
+
+def read(config, key, default=None):
+    """``config[key]`` when the config (a RecBole Config or a dict) holds a value, else the table's
+    default, else ``default`` (a RecBole key's, or a fallback the owner computes, such as ``~``'s meaning)."""
+    try:
+        value = config[key] if config is not None else None
+    except (KeyError, TypeError):
+        value = None
+    if value is not None:
+        return value
+    table = SETTINGS[key].default if key in SETTINGS else None
+    return default if table is None else table
+
+
+def check(key, value):
+    """Refuse a value of the wrong type or outside its range or choices, naming what is allowed."""
+    if value is None:
+        return
+    if key in RECBOLE_NUMBERS:
+        kind, low, low_open = RECBOLE_NUMBERS[key]
+        _check_number(key, value, kind, low, low_open, None, False)
+        return
+    s = SETTINGS.get(key)
+    if s is None:
+        return
+    if s.kind == "word" and value not in s.choices:
+        raise UserError(f"{key}={value}: use one of {', '.join(s.choices)}.")
+    if s.kind in ("int", "float"):
+        _check_number(key, value, s.kind, s.low, s.low_open, s.high, s.high_open)
+    if s.kind == "bool" and not isinstance(value, bool):
+        raise UserError(f"{key}={value!r}: must be True or False.")
+
+
+def _check_number(key, value, kind, low, low_open, high, high_open):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "int" and ok and float(value) != int(value):
+        ok = False
+    if not ok:
+        raise UserError(f"{key}={value!r}: must be {'a whole number' if kind == 'int' else 'a number'}.")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise UserError(f"{key}={value}: must be {'>' if low_open else '>='} {low}.")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise UserError(f"{key}={value}: must be {'<' if high_open else '<='} {high}.")
+
+
+# ---------------------------------------------------------------------------------------- written files
+def _yaml_value(value):
+    if value is None:
+        return "~"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and (abs(value) < 1e-3 and value):
+        return f"{value:.1e}"
+    return str(value)
+
+
+_HEADERS = {
+    "generator": ("# recbole-llmemb: stage-1 defaults (item text -> language model -> item vectors).\n"
+                  "# Written from recbole_llmemb/settings.py (python -m recbole_llmemb.settings --write): edit there.\n"
+                  "# Any key can be overridden in a config file or on the command line (--key=value).\n"),
+    "rat": ("# RAT (recommendation adaptation training): how every plugin model (LLMEmb*, SAID*, TSLRec*) turns\n"
+            "# frozen item vectors into its item table. Layered over RecBole's own file for the model's backbone,\n"
+            "# under the method's file (props/said.yaml, props/tslrec.yaml) and props/<Model>.yaml.\n"
+            "# Written from recbole_llmemb/settings.py (python -m recbole_llmemb.settings --write): edit there.\n"),
+}
+
+
+def props_text(group):
+    """The text of ``props/<group>.yaml``: each key of the group with its default and meaning."""
+    lines = [_HEADERS[group]]
+    for s in _TABLE:
+        if s.group == group:
+            lines.append(f"{s.key + ': ' + _yaml_value(s.default):<34} # {s.meaning}\n")
+    return "".join(lines)
+
+
+def markdown():
+    """``docs/settings.md``: every plugin key with its type, default, allowed values and meaning."""
+    titles = {"generator": "Stage 1: the language model and the methods' fine-tuning (`props/generator.yaml`)",
+              "rat": "Stage 2: RAT, the models' item table (`props/rat.yaml`)",
+              "overall": "The run (`props/overall.yaml`)",
+              "": "Given in a dataset's props file, a config file or on the command line (no default file)"}
+    out = ["# Settings\n\n",
+           "Every plugin setting (written from `recbole_llmemb/settings.py` by "
+           "`python -m recbole_llmemb.settings --write`; do not edit by hand). Any key can be set in a "
+           "config file (`--config_files=my.yaml`) or on the command line (`--key=value`); `~` is none. "
+           "RecBole's own settings are RecBole's: see its documentation.\n\n"
+           "Read by: `model` = the plugin's models only (a RecBole model refuses it on the command line); "
+           "`text` = the plugin's models and the text re-ranker; `rerank` = the re-ranker only; `any` = every run.\n"]
+    for group, title in titles.items():
+        out += [f"\n## {title}\n\n", "| key | type | default | allowed | read by | meaning |\n", "|---|---|---|---|---|---|\n"]
+        for s in _TABLE:
+            if s.group != group:
+                continue
+            allowed = " \\| ".join(s.choices) if s.choices else _range(s)
+            default = _yaml_value(s.default) if not isinstance(s.default, dict) else ", ".join(
+                f"{k}: {_yaml_value(v)}" for k, v in s.default.items())
+            out.append(f"| `{s.key}` | {s.kind} | `{default}` | {allowed} | {s.used_by} | {s.meaning.replace('|', chr(92) + '|')} |\n")
+    return "".join(out)
+
+
+def _range(s):
+    if s.low is None and s.high is None:
+        return ""
+    left = "-inf" if s.low is None else f"{'(' if s.low_open else '['}{s.low:g}"
+    right = "inf)" if s.high is None else f"{s.high:g}{')' if s.high_open else ']'}"
+    return f"{left}, {right}"
+
+
+def write():
+    """Rewrite the files that come from this table."""
+    for group in ("generator", "rat"):
+        GROUP_FILES[group].write_text(props_text(group), encoding="utf-8")
+    DOCS_PAGE.parent.mkdir(exist_ok=True)
+    DOCS_PAGE.write_text(markdown(), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python -m recbole_llmemb.settings --write")
+    write()
+    print(f"wrote {GROUP_FILES['generator']}, {GROUP_FILES['rat']}, {DOCS_PAGE}")
