@@ -29,7 +29,9 @@ PY = sys.executable
 ROWS_DIR = os.path.join(ROOT, "benchmarks", "results", "rows")
 PROTOCOLS = {"full": ["benchmarks/beauty.yaml"], "paper": ["benchmarks/beauty.yaml", "props/paper.yaml"],
              # the full-ranking rows' checkpoints, not retrained, each test target ranked against 100 sampled items
-             "full, checkpoints at uni100": ["benchmarks/beauty.yaml"]}
+             "full, checkpoints at uni100": ["benchmarks/beauty.yaml"],
+             # item cold start: 10% of the items never seen in training (new_items), full ranking
+             "new items": ["benchmarks/beauty.yaml", "benchmarks/new-items.yaml"]}
 
 RERANK = "text_blend=0.3,text_blend_gate=tail"  # props/rerank.yaml: the re-ranker chosen on full-ranking validation
 RERANK_PAPER = "text_blend=0.3,text_blend_gate=none"  # under the paper's protocol validation prefers every user alike
@@ -76,6 +78,12 @@ ROWS = {
     "LLMEmbSASRec @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec",
                              "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:LLMEmbSASRec}",
                              "the LLMEmbSASRec row's checkpoint"),
+    # ---- new items (item cold start)
+    "SASRec, new items": ("new items", "SASRec", "", "baseline (the alignment SASRec of the new-items rows): 10% of the "
+                          "items held out of training; it has only untrained rows for them"),
+    "LLMEmbSASRec, new items": ("new items", "LLMEmbSASRec", "", "the defaults; new items read by their text alone"),
+    "LLMEmbSASRec, new items, no text (random vectors)": ("new items", "LLMEmbSASRec", "llm_embedding_method=random",
+                                                          "the no-text control: what the text does for new items"),
     # ---- the paper's protocol
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "SASRec paper + re-ranker": ("paper", "SASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SASRec paper}",
@@ -121,6 +129,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),
     ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbBERT4Rec", "LLMEmbBERT4Rec, no text (random vectors)", "the text, on BERT4Rec"),
+    ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),
+    ("LLMEmbSASRec, new items", "LLMEmbSASRec, new items, no text (random vectors)", "the text, with new items"),
 ]
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [
@@ -195,7 +205,8 @@ NOTES.append(
     "ran all 20 epochs (best epoch 19, validation 0.3301: still improving, like SASRec paper). Its checkpoint with the "
     "blend, validation NDCG@10 overall / tail: plain MiniLM vectors 0.3780 / 0.2493, SAID's own vectors 0.3196 / 0.1659, "
     "no blend 0.3313 / 0.1687 (the partial run's note above: own vectors hurt). Plain is the default for every method.")
-BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100"}
+BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100",
+            "new items": "SASRec, new items"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
 KEYS = ("overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "tail-item hit@10")
 
@@ -429,6 +440,21 @@ def like_for_like_lines(by_label):
     return lines + [""]
 
 
+def new_items_lines(by_label):
+    """The new-items rows: NDCG@10 on the held-out items beside the other items' (item cold start)."""
+    rows = [r for r in by_label.values() if r["protocol"] == "new items"]
+    if not rows:
+        return []
+    lines = ["## New items: 10% of the items held out of training (`new_items: 0.1`)", "",
+             "| row | NDCG@10 | new items NDCG@10 | other items NDCG@10 | new / other | Hit@10 new items |", "|---" * 6 + "|"]
+    for r in rows:
+        new, other = r.get("new-item ndcg@10"), r.get("other-item ndcg@10")
+        share = f"{new / other:.2f}" if new is not None and other else "-"
+        lines.append(f"| {r['label']} | {fmt(r['overall ndcg@10'])} | {fmt(new)} | {fmt(other)} | {share} | "
+                     f"{fmt(r.get('new-item hit@10'))} |")
+    return lines + [""]
+
+
 def summary(record):
     with open(os.path.join(ROOT, record["results_file"])) as f:
         r = json.load(f)
@@ -442,6 +468,14 @@ def summary(record):
         row[f"overall {m}"] = test["overall"][m]
         row[f"tail-item {m}"] = groups["item_tail"]["metrics"][m]
         row[f"short-user {m}"] = groups["user_short"]["metrics"][m]
+    if "item_new" in groups:  # new items beside the others (head and tail together, per target)
+        from recbole_llmemb.evaluation.paired import per_user_values
+
+        for m in ("hit@10", "ndcg@10"):
+            row[f"new-item {m}"] = groups["item_new"]["metrics"][m]
+            values = per_user_values(test, m)
+            others = list(values["item_head"].values()) + list(values["item_tail"].values())
+            row[f"other-item {m}"] = sum(others) / len(others)
     losses = [h.get("losses", {}) for h in r["history"] if h.get("losses", {}).get("align") is not None]
     if losses:
         row["align_first_last"] = (round(losses[0]["align"], 3), round(losses[-1]["align"], 3))
@@ -475,6 +509,7 @@ def report(args):
              "evaluation, BPR with one sampled negative, hidden 128). No row is re-ranked unless its label says "
              "'+ re-ranker' (props/rerank.yaml at evaluation only; under the paper's protocol every user alike).", ""]
     lines += like_for_like_lines(by_label)
+    lines += new_items_lines(by_label)
     if not args.tag:
         lines += seed_lines()
     for protocol in PROTOCOLS:

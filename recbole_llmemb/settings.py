@@ -120,6 +120,7 @@ _TABLE = [
     _s("text_blend_vectors", "word", "plain", "the re-ranker's text vectors: own (a plugin model's own) or an embedding method's", "overall", "rerank", ("own",) + METHODS),
     _s("long_tail", "dict", {"head_ratio": 0.2, "user_short_threshold": None, "popularity_buckets": 5, "history_buckets": 5},
        "the groups of every evaluation: head = top head_ratio of items by training interactions; short users: at most user_short_threshold (~ = median)", "overall"),
+    _s("new_items", "float", 0, "item cold start: this share of the items (drawn with the seed) is held out of training entirely and evaluated as the group item_new", "overall", low=0, high=1, high_open=True),
     _s("results_dir", "str", "results/", "one JSON results file per run lands here", "overall"),
     _s("protocol_name", "str", None, "named in every results file; the report refuses to mix protocols (props/paper.yaml sets it)", ""),
     _s("eval_checkpoint", "str", None, "evaluate this trained checkpoint, no training", ""),

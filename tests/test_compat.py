@@ -103,3 +103,12 @@ def test_feed_forward_gelu_is_recbole_formula_in_one_kernel():
     y = x.clone().requires_grad_()
     layer.intermediate_act_fn(y).sum().backward()
     assert type(layer.intermediate_act_fn(y).grad_fn).__name__ == "GeluBackward0"
+
+
+def test_checkpoints_from_before_the_pipeline_package_still_unpickle():
+    """RecBole's checkpoints pickle the Config; older ones name it recbole_llmemb.config.Config."""
+    import pickle
+
+    from recbole_llmemb.pipeline.config import Config
+
+    assert pickle.loads(b"crecbole_llmemb.config\nConfig\n.") is Config

@@ -32,6 +32,13 @@ class LongTailGroups:
     item_bucket_labels: list
     user_bucket: np.ndarray
     user_bucket_labels: list
+    is_new: np.ndarray = None  # bool per item id: held out of training (``new_items``); neither head nor tail
+
+    @property
+    def is_tail(self):
+        tail = ~self.is_head
+        tail[0] = False
+        return tail if self.is_new is None else tail & ~self.is_new
 
     @property
     def head_min_count(self):
@@ -39,13 +46,16 @@ class LongTailGroups:
         return int(counts.min()) if len(counts) else 0
 
     def definition(self):
-        return {
+        out = {
             "head_ratio": self.head_ratio,
             "head_min_count": self.head_min_count,
             "n_head_items": int(self.is_head.sum()),
-            "n_tail_items": int(len(self.is_head) - 1 - self.is_head.sum()),
+            "n_tail_items": int(self.is_tail.sum()),
             "user_short_threshold": self.user_short_threshold,
         }
+        if self.is_new is not None:
+            out["n_new_items"] = int(self.is_new.sum())
+        return out
 
 
 def _buckets(values, ids, n_buckets):
@@ -60,11 +70,18 @@ def _buckets(values, ids, n_buckets):
     return bucket, labels
 
 
-def build_groups(item_count, user_len, head_ratio=0.2, user_short_threshold=None, popularity_buckets=5, history_buckets=5):
-    """Groups from training counts per internal id (index 0 is RecBole's padding id)."""
+def build_groups(item_count, user_len, head_ratio=0.2, user_short_threshold=None, popularity_buckets=5, history_buckets=5,
+                 is_new=None):
+    """Groups from training counts per internal id (index 0 is RecBole's padding id); ``is_new``: the
+    items held out of training, a group of their own (head and tail are the other items)."""
     item_count = np.asarray(item_count, dtype=np.int64)
     user_len = np.asarray(user_len, dtype=np.int64)
     items = np.arange(1, len(item_count))
+    if is_new is not None and np.any(is_new):
+        is_new = np.asarray(is_new, dtype=bool)
+        items = items[~is_new[items]]
+    else:
+        is_new = None
     users = np.arange(1, len(user_len))
     n_head = int(math.ceil(head_ratio * len(items)))
     # most popular first; ties broken by id so the split is deterministic
@@ -77,12 +94,13 @@ def build_groups(item_count, user_len, head_ratio=0.2, user_short_threshold=None
     user_bucket, user_labels = _buckets(user_len, users, history_buckets)
     return LongTailGroups(
         item_count, user_len, head_ratio, int(user_short_threshold), is_head,
-        item_bucket, item_labels, user_bucket, user_labels,
+        item_bucket, item_labels, user_bucket, user_labels, is_new,
     )
 
 
-def training_counts(full_dataset, eval_datasets):
-    """Training interactions per item and per user: all interactions less the evaluation targets.
+def training_counts(full_dataset, eval_datasets, is_new=None):
+    """Training interactions per item and per user: all interactions less the evaluation targets (and
+    less the interactions with ``is_new`` items, which training never sees).
 
     Works for any RecBole split: the evaluation splits' rows are exactly the held-out interactions.
     A sequential dataset holds one row per prediction target (its data augmentation runs when the
@@ -102,7 +120,26 @@ def training_counts(full_dataset, eval_datasets):
     for ds in eval_datasets:
         item_count -= np.bincount(ds.inter_feat[iid].numpy(), minlength=full_dataset.item_num)
         user_len -= np.bincount(ds.inter_feat[uid].numpy(), minlength=full_dataset.user_num)
+    if is_new is not None and np.any(is_new):
+        new_count = _counts_of(full_dataset, np.asarray(is_new, dtype=bool))
+        for ds in eval_datasets:
+            new_count -= _counts_of(ds, np.asarray(is_new, dtype=bool), first_items=False)
+        user_len -= new_count
+        item_count = np.where(is_new, 0, item_count)
     return item_count, user_len
+
+
+def _counts_of(dataset, items, first_items=True):
+    """Interactions per user with the ``items`` (a bool mask) among the dataset's targets (and, for a
+    sequential dataset, each user's first item)."""
+    feat, iid, uid = dataset.inter_feat, dataset.iid_field, dataset.uid_field
+    users, targets = feat[uid].numpy(), feat[iid].numpy()
+    count = np.bincount(users, weights=items[targets], minlength=dataset.user_num)
+    list_field, length_field = getattr(dataset, f"{iid}_list_field", None), getattr(dataset, "item_list_length_field", None)
+    if first_items and list_field in feat and length_field in feat:
+        first = feat[length_field].numpy() == 1
+        count += np.bincount(users[first], weights=items[feat[list_field].numpy()[first, 0]], minlength=dataset.user_num)
+    return count.astype(np.int64)
 
 
 class RankAccumulator:
@@ -185,14 +222,14 @@ def group_metrics(accumulator, groups, ks):
     users, pos_len, pair_row, pair_item, pair_rank = accumulator.arrays()
     rows, pairs = _row_and_pair_metrics(pos_len, pair_row, pair_rank, ks)
     has_target = pos_len > 0
-    head = groups.is_head[pair_item]
+    head, tail = groups.is_head[pair_item], groups.is_tail[pair_item]
     short = groups.user_len[users] <= groups.user_short_threshold
     result = {
         "overall": _mean(rows, has_target),
         "n_rows": int(has_target.sum()),
         "groups": {
             "item_head": {"size": int(head.sum()), "metrics": _mean(pairs, head)},
-            "item_tail": {"size": int((~head).sum()), "metrics": _mean(pairs, ~head)},
+            "item_tail": {"size": int(tail.sum()), "metrics": _mean(pairs, tail)},
             "user_short": {"size": int((short & has_target).sum()), "metrics": _mean(rows, short & has_target)},
             "user_long": {"size": int((~short & has_target).sum()), "metrics": _mean(rows, ~short & has_target)},
         },
@@ -200,8 +237,12 @@ def group_metrics(accumulator, groups, ks):
         "definition": groups.definition(),
         "diagnostics": {},
         # each row's user and each target's rank: two runs on one split compare user by user
-        "per_user": per_user_record(users, short, pos_len, pair_item, pair_rank, ~head, accumulator.max_k),
+        "per_user": per_user_record(users, short, pos_len, pair_item, pair_rank, tail, accumulator.max_k),
     }
+    if groups.is_new is not None:
+        new = groups.is_new[pair_item]
+        result["groups"]["item_new"] = {"size": int(new.sum()), "metrics": _mean(pairs, new)}
+        result["per_user"]["new"] = encode_ints(new)
     if accumulator.listed is not None:
         result["diagnostics"] = list_diagnostics(accumulator.listed, groups.item_count, groups.is_head, accumulator.list_k)
     item_b = groups.item_bucket[pair_item]

@@ -13,7 +13,7 @@ from recbole_llmemb.evaluation.longtail import decode_ints
 
 #: bootstrap resamples; 2,000 keep the interval's ends steady to about 0.005 on a ratio near 1
 N_RESAMPLES = 2000
-GROUPS = ("overall", "item_head", "item_tail", "user_short", "user_long")
+GROUPS = ("overall", "item_head", "item_tail", "item_new", "user_short", "user_long")
 
 
 def per_user_values(block, metric):
@@ -25,6 +25,7 @@ def per_user_values(block, metric):
     # (records of 2026-12-01's first runs lack the short-user flags: their user groups stay empty)
     short = decode_ints(record["short"]) if "short" in record else None
     items, ranks, tail = (decode_ints(record[k]) for k in ("item", "rank", "tail"))
+    new = decode_ints(record["new"]) if "new" in record else np.zeros_like(tail)
     name, k = metric.lower().split("@")
     k = int(k)
     if k > record["rank_cap"]:
@@ -44,8 +45,8 @@ def per_user_values(block, metric):
             out["overall"][u] = v
             if short is not None:
                 out["user_short" if short[j] else "user_long"][u] = v
-    for u, i, v, t in zip(users[pair_row].tolist(), items.tolist(), pair_value.tolist(), tail.tolist()):
-        out["item_tail" if t else "item_head"][(u, i)] = v
+    for u, i, v, t, n in zip(users[pair_row].tolist(), items.tolist(), pair_value.tolist(), tail.tolist(), new.tolist()):
+        out["item_new" if n else "item_tail" if t else "item_head"][(u, i)] = v
     return out
 
 

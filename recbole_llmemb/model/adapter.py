@@ -137,6 +137,7 @@ class AdaptedItemEmbedding(nn.Module):
             self.special = nn.Parameter(torch.empty(int(n_special), self.embedding_dim).normal_(0.0, special_init_std))
         else:
             self.register_parameter("special", None)
+        self.register_buffer("id_mask", None, persistent=False)  # rows that keep their id offset (``hold_out_ids``)
         self._cached_table = None
         self._caching = False
         self._lookup_scale = 1.0
@@ -176,7 +177,7 @@ class AdaptedItemEmbedding(nn.Module):
         """The adapted table, computed now."""
         adapted = self.adapted()
         if self.id_weight is not None:
-            adapted = adapted + self.id_weight
+            adapted = adapted + (self.id_weight if self.id_mask is None else self.id_weight * self.id_mask)
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:
             parts.append(self.special)
@@ -204,12 +205,24 @@ class AdaptedItemEmbedding(nn.Module):
         finally:
             self._lookup_scale = previous
 
-    def fit_adapter(self, target, steps=300, lr=3e-3):
+    def hold_out_ids(self, is_new):
+        """Items held out of training (``is_new``, per item id) read their text alone: their id offsets
+        stay zero, with no gradient (training would only ever push them down as negatives)."""
+        keep = ~torch.as_tensor(is_new, dtype=torch.bool)[1:self.n_items]
+        self.register_buffer("id_mask", keep.float().unsqueeze(1), persistent=False)
+        if self.id_weight is not None:
+            with torch.no_grad():
+                self.id_weight[~keep] = 0.0
+
+    def fit_adapter(self, target, steps=300, lr=3e-3, rows=None):
         """Train the adapter alone so that its rows match ``target`` (``(n_items - 1, out)``, mean
-        squared error, full batch): RAT's warm start from the alignment SASRec's item table.
-        Returns the share of the target's variance explained (R^2)."""
+        squared error, full batch; only the ``rows`` given, a bool mask, when set): RAT's warm start
+        from the alignment SASRec's item table. Returns the share of the target's variance explained (R^2)."""
         target = torch.as_tensor(target, dtype=torch.float32, device=self.llm_weight.device)
         x = self.adapter_input().detach()
+        if rows is not None:
+            rows = torch.as_tensor(rows, dtype=torch.bool, device=target.device)
+            x, target = x[rows], target[rows]
         optimizer = torch.optim.Adam(self.adapter.parameters(), lr=lr)
         for _ in range(int(steps)):
             optimizer.zero_grad()

@@ -17,6 +17,7 @@ from recbole.model.sequential_recommender import BERT4Rec, SASRec
 from recbole.utils import set_color
 
 from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
+from recbole_llmemb.data.new_items import HELD_OUT_ATTR
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.model.adapter import AdaptedItemEmbedding, adapter_precision
 from recbole_llmemb.model.alignment import CollaborativeAlignment
@@ -55,6 +56,8 @@ class RATMixin:
         self.seq_input_scale = old.embedding_dim ** 0.5 if read(config, "seq_input_scale") == "sqrt_hidden" else 1.0
         del old
         self.alignment = None
+        held_out = getattr(dataset, HELD_OUT_ATTR, None)
+        held_out = held_out if held_out is not None and held_out.any() else None
         collaborative = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None)
         warm = read(config, "rat_init") == "collaborative" and not config["eval_checkpoint"]
         if collaborative is not None and (self.alpha > 0 or warm):
@@ -68,7 +71,7 @@ class RATMixin:
                 self.alignment = CollaborativeAlignment(collaborative, read(config, "align_loss"),
                                                         read(config, "align_tau"), read(config, "align_targets"))
             if warm:
-                self._warm_start(collaborative, getattr(dataset, COLLABORATIVE_STATE_ATTR, None))
+                self._warm_start(collaborative, getattr(dataset, COLLABORATIVE_STATE_ATTR, None), held_out)
         elif warm:
             raise UserError(f"{type(self).__name__} with rat_init=collaborative needs the alignment SASRec's item "
                             "table on the dataset: run it through run_recbole_llmemb.py, which trains or loads it.")
@@ -80,13 +83,16 @@ class RATMixin:
             bias = self.output_bias.detach()
             del self.output_bias
             self.register_buffer("output_bias", torch.zeros_like(bias))
+        if held_out is not None:  # new items (``new_items``): their text alone
+            self.item_embedding.hold_out_ids(held_out)
         #: the last training step's loss terms, and their sums since the trainer last asked (per-epoch means)
         self.loss_components, self._loss_sums, self._loss_steps = {}, {}, 0
 
-    def _warm_start(self, collaborative, state):
-        """The adapter fitted to the SASRec's item table, the id table holding the rest, and a SASRec
-        backbone's encoder (positions, layers, norms) loaded from its weights."""
-        self.warm_start_r2 = self.item_embedding.fit_adapter(collaborative[1:])
+    def _warm_start(self, collaborative, state, held_out=None):
+        """The adapter fitted to the SASRec's item table (but for the rows of held-out items, which that
+        SASRec never trained), the id table holding the rest, and a SASRec backbone's encoder
+        (positions, layers, norms) loaded from its weights."""
+        self.warm_start_r2 = self.item_embedding.fit_adapter(collaborative[1:], rows=None if held_out is None else ~held_out[1:])
         message = f"{type(self).__name__}: warm start, adapter fitted to the alignment SASRec's item table (R^2 {self.warm_start_r2:.3f})"
         if self.item_embedding.id_weight is not None:
             with torch.no_grad():

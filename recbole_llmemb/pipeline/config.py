@@ -6,6 +6,7 @@ plugin model RecBole's own file for its backbone, ``props/rat.yaml`` and its met
 user's ``config_file_list``; ``config_dict`` (the command line).
 """
 import os
+import sys
 from pathlib import Path
 
 from recbole_llmemb import compat, settings
@@ -17,6 +18,10 @@ compat.apply()
 from recbole.config import Config as RecBoleConfig  # noqa: E402
 from recbole.utils import ModelType  # noqa: E402
 from recbole.utils import get_model as recbole_get_model  # noqa: E402
+
+# RecBole's checkpoints pickle the run's Config: those written before the pipeline package name it
+# recbole_llmemb.config.Config, which must keep loading (eval_checkpoint, resume_checkpoint)
+sys.modules.setdefault("recbole_llmemb.config", sys.modules[__name__])
 
 PROPS_DIR = Path(__file__).resolve().parent.parent.parent / "props"
 REPO_ROOT = PROPS_DIR.parent

@@ -100,7 +100,7 @@ def compare_with_alignment_sasrec(results, metric="ndcg@10"):
              f"{os.path.basename(path)})"]
     lines += [f"  what differs besides the item table: {note}" for note in what_differs(results, base)]
     lines.append(f"{'group':<14}{name:>16}{'SASRec':>10}  ratio [95% paired bootstrap interval over users]")
-    for group in GROUPS:
+    for group in (g for g in GROUPS if g == "overall" or g in results["test"]["groups"]):
         entry = compared.get(group)
         mine = results["test"]["overall"] if group == "overall" else results["test"]["groups"][group]["metrics"]
         theirs = base["test"]["overall"] if group == "overall" else base["test"]["groups"].get(group, {}).get("metrics", {})

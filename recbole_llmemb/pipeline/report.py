@@ -34,6 +34,7 @@ SCHEMA = "recbole-llmemb/results/v1"
 GROUPS = {
     "item_head": "target item is popular (head)",
     "item_tail": "target item is in the long tail",
+    "item_new": "target item was held out of training (new_items)",
     "user_short": "user has a short history",
     "user_long": "user has a long history",
 }
@@ -402,6 +403,8 @@ def build_blocks(runs, baseline, out_dir, draw):
     blocks.append(("p", "Rows: evaluated rows (a user with their target item) in the group."
                    + (f" Group definition: {_plain(definition)}." if definition else "")))
     for group, meaning in GROUPS.items():
+        if group == "item_new" and group not in first.test.get("groups", {}):
+            continue
         blocks += [("h3", f"{group}: {meaning}"), ("table",) + score_table(runs, baseline, group)]
 
     blocks.append(("h2", "Charts"))

@@ -13,6 +13,7 @@ import pandas as pd
 from recbole_llmemb.pipeline.config import get_model_class
 from recbole_llmemb.data.atomic import check_atomic_files
 from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
+from recbole_llmemb.data.new_items import choose_new_items, hold_out
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
@@ -115,12 +116,17 @@ def train_and_evaluate(config, saved=True, prepare=None):
         dataset = load_dataset(config)
         logger.info(dataset)
     check_topk(config, dataset)
+    is_new = None
+    if float(config["new_items"] or 0) > 0:  # item cold start: before the plugin stages, which train on the split too
+        is_new = choose_new_items(dataset.item_num, config["new_items"], config["seed"])
+        hold_out(dataset, is_new)
+        logger.info(set_color("new items", "green") + f": {int(is_new.sum())} of {dataset.item_num - 1} held out of training")
     sasrec_results = prepare(config, dataset, model_class, seconds) if prepare else None
     init_seed(config["seed"], config["reproducibility"])  # same split/shuffle whether stages were cached or built
     with stage("split", seconds):
         train_data, valid_data, test_data = data_preparation(config, dataset)
         lt = config["long_tail"] or {}
-        groups = build_groups(*training_counts(dataset, [valid_data.dataset, test_data.dataset]), **lt)
+        groups = build_groups(*training_counts(dataset, [valid_data.dataset, test_data.dataset], is_new), **lt, is_new=is_new)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = model_class(config, train_data.dataset).to(config["device"])
