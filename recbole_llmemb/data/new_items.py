@@ -2,8 +2,10 @@
 
 With ``new_items: 0.1`` a tenth of the items is never a training target and never in a training
 history; in validation and test they are targets (and stay in the histories, as they would after
-launch). Every evaluation then reports them as the group ``item_new``. A model that reads item text
-knows them through it; an id model has only an untrained row.
+launch). They stay in the catalogue: listed but never bought in the training period, so a model
+trained with cross-entropy over the catalogue sees them only as negatives. Every evaluation reports
+them as the group ``item_new``. A model that reads item text knows them through it; an id model has
+only a row that training never drew towards any user.
 
 The held-out items are marked on the dataset (:data:`HELD_OUT_ATTR`, copied with it), and RecBole's
 ``Dataset.build`` (the split that ``data_preparation`` and TSLRec's user histories both use) returns
