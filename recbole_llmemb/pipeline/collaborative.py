@@ -86,6 +86,8 @@ def cache_entry(config):
     # the re-ranker's weight: the alignment SASRec never has one)
     ignored = _plugin_only_keys() | {"embedding_size", "text_blend"}
     snapshot = {k: json_safe(v) for k, v in sorted(sas_config.final_config_dict.items()) if k not in ignored}
+    if not snapshot.get("new_items"):  # no new items: the key entries made before the setting existed had
+        snapshot.pop("new_items", None)
     key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
     return sas_config, key, os.path.join(store.cache_root(config), str(config["dataset"]), f"collab-sasrec-{key[:16]}")
 
