@@ -84,6 +84,10 @@ ROWS = {
     "LLMEmbSASRec, new items": ("new items", "LLMEmbSASRec", "", "the defaults; new items read by their text alone"),
     "LLMEmbSASRec, new items, no text (random vectors)": ("new items", "LLMEmbSASRec", "llm_embedding_method=random",
                                                           "the no-text control: what the text does for new items"),
+    "LLMEmbSASRec, new items, neighbours' ids": ("new items", "LLMEmbSASRec",
+                                                 "new_item_ids=neighbours,eval_checkpoint={ckpt:LLMEmbSASRec, new items}",
+                                                 "the LLMEmbSASRec new-items checkpoint, each new item given the mean id "
+                                                 "offset of its 10 nearest items by text (evaluation only)"),
     # ---- the paper's protocol
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "SASRec paper + re-ranker": ("paper", "SASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SASRec paper}",
@@ -131,6 +135,7 @@ LIKE_FOR_LIKE = [
     ("LLMEmbBERT4Rec", "LLMEmbBERT4Rec, no text (random vectors)", "the text, on BERT4Rec"),
     ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),
     ("LLMEmbSASRec, new items", "LLMEmbSASRec, new items, no text (random vectors)", "the text, with new items"),
+    ("LLMEmbSASRec, new items, neighbours' ids", "LLMEmbSASRec, new items", "new items' id offsets: their text neighbours' vs zero"),
 ]
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [

@@ -111,6 +111,7 @@ _TABLE = [
     _s("align_tau", "float", 0.1, "temperature of the alignment loss (soft: 2.0 in the official code)", "rat", "model", low=0, low_open=True),
     _s("align_targets", "word", "unique", "unique (each of the batch's target items once) | all (every target position: the official code's)", "rat", "model", ("unique", "all")),
     _s("seq_input_scale", "word", "none", "none | sqrt_hidden (vectors entering the encoder times sqrt(table width): the official SASRec's; scores unscaled)", "rat", "model", ("none", "sqrt_hidden")),
+    _s("new_item_ids", "word", "zero", "with new_items: a new item's id offset is zero (its text alone) or the mean offset of its 10 nearest items by text (neighbours)", "rat", "model", ("zero", "neighbours")),
     _s("output_bias", "bool", False, "BERT4Rec backbones: RecBole's trainable per-item output bias (a free popularity term)", "rat", "model"),
     # ---- the run (props/overall.yaml)
     _s("collab_epochs", "int", None, "epochs of the alignment SASRec; ~ = the same as the model's", "overall", "model", low=1),

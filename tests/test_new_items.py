@@ -118,3 +118,20 @@ def test_a_plugin_run_holds_out_the_same_items_in_its_alignment_sasrec(tmp_path)
     mine, theirs = results["test"]["groups"]["item_new"], sasrec["test"]["groups"]["item_new"]
     assert mine["size"] == theirs["size"] > 0
     assert results["test"]["definition"] == sasrec["test"]["definition"]
+
+
+def test_a_new_item_can_borrow_the_id_offsets_of_its_nearest_items_by_text():
+    from recbole_llmemb.model.adapter import AdaptedItemEmbedding
+
+    text = torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, 1, 0], [0.9, 0.1, 0], [0, 0.1, 1], [0, 0, 1]])
+    emb = AdaptedItemEmbedding(text, 2, id_table=True, input_norm="none")
+    with torch.no_grad():
+        emb.id_weight.copy_(torch.tensor([[1.0, 0], [2, 0], [9, 9], [0, 3], [7, 7]]))
+    is_new = np.array([False, False, False, True, False, True])  # items 3 and 5 are new
+    emb.hold_out_ids(is_new, neighbours=1)
+    rows = emb.table()[1:] - emb.adapted()
+    assert torch.allclose(rows[2], torch.tensor([1.0, 0]))  # item 3 looks like item 1
+    assert torch.allclose(rows[4], torch.tensor([0.0, 3]))  # item 5 looks like item 4
+    assert torch.allclose(rows[[0, 1, 3]], torch.tensor([[1.0, 0], [2, 0], [0, 3]]))  # the others keep theirs
+    rows.sum().backward()
+    assert not emb.id_weight.grad[[2, 4]].any()  # a new item's own row stays untouched

@@ -138,6 +138,8 @@ class AdaptedItemEmbedding(nn.Module):
         else:
             self.register_parameter("special", None)
         self.register_buffer("id_mask", None, persistent=False)  # rows that keep their id offset (``hold_out_ids``)
+        self.register_buffer("new_rows", None, persistent=False)  # held-out rows that borrow their neighbours' offsets
+        self.register_buffer("id_neighbours", None, persistent=False)
         self._cached_table = None
         self._caching = False
         self._lookup_scale = 1.0
@@ -177,7 +179,10 @@ class AdaptedItemEmbedding(nn.Module):
         """The adapted table, computed now."""
         adapted = self.adapted()
         if self.id_weight is not None:
-            adapted = adapted + (self.id_weight if self.id_mask is None else self.id_weight * self.id_mask)
+            ids = self.id_weight if self.id_mask is None else self.id_weight * self.id_mask
+            if self.id_neighbours is not None:
+                ids = ids.index_copy(0, self.new_rows, self.id_weight[self.id_neighbours].mean(1))
+            adapted = adapted + ids
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:
             parts.append(self.special)
@@ -205,14 +210,23 @@ class AdaptedItemEmbedding(nn.Module):
         finally:
             self._lookup_scale = previous
 
-    def hold_out_ids(self, is_new):
-        """Items held out of training (``is_new``, per item id) read their text alone: their id offsets
-        stay zero, with no gradient (training would only ever push them down as negatives)."""
+    def hold_out_ids(self, is_new, neighbours=0):
+        """Items held out of training (``is_new``, per item id) have no id offset of their own: theirs
+        stay zero, with no gradient (training would only ever push them down as negatives). With
+        ``neighbours=k`` a new item borrows the mean offset of its k nearest other items by text
+        (cosine of the adapter's inputs)."""
         keep = ~torch.as_tensor(is_new, dtype=torch.bool)[1:self.n_items]
         self.register_buffer("id_mask", keep.float().unsqueeze(1), persistent=False)
-        if self.id_weight is not None:
-            with torch.no_grad():
-                self.id_weight[~keep] = 0.0
+        if self.id_weight is None:
+            return
+        with torch.no_grad():
+            self.id_weight[~keep] = 0.0
+        if neighbours:
+            x = F.normalize(self.adapter_input().detach().float(), dim=-1)
+            new, old = torch.nonzero(~keep).squeeze(1), torch.nonzero(keep).squeeze(1)
+            nearest = (x[new] @ x[old].T).topk(min(int(neighbours), len(old)), dim=1).indices
+            self.register_buffer("new_rows", new, persistent=False)
+            self.register_buffer("id_neighbours", old[nearest], persistent=False)
 
     def fit_adapter(self, target, steps=300, lr=3e-3, rows=None):
         """Train the adapter alone so that its rows match ``target`` (``(n_items - 1, out)``, mean

@@ -84,7 +84,7 @@ class RATMixin:
             del self.output_bias
             self.register_buffer("output_bias", torch.zeros_like(bias))
         if held_out is not None:  # new items (``new_items``): their text alone
-            self.item_embedding.hold_out_ids(held_out)
+            self.item_embedding.hold_out_ids(held_out, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
         #: the last training step's loss terms, and their sums since the trainer last asked (per-epoch means)
         self.loss_components, self._loss_sums, self._loss_steps = {}, {}, 0
 
