@@ -10,7 +10,6 @@ soft tokens know of their own item.
     .venv/bin/python benchmarks/probes/probe_said_stage.py [--items=1000] [--epochs=10] [--set=key=value,...] [--out=FILE]
 """
 import argparse
-import json
 import math
 import os
 import random
@@ -22,7 +21,7 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
-from recbole_llmemb.pipeline.config import Config, parse_args  # noqa: E402
+from benchmarks.probes.stage_probe import add_arguments, append_record, config_for  # noqa: E402
 from recbole_llmemb.data.item_text import item_attributes  # noqa: E402
 from recbole_llmemb.generator import said  # noqa: E402
 from recbole_llmemb.pipeline.training import load_dataset  # noqa: E402
@@ -43,16 +42,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--epochs", type=float, default=10)
-    parser.add_argument("--dataset", default="amazon-beauty")
-    parser.add_argument("--data_path", default=os.path.join(ROOT, "..", "shared", "datasets"))
-    parser.add_argument("--set", default="", help="settings as key=value,key=value")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "probes", "said_stage.json"))
+    add_arguments(parser, "said_stage.json")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    extra = parse_args([f"--{kv}" for kv in args.set.split(",") if kv])
-    config = Config("SAIDSASRec", args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")],
-                    {"data_path": os.path.abspath(args.data_path), **extra})
+    config = config_for("SAIDSASRec", args)
     texts = said.said_texts(item_attributes(config, load_dataset(config)))
     s = said.settings(config, len(texts))
     trainer = said.make_trainer(config, texts, s)
@@ -69,14 +61,7 @@ def main():
               "after_other_items_text": other_text_loss(trainer, shown), "train": stats,
               "seconds": round(time.perf_counter() - start, 1), "threads": args.threads,
               "amx": bool(torch.cpu._is_amx_tile_supported())}
-    print(json.dumps(record, indent=1))
-    runs = []
-    if os.path.isfile(args.out):
-        with open(args.out) as f:
-            runs = json.load(f)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(runs + [record], f, indent=1)
+    append_record(args.out, record)
 
 
 if __name__ == "__main__":
