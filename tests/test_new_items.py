@@ -135,3 +135,12 @@ def test_a_new_item_can_borrow_the_id_offsets_of_its_nearest_items_by_text():
     assert torch.allclose(rows[[0, 1, 3]], torch.tensor([[1.0, 0], [2, 0], [0, 3]]))  # the others keep theirs
     rows.sum().backward()
     assert not emb.id_weight.grad[[2, 4]].any()  # a new item's own row stays untouched
+
+
+def test_new_item_ids_without_new_items_is_refused_in_one_line(tmp_path):
+    from recbole_llmemb.errors import UserError
+
+    write_tiny_dataset(tmp_path)
+    with pytest.raises(UserError, match="new_items=0"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, new_item_ids="neighbours")).check_applicable()
+    Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, new_item_ids="neighbours", new_items=0.1)).check_applicable()

@@ -86,6 +86,9 @@ def check_applicable(config, plugin_model, command_line_keys):
         raise UserError(why_unused(key, model))
     if float(config["text_blend"] or 0) > 0 and not plugin_model and config["text_blend_vectors"] == "own":
         raise no_own_vectors(model)
+    if "new_item_ids" in command_line_keys and not float(config["new_items"] or 0) > 0:
+        raise UserError("new_item_ids sets the id offsets of new items, and there are none (new_items=0): "
+                        "hold some out (--new_items=0.1) or leave new_item_ids out.")
 
 
 def no_own_vectors(model):
