@@ -88,6 +88,9 @@ ROWS = {
                                                  "new_item_ids=neighbours,eval_checkpoint={ckpt:LLMEmbSASRec, new items}",
                                                  "the LLMEmbSASRec new-items checkpoint, each new item given the mean id "
                                                  "offset of its 10 nearest items by text (evaluation only)"),
+    "LLMEmbSASRec, new items, text only": ("new items", "LLMEmbSASRec", "item_id_emb=False",
+                                           "the paper's text-only table (no per-item id rows): every item, new or "
+                                           "not, scored through the adapted text alone"),
     # ---- the paper's protocol
     "SASRec paper": ("paper", "SASRec", "", "baseline (the alignment SASRec of the paper protocol)"),
     "SASRec paper + re-ranker": ("paper", "SASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SASRec paper}",
@@ -136,6 +139,7 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),
     ("LLMEmbSASRec, new items", "LLMEmbSASRec, new items, no text (random vectors)", "the text, with new items"),
     ("LLMEmbSASRec, new items, neighbours' ids", "LLMEmbSASRec, new items", "new items' id offsets: their text neighbours' vs zero"),
+    ("LLMEmbSASRec, new items, text only", "LLMEmbSASRec, new items", "the table: text only vs text plus id rows, with new items"),
 ]
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [
