@@ -53,6 +53,9 @@ ROWS = {
                                                "the no-text ablation: the defaults' pipeline (warm start, id table, "
                                                "alignment) on standard normal vectors of the LM's width instead of the "
                                                "LM's; no re-ranker"),
+    "LLMEmbSASRec, text score": ("full", "LLMEmbSASRec", "text_score=10",
+                                 "the defaults plus the text's similarity as a learned term of the scores (start "
+                                 "weight 10, plain vectors, last 3 items), in training and evaluation"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
@@ -136,6 +139,10 @@ LIKE_FOR_LIKE = [
     ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),
     ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbBERT4Rec", "LLMEmbBERT4Rec, no text (random vectors)", "the text, on BERT4Rec"),
+    ("LLMEmbSASRec, text score", "LLMEmbSASRec + re-ranker", "the text's similarity learned in training vs added after it"),
+    ("LLMEmbSASRec, text score", "LLMEmbSASRec", "the learned text term"),
+    ("LLMEmbSASRec, text score", "SASRec, 40 epochs", "the LM's table, alignment and text term (both allowed 20 epochs beyond the SASRec row)"),
+    ("LLMEmbSASRec, text score", "SASRec + re-ranker", "the LM's table, alignment and learned text term vs SASRec re-ranked"),
     ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),
     ("LLMEmbSASRec, new items", "LLMEmbSASRec, new items, no text (random vectors)", "the text, with new items"),
     ("LLMEmbSASRec, new items, neighbours' ids", "LLMEmbSASRec, new items", "new items' id offsets: their text neighbours' vs zero"),

@@ -15,7 +15,7 @@ import numpy as np
 from recbole_llmemb.errors import UserError
 
 LLM_ITEM_EMB_ATTR = "llm_item_emb"
-#: the text vectors of the inference blend when they are not the model's own (``text_blend_vectors``)
+#: the text vectors of the re-ranker and of ``text_score`` (``text_blend_vectors``)
 BLEND_ITEM_EMB_ATTR = "blend_item_emb"
 COLLABORATIVE_ITEM_EMB_ATTR = "collaborative_item_emb"
 COLLABORATIVE_STATE_ATTR = "collaborative_state"

@@ -13,35 +13,18 @@ Off by default (``text_blend: 0``); ``props/rerank.yaml`` turns it on.
 """
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from recbole_llmemb.errors import UserError
 from recbole_llmemb import settings
-from recbole_llmemb.model.adapter import normalised_vectors
+from recbole_llmemb.model.text_score import recent_positions, text_cosines, text_table
 
 #: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the tail share of the last items)
 GATES = settings.choices("text_blend_gate")
-#: the text vectors' normalisation before the cosine (whitened: every direction of variation counts)
-TEXT_NORM = "whiten"
-
-
-def recent_positions(item_seq, item_seq_len, last):
-    """``(B, L)`` mask of each row's last ``last`` items (RecBole's item lists are left-aligned)."""
-    pos = torch.arange(item_seq.shape[1], device=item_seq.device).unsqueeze(0)
-    length = item_seq_len.unsqueeze(1)
-    return (pos < length) & (pos >= length - last)
 
 
 def zscore_rows(scores):
     """Each row standardised over its items (ranks unchanged): puts two scorers on one scale."""
     return (scores - scores.mean(1, keepdim=True)) / scores.std(1, keepdim=True).clamp_min(1e-12)
-
-
-def text_table(vectors):
-    """Item text vectors (row 0 = padding) whitened over the items and scaled to unit length."""
-    matrix = torch.as_tensor(np.asarray(vectors, dtype=np.float32))
-    text = F.normalize(normalised_vectors(matrix[1:].double(), TEXT_NORM).float(), dim=-1)
-    return torch.cat([text.new_zeros(1, text.shape[1]), text])
 
 
 def last_items(dataset, last):
@@ -111,9 +94,7 @@ class TextReranker:
 
     def text_scores(self, seq, length):
         """``(B, n_items)`` cosine of every item's text to the mean of each row's last items'."""
-        keep = recent_positions(seq, length, self.last).unsqueeze(-1)
-        query = (self.table[seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
-        return query @ self.table.T
+        return text_cosines(self.table, seq, length, self.last)
 
     def weights(self, seq, length):
         """``(B, 1)`` blend weight per row: ``text_blend``, times the tail share of the last items when gated."""

@@ -3,7 +3,8 @@
 :class:`RATMixin` makes one change to the RecBole class it precedes in the bases: the trainable
 item-id table becomes ``adapter(frozen item vectors)`` (:class:`~recbole_llmemb.model.adapter.AdaptedItemEmbedding`),
 used both for the input sequence and for the scores, plus ``alpha *`` the collaborative alignment
-loss (:mod:`recbole_llmemb.model.alignment`). With ``rat_init: collaborative`` (the default) it starts
+loss (:mod:`recbole_llmemb.model.alignment`). With ``text_score`` > 0 the scores also hold the text's
+own similarity term (:mod:`recbole_llmemb.model.text_score`), in training as in evaluation. With ``rat_init: collaborative`` (the default) it starts
 where the alignment SASRec ended: the adapter fitted to that SASRec's item table, the id table
 holding the rest, a SASRec backbone's encoder loaded.
 
@@ -13,14 +14,17 @@ weights (for ``alpha > 0`` or the warm start). Its settings: ``props/rat.yaml``.
 """
 import numpy as np
 import torch
-from recbole.model.sequential_recommender import BERT4Rec, SASRec
+from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 from recbole.utils import set_color
 
-from recbole_llmemb.data.dataset import COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR
+from recbole_llmemb.data.dataset import (
+    BLEND_ITEM_EMB_ATTR, COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR,
+)
 from recbole_llmemb.data.new_items import HELD_OUT_ATTR
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.model.adapter import AdaptedItemEmbedding, adapter_precision
 from recbole_llmemb.model.alignment import CollaborativeAlignment
+from recbole_llmemb.model.text_score import TextScore
 from recbole_llmemb.settings import read
 
 
@@ -85,6 +89,7 @@ class RATMixin:
             self.register_buffer("output_bias", torch.zeros_like(bias))
         if held_out is not None:  # new items (``new_items``): their text alone
             self.item_embedding.hold_out_ids(held_out, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
+        self.text_score = self._text_score(config, dataset)
         #: the last training step's loss terms, and their sums since the trainer last asked (per-epoch means)
         self.loss_components, self._loss_sums, self._loss_steps = {}, {}, 0
 
@@ -113,6 +118,35 @@ class RATMixin:
             message += " and its encoder loaded"
         self.logger.info(set_color(message, "green"))
 
+    def _text_score(self, config, dataset):
+        """The learned text term of the scores (``text_score`` > 0), else ``None``."""
+        weight = float(read(config, "text_score"))
+        if weight <= 0:
+            return None
+        if not isinstance(self, (SASRec, GRU4Rec)):
+            raise UserError(f"text_score={weight}: {type(self).__name__} scores masked positions, and the text term is "
+                            "defined for models that score a user's next item from the last position (SASRec, "
+                            "GRU4Rec backbones); use the re-ranker (text_blend) or leave text_score out.")
+        vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
+        if vectors is None:
+            raise UserError(f"text_score={weight}: the text vectors are not on the dataset (dataset.{BLEND_ITEM_EMB_ATTR}); "
+                            "run through run_recbole_llmemb.py, which builds them.")
+        return TextScore(vectors, weight, read(config, "text_blend_last"))
+
+    def _text_term(self, interaction, items=None):
+        return self.text_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
+
+    def _loss_with_text(self, interaction):
+        """The backbone's next-item loss (SASRec's and GRU4Rec's, CE or BPR) on scores that hold the text term."""
+        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        pos = interaction[self.POS_ITEM_ID]
+        if self.loss_type == "BPR":
+            def score(items):
+                return (seq_output * self.item_embedding(items)).sum(-1) + self._text_term(interaction, items)
+            return self.loss_fct(score(pos), score(interaction[self.NEG_ITEM_ID]))
+        logits = seq_output @ self.item_embedding.weight.T + self._text_term(interaction)
+        return self.loss_fct(logits, pos)
+
     def forward(self, *args, **kwargs):
         """The backbone's forward; its lookups of the input sequence scaled by ``seq_input_scale``."""
         with self.item_embedding.lookups_scaled(self.seq_input_scale):
@@ -121,8 +155,10 @@ class RATMixin:
     def calculate_loss(self, interaction):
         """The backbone's loss, plus ``alpha *`` the alignment of the batch's target items."""
         with self.item_embedding.cached():
-            loss = super().calculate_loss(interaction)
+            loss = super().calculate_loss(interaction) if self.text_score is None else self._loss_with_text(interaction)
             components = {"rec": loss.item()}
+            if self.text_score is not None:
+                components["text_weight"] = self.text_score.weight.item()
             if self.alignment is not None:
                 targets = interaction[self.POS_ITEMS if isinstance(self, BERT4Rec) else self.POS_ITEM_ID]
                 align = self.alignment(self.item_embedding, targets)
@@ -136,11 +172,13 @@ class RATMixin:
 
     def predict(self, interaction):
         with self.item_embedding.cached():
-            return super().predict(interaction)
+            scores = super().predict(interaction)
+        return scores if self.text_score is None else scores + self._text_term(interaction, interaction[self.ITEM_ID])
 
     def full_sort_predict(self, interaction):
         with self.item_embedding.cached():
-            return super().full_sort_predict(interaction)
+            scores = super().full_sort_predict(interaction)
+        return scores if self.text_score is None else scores + self._text_term(interaction)
 
     def pop_epoch_losses(self):
         """Each loss term's mean over the steps since the last call (the trainer logs it per epoch)."""

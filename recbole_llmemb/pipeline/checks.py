@@ -56,12 +56,23 @@ def text_keys():
     return settings.keys(used_by="text")
 
 
+#: the re-ranker's settings that a plugin model's ``text_score`` reads too
+TEXT_QUERY_KEYS = {"text_blend_last", "text_blend_vectors"}
+
+
+def uses_text_query(config, plugin_model):
+    """Whether the run reads the text vectors of the re-ranker or of a plugin model's ``text_score``."""
+    return float(config["text_blend"] or 0) > 0 or (plugin_model and float(config["text_score"] or 0) > 0)
+
+
 def unused_keys(config, plugin_model):
     """The settings this run would not read: a plugin model's for a RecBole model, the language
     model's and the item text's without the re-ranker (for a RecBole model), the re-ranker's beside
-    ``text_blend: 0``. No results file records them as if applied."""
+    ``text_blend: 0`` (but for those ``text_score`` reads). No results file records them as if applied."""
     rerank = float(config["text_blend"] or 0) > 0
     unused = set() if rerank else set(settings.keys(used_by="rerank"))
+    if uses_text_query(config, plugin_model):
+        unused -= TEXT_QUERY_KEYS
     if not plugin_model:
         unused |= plugin_model_keys() | (set() if rerank else text_keys())
     return unused & set(config.final_config_dict)
@@ -69,8 +80,9 @@ def unused_keys(config, plugin_model):
 
 def why_unused(key, model):
     if settings.SETTINGS[key].used_by == "rerank":
+        also = " or a plugin model's text score (--text_score=5)" if key in TEXT_QUERY_KEYS else ""
         return (f"{key} is a setting of the text re-ranker, which is off (text_blend=0): turn it on "
-                f"(--text_blend=0.3 or props/rerank.yaml) or leave {key} out.")
+                f"(--text_blend=0.3 or props/rerank.yaml){also} or leave {key} out.")
     if key in plugin_model_keys():
         return (f"{key} is read only by the plugin's models (LLMEmb*, SAID*, TSLRec*); {model} does not use it: "
                 f"leave it out, or run e.g. --model=LLMEmb{model}.")

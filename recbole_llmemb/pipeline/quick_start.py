@@ -18,7 +18,7 @@ from recbole_llmemb.pipeline import training
 from recbole_llmemb.pipeline.config import (
     Config, UserError, embedding_method, is_plugin_model, split_command_line, uses_collaborative,
 )
-from recbole_llmemb.pipeline.checks import no_own_vectors
+from recbole_llmemb.pipeline.checks import no_own_vectors, uses_text_query
 from recbole_llmemb.pipeline.training import load_dataset, stage  # noqa: F401  (load_dataset: part of the API)
 
 from recbole.utils import init_logger  # noqa: E402  (after compat)
@@ -37,7 +37,7 @@ def text_vectors_method(config, model_class):
 
 def prepare_plugin_inputs(config, dataset, model_class, seconds):
     """Attach what a run reads from its dataset: a plugin model's LM item embeddings and collaborative
-    table, the re-ranker's text vectors. Returns the alignment SASRec's results file when one was
+    table, the text vectors of the re-ranker and of ``text_score``. Returns the alignment SASRec's results file when one was
     used (else ``None``)."""
     from recbole_llmemb.pipeline.generate import item_embeddings
 
@@ -47,12 +47,12 @@ def prepare_plugin_inputs(config, dataset, model_class, seconds):
         with stage(f"item_embeddings[{own}]", seconds):
             emb = item_embeddings(config, dataset, method=own)
             attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, own))
-    if float(config["text_blend"] or 0) > 0:
+    if uses_text_query(config, own is not None):
         method = text_vectors_method(config, model_class)
         if method == own:
             attach_item_embeddings(dataset, getattr(dataset, LLM_ITEM_EMB_ATTR), name=BLEND_ITEM_EMB_ATTR)
         else:
-            with stage(f"item_embeddings[{method}] (text re-ranker)", seconds):
+            with stage(f"item_embeddings[{method}] (text query)", seconds):
                 emb = item_embeddings(config, dataset, method=method)
                 attach_item_embeddings(dataset, align_item_embeddings(dataset, emb.tokens, emb.vectors, method),
                                        name=BLEND_ITEM_EMB_ATTR)

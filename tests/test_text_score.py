@@ -1,0 +1,91 @@
+"""text_score: the text's similarity as a learned term of a plugin model's scores, in training and
+evaluation; checked against a hand computation, learned, reloaded, refused where undefined."""
+import numpy as np
+import pytest
+import torch
+
+from recbole_llmemb.model.text_score import TextScore, text_cosines, text_table
+from recbole_llmemb.pipeline.config import Config, UserError
+from recbole_llmemb.pipeline.quick_start import main
+from tests.conftest import tiny_config, write_tiny_dataset
+from tests.test_rerank import eval_batch, run, whitened_unit
+
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
+
+
+def test_cosines_match_the_hand_computation():
+    rng = np.random.default_rng(1)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(6, 4))]).astype(np.float32)
+    table, hand = text_table(vectors), whitened_unit(vectors)
+    np.testing.assert_allclose(table.numpy(), hand, atol=1e-5)
+    seq, length = torch.tensor([[1, 2, 3, 4], [5, 0, 0, 0]]), torch.tensor([4, 1])
+    want = np.stack([hand @ hand[[2, 3, 4]].mean(0), hand @ hand[5]])  # the last 3 items of each row
+    np.testing.assert_allclose(text_cosines(table, seq, length, 3).numpy(), want, atol=1e-5)
+    items = torch.tensor([6, 1])
+    np.testing.assert_allclose(text_cosines(table, seq, length, 3, items).numpy(), want[[0, 1], [6, 1]], atol=1e-5)
+    pairs = torch.tensor([[6, 2], [1, 3]])
+    np.testing.assert_allclose(text_cosines(table, seq, length, 3, pairs).numpy(),
+                               np.stack([want[0, [6, 2]], want[1, [1, 3]]]), atol=1e-5)
+    score = TextScore(vectors, 2.0, last=3)
+    with torch.no_grad():
+        score.log_scale.fill_(np.log(1.5))
+    np.testing.assert_allclose(score(seq, length).detach().numpy(), 3.0 * want, atol=1e-5)
+
+
+@pytest.fixture
+def wide(tmp_path):
+    """More items than the LM's dimensions (else whitened text vectors are equidistant)."""
+    write_tiny_dataset(tmp_path, n_items=500)
+    return tmp_path
+
+
+def test_the_term_is_in_training_and_evaluation_and_its_weight_learns(wide):
+    config, results, trainer, _ = run(wide, "LLMEmbSASRec", text_score=3.0, llm_embedding_method="plain",
+                                      text_blend_vectors="own", rat_init="scratch", alpha=0)
+    model = trainer.model
+    assert model.text_score.weight.item() != pytest.approx(3.0, abs=1e-4)  # learned
+    assert results["history"][-1]["losses"]["text_weight"] == pytest.approx(model.text_score.weight.item(), rel=0.05)
+    batch, got, raw, dataset = eval_batch(config, trainer)
+    interaction = batch[0]
+    seq, length = interaction["item_id_list"], interaction["item_length"]
+    hand = whitened_unit(dataset.blend_item_emb)
+    text = np.stack([hand @ hand[s[max(n - 3, 0):n].numpy()].mean(0) for s, n in zip(seq, length)])
+    with torch.no_grad():
+        term = model.text_score.weight.item() * torch.as_tensor(text, dtype=torch.float32)
+        saved = model.text_score
+        model.text_score = None
+        backbone = model.full_sort_predict(interaction)
+        model.text_score = saved
+    torch.testing.assert_close(raw, backbone + term, rtol=1e-4, atol=1e-4)
+    want = raw.clone()
+    want[:, 0] = -np.inf
+    torch.testing.assert_close(got, want)
+
+
+def test_bpr_training_and_sampled_evaluation(wide):
+    _, results, trainer, _ = run(wide, "LLMEmbGRU4Rec", text_score=3.0, llm_embedding_method="plain", rat_init="scratch",
+                                 alpha=0, loss_type="BPR", train_neg_sample_args={"distribution": "uniform", "sample_num": 1},
+                                 eval_args={"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "uni10"})
+    assert np.isfinite(results["test"]["overall"]["ndcg@10"])
+    assert trainer.model.text_score.log_scale.item() != 0.0
+
+
+def test_refused_where_undefined(tiny):
+    with pytest.raises(UserError, match="text_score=1.0: LLMEmbBERT4Rec scores masked positions"):
+        run(tiny, "LLMEmbBERT4Rec", text_score=1.0)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--model=LLMEmbSASRec", "--text_blend_last=2"], "or a plugin model's text score (--text_score=5)"),
+    (["--model=SASRec", "--text_score=1"], "text_score is read only by the plugin's models"),
+])
+def test_text_query_settings_are_refused_when_nothing_reads_them(tmp_path, capsys, args, words):
+    assert main(args + ["--dataset=ml-100k", f"--results_dir={tmp_path}", "--epochs=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and words in err and "\n" not in err
+
+
+def test_text_query_settings_are_read_with_the_text_score(tiny):
+    config = Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_score=1.0, text_blend_last=2))
+    config.check_applicable()
+    assert config["text_blend_last"] == 2 and "text_blend_last" not in config.unused_keys
