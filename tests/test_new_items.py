@@ -144,3 +144,12 @@ def test_new_item_ids_without_new_items_is_refused_in_one_line(tmp_path):
     with pytest.raises(UserError, match="new_items=0"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, new_item_ids="neighbours")).check_applicable()
     Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, new_item_ids="neighbours", new_items=0.1)).check_applicable()
+
+
+def test_id_dropout_without_an_id_table_is_refused(tmp_path):
+    from recbole_llmemb.errors import UserError
+
+    write_tiny_dataset(tmp_path)
+    with pytest.raises(UserError, match="there are none \\(item_id_emb=False\\)"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, id_dropout=0.5, item_id_emb=False)).check_applicable()
+    Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, id_dropout=0.5)).check_applicable()

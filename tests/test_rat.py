@@ -290,3 +290,25 @@ def test_sqrt_hidden_scales_the_encoder_input_and_not_the_scores(data_root, tmp_
         torch.testing.assert_close(seen["scaled"], 4.0 * seen["plain"])
     torch.testing.assert_close(scaled.item_embedding.weight, plain.item_embedding.weight)
     assert scaled.item_embedding._lookup_scale == 1.0  # the scaling ends with the forward pass
+
+
+def test_id_dropout_leaves_out_whole_offsets_in_training_only():
+    """Each item's id offset is kept whole or left out (about the share asked), the same in one step's
+    lookups and scores; in evaluation every offset is kept."""
+    from recbole_llmemb.model.adapter import AdaptedItemEmbedding
+
+    torch.manual_seed(0)
+    emb = AdaptedItemEmbedding(torch.randn(2001, 8), 4, id_table=True, id_dropout=0.3)
+    with torch.no_grad():
+        emb.id_weight.fill_(1.0)
+        base = emb.adapted()
+    emb.train()
+    with torch.no_grad(), emb.cached():
+        offsets = emb.weight[1:] - base
+        torch.testing.assert_close(emb(torch.arange(1, 2001)), emb.weight[1:])  # one draw per step
+    kept = offsets.abs().sum(1) > 2.0  # whole offsets (4 ones) or none
+    assert torch.all(kept | (offsets.abs().sum(1) < 1e-4))
+    assert 0.6 < kept.float().mean().item() < 0.8
+    emb.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(emb.weight[1:] - base, torch.ones(2000, 4))

@@ -103,6 +103,10 @@ class AdaptedItemEmbedding(nn.Module):
       zero (as ``nn.Embedding(padding_idx=0)`` keeps it out of the scores' gradients), and
       ``n_special`` trainable rows follow the items (BERT4Rec's mask token at index ``n_items``).
     * ``forward(ids)``: rows of ``weight``.
+    * ``id_dropout``: in training, each item's id offset is left out with this probability (one draw
+      per item and table), so the model also learns to rank items by their text alone: what a new
+      item has (DropoutNet's idea, Volkovs et al., NeurIPS 2017). No rescaling: in evaluation a
+      trained item keeps its whole offset, as when it was not dropped.
 
     Inside ``with emb.cached():`` the adapted table is computed once and reused by every lookup and
     every ``.weight`` access (one forward + loss, or one prediction batch); outside, every access
@@ -110,7 +114,8 @@ class AdaptedItemEmbedding(nn.Module):
     """
 
     def __init__(self, llm_matrix, out_dim, n_special=0, freeze=True, hidden=None, dropout=0.0, layernorm=False,
-                 special_init_std=0.02, input_norm="center", precision="float32", init="xavier", id_table=False):
+                 special_init_std=0.02, input_norm="center", precision="float32", init="xavier", id_table=False,
+                 id_dropout=0.0):
         super().__init__()
         llm_matrix = torch.as_tensor(llm_matrix, dtype=torch.float32)
         if llm_matrix.dim() != 2:
@@ -133,6 +138,7 @@ class AdaptedItemEmbedding(nn.Module):
         self.adapter = Adapter(self.llm_dim, self.embedding_dim, hidden, dropout, layernorm, init)
         # text-plus-id (LLM-ESR's dual view): a per-item trainable offset, zero at the start
         self.id_weight = nn.Parameter(torch.zeros(self.n_items - 1, self.embedding_dim)) if id_table else None
+        self.id_dropout = float(id_dropout)
         if n_special:
             self.special = nn.Parameter(torch.empty(int(n_special), self.embedding_dim).normal_(0.0, special_init_std))
         else:
@@ -182,6 +188,8 @@ class AdaptedItemEmbedding(nn.Module):
             ids = self.id_weight if self.id_mask is None else self.id_weight * self.id_mask
             if self.id_neighbours is not None:
                 ids = ids.index_copy(0, self.new_rows, self.id_weight[self.id_neighbours].mean(1))
+            if self.training and self.id_dropout > 0:  # these items scored by their text alone, as new ones are
+                ids = ids * (torch.rand(len(ids), 1, device=ids.device) >= self.id_dropout)
             adapted = adapted + ids
         parts = [adapted.new_zeros(1, self.embedding_dim), adapted]
         if self.special is not None:

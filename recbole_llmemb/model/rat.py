@@ -55,7 +55,8 @@ class RATMixin:
             dropout=float(read(config, "adapter_dropout")), layernorm=bool(read(config, "adapter_layernorm")),
             special_init_std=config["initializer_range"] or 0.02, input_norm=read(config, "llm_emb_norm"),
             precision=adapter_precision(read(config, "adapter_precision"), config["device"]),
-            init=read(config, "adapter_init"), id_table=bool(read(config, "item_id_emb")))
+            init=read(config, "adapter_init"), id_table=bool(read(config, "item_id_emb")),
+            id_dropout=float(read(config, "id_dropout")))
         self.alpha = float(read(config, "alpha"))
         self.seq_input_scale = old.embedding_dim ** 0.5 if read(config, "seq_input_scale") == "sqrt_hidden" else 1.0
         del old
