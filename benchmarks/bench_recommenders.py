@@ -55,7 +55,8 @@ ROWS = {
                                                "LM's; no re-ranker"),
     "LLMEmbSASRec, text score": ("full", "LLMEmbSASRec", "text_score=10",
                                  "the defaults plus the text's similarity as a learned term of the scores (start "
-                                 "weight 10, plain vectors, last 3 items), in training and evaluation"),
+                                 "weight 10, plain vectors, last 3 items, gated by their tail share), in training "
+                                 "and evaluation"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "

@@ -39,9 +39,12 @@ def wide(tmp_path):
     return tmp_path
 
 
-def test_the_term_is_in_training_and_evaluation_and_its_weight_learns(wide):
+@pytest.mark.parametrize("gate", ["none", "tail"])
+def test_the_term_is_in_training_and_evaluation_and_its_weight_learns(wide, gate):
+    """Scores = the backbone's + w x cos (x the tail share of the last 3 items with the tail gate)."""
     config, results, trainer, _ = run(wide, "LLMEmbSASRec", text_score=3.0, llm_embedding_method="plain",
-                                      text_blend_vectors="own", rat_init="scratch", alpha=0)
+                                      text_blend_vectors="own", rat_init="scratch", alpha=0, text_blend_gate=gate,
+                                      long_tail={"head_ratio": 0.05})
     model = trainer.model
     assert model.text_score.weight.item() != pytest.approx(3.0, abs=1e-4)  # learned
     assert results["history"][-1]["losses"]["text_weight"] == pytest.approx(model.text_score.weight.item(), rel=0.05)
@@ -50,6 +53,11 @@ def test_the_term_is_in_training_and_evaluation_and_its_weight_learns(wide):
     seq, length = interaction["item_id_list"], interaction["item_length"]
     hand = whitened_unit(dataset.blend_item_emb)
     text = np.stack([hand @ hand[s[max(n - 3, 0):n].numpy()].mean(0) for s, n in zip(seq, length)])
+    if gate == "tail":
+        is_tail = ~trainer.groups.is_head
+        share = np.array([is_tail[s[max(n - 3, 0):n].numpy()].mean() for s, n in zip(seq, length)])
+        assert 0 < share.mean() < 1
+        text = text * share[:, None]
     with torch.no_grad():
         term = model.text_score.weight.item() * torch.as_tensor(text, dtype=torch.float32)
         saved = model.text_score
@@ -64,7 +72,7 @@ def test_the_term_is_in_training_and_evaluation_and_its_weight_learns(wide):
 
 def test_bpr_training_and_sampled_evaluation(wide):
     _, results, trainer, _ = run(wide, "LLMEmbGRU4Rec", text_score=3.0, llm_embedding_method="plain", rat_init="scratch",
-                                 alpha=0, loss_type="BPR", train_neg_sample_args={"distribution": "uniform", "sample_num": 1},
+                                 alpha=0, loss_type="BPR", text_blend_gate="none", train_neg_sample_args={"distribution": "uniform", "sample_num": 1},
                                  eval_args={"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "uni10"})
     assert np.isfinite(results["test"]["overall"]["ndcg@10"])
     assert trainer.model.text_score.log_scale.item() != 0.0

@@ -18,6 +18,9 @@ LLM_ITEM_EMB_ATTR = "llm_item_emb"
 #: the text vectors of the re-ranker and of ``text_score`` (``text_blend_vectors``)
 BLEND_ITEM_EMB_ATTR = "blend_item_emb"
 COLLABORATIVE_ITEM_EMB_ATTR = "collaborative_item_emb"
+#: the evaluation's head items (per item id, by training interactions), on the training split: set by
+#: the pipeline once the split is known, read by ``text_score``'s tail gate
+ITEM_IS_HEAD_ATTR = "item_is_head"
 COLLABORATIVE_STATE_ATTR = "collaborative_state"
 
 

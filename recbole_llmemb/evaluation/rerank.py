@@ -16,7 +16,7 @@ import torch
 
 from recbole_llmemb.errors import UserError
 from recbole_llmemb import settings
-from recbole_llmemb.model.text_score import recent_positions, text_cosines, text_table
+from recbole_llmemb.model.text_score import tail_share, text_cosines, text_table
 
 #: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the tail share of the last items)
 GATES = settings.choices("text_blend_gate")
@@ -100,9 +100,7 @@ class TextReranker:
         """``(B, 1)`` blend weight per row: ``text_blend``, times the tail share of the last items when gated."""
         if self.tail is None:
             return torch.full((len(seq), 1), self.weight, device=seq.device)
-        keep = recent_positions(seq, length, self.last)
-        share = (self.tail[seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
-        return self.weight * share.unsqueeze(1)
+        return self.weight * tail_share(self.tail, seq, length, self.last).unsqueeze(1)
 
     def __call__(self, scores, interaction):
         """The re-ranked ``scores`` (one row per interaction row, one column per item id)."""

@@ -18,7 +18,7 @@ from recbole.model.sequential_recommender import BERT4Rec, GRU4Rec, SASRec
 from recbole.utils import set_color
 
 from recbole_llmemb.data.dataset import (
-    BLEND_ITEM_EMB_ATTR, COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, LLM_ITEM_EMB_ATTR,
+    BLEND_ITEM_EMB_ATTR, COLLABORATIVE_ITEM_EMB_ATTR, COLLABORATIVE_STATE_ATTR, ITEM_IS_HEAD_ATTR, LLM_ITEM_EMB_ATTR,
 )
 from recbole_llmemb.data.new_items import HELD_OUT_ATTR
 from recbole_llmemb.errors import UserError
@@ -132,7 +132,16 @@ class RATMixin:
         if vectors is None:
             raise UserError(f"text_score={weight}: the text vectors are not on the dataset (dataset.{BLEND_ITEM_EMB_ATTR}); "
                             "run through run_recbole_llmemb.py, which builds them.")
-        return TextScore(vectors, weight, read(config, "text_blend_last"))
+        is_tail = None
+        if read(config, "text_blend_gate") == "tail":
+            is_head = getattr(dataset, ITEM_IS_HEAD_ATTR, None)
+            if is_head is None:
+                raise UserError(f"text_score={weight} with text_blend_gate=tail needs the head items on the training "
+                                f"split (dataset.{ITEM_IS_HEAD_ATTR}); run through run_recbole_llmemb.py, or set "
+                                "text_blend_gate=none.")
+            is_tail = ~np.asarray(is_head, dtype=bool)
+            is_tail[0] = False
+        return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail)
 
     def _text_term(self, interaction, items=None):
         return self.text_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)

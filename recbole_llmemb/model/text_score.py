@@ -6,6 +6,10 @@ by the cosine alone already beats SASRec on tail items (docs/results.md, "The te
 re-ranker adds it after training with a fixed weight. Here the term is in the training loss too:
 ``w = text_score * exp(rho)`` is learned (``rho`` starts at 0), and the rest of the model learns what
 the text does not already say.
+
+With ``text_blend_gate: tail`` (the default, as for the re-ranker) ``w`` is scaled per user by the
+share of tail items among those last items: ranking by text helps users whose recent items are rare
+and costs those whose recent items are popular (measured on Beauty, docs/results.md).
 """
 import numpy as np
 import torch
@@ -32,6 +36,12 @@ def text_table(vectors):
     return torch.cat([text.new_zeros(1, text.shape[1]), text])
 
 
+def tail_share(is_tail, item_seq, item_seq_len, last):
+    """``(B,)`` share of tail items (``is_tail``: float per item id) among each row's last ``last`` items."""
+    keep = recent_positions(item_seq, item_seq_len, last)
+    return (is_tail[item_seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
+
+
 def text_cosines(table, item_seq, item_seq_len, last, items=None):
     """Cosine of items' text to the mean of each row's last ``last`` items': ``(B, n_items)``, or
     ``(B,)`` / ``(B, k)`` for the given ``items`` of each row."""
@@ -44,12 +54,15 @@ def text_cosines(table, item_seq, item_seq_len, last, items=None):
 
 
 class TextScore(nn.Module):
-    """``w * cos(t_i, q_u)`` with a learned ``w`` (see the module doc); the text table is rebuilt from the
-    dataset's vectors, not kept in checkpoints."""
+    """``w * cos(t_i, q_u)`` with a learned ``w`` (see the module doc), times the tail share of the
+    user's last items when ``is_tail`` (per item id) is given. The text table and the tail mask are
+    rebuilt from the dataset, not kept in checkpoints."""
 
-    def __init__(self, vectors, weight, last):
+    def __init__(self, vectors, weight, last, is_tail=None):
         super().__init__()
         self.register_buffer("table", text_table(vectors), persistent=False)
+        tail = None if is_tail is None else torch.as_tensor(np.asarray(is_tail), dtype=torch.float32)
+        self.register_buffer("is_tail", tail, persistent=False)
         self.start = float(weight)
         self.log_scale = nn.Parameter(torch.zeros(()))
         self.last = int(last)
@@ -59,4 +72,8 @@ class TextScore(nn.Module):
         return self.start * self.log_scale.exp()
 
     def forward(self, item_seq, item_seq_len, items=None):
-        return self.weight * text_cosines(self.table, item_seq, item_seq_len, self.last, items)
+        cosines = text_cosines(self.table, item_seq, item_seq_len, self.last, items)
+        if self.is_tail is None:
+            return self.weight * cosines
+        share = tail_share(self.is_tail, item_seq, item_seq_len, self.last)
+        return self.weight * share.view(-1, *[1] * (cosines.dim() - 1)) * cosines

@@ -57,7 +57,7 @@ def text_keys():
 
 
 #: the re-ranker's settings that a plugin model's ``text_score`` reads too
-TEXT_QUERY_KEYS = {"text_blend_last", "text_blend_vectors"}
+TEXT_QUERY_KEYS = {"text_blend_last", "text_blend_vectors", "text_blend_gate"}
 
 
 def uses_text_query(config, plugin_model):

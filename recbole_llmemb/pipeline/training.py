@@ -12,7 +12,7 @@ import pandas as pd
 
 from recbole_llmemb.pipeline.config import get_model_class
 from recbole_llmemb.data.atomic import check_atomic_files
-from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR
+from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR, ITEM_IS_HEAD_ATTR
 from recbole_llmemb.data.new_items import choose_new_items, hold_out
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
@@ -128,6 +128,7 @@ def train_and_evaluate(config, saved=True, prepare=None):
         lt = config["long_tail"] or {}
         groups = build_groups(*training_counts(dataset, [valid_data.dataset, test_data.dataset], is_new), **lt, is_new=is_new)
 
+    setattr(train_data.dataset, ITEM_IS_HEAD_ATTR, groups.is_head)
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = model_class(config, train_data.dataset).to(config["device"])
     logger.info(model)
