@@ -13,6 +13,8 @@ evaluates with the benchmark's long-tail groups; beta is compared on validation,
 ``--scale=raw`` adds ``beta * cosine`` to the model's raw scores instead (the form of the models'
 ``text_score`` term, whose learned weight is in these units).
 
+``--candidates=tail`` applies the text term to tail items only (head items keep the model's score).
+
 ``--gate`` scales beta per user: ``tail`` by the share of the user's last ``--last`` items that are
 tail items (the text is trusted where the ids are rarely trained), ``entropy`` by the normalised
 entropy of the model's softmax over all items (where the model itself is unsure).
@@ -40,6 +42,8 @@ def main():
     parser.add_argument("--beta", default="0,0.25,0.5,1,2")
     parser.add_argument("--last", type=int, default=3)
     parser.add_argument("--gate", default="none", choices=["none", "tail", "entropy"])
+    parser.add_argument("--candidates", default="all", choices=["all", "tail"],
+                        help="tail: the text term only for tail items (head items keep the model's score)")
     parser.add_argument("--scale", default="z", choices=["z", "raw"], help="z: standardised per user; raw: scores + beta * cosine")
     parser.add_argument("--method", default="scft", help="the generator whose vectors make the text score (plain: no SCFT)")
     args = parser.parse_args()
@@ -70,9 +74,10 @@ def main():
         elif args.gate == "entropy":
             logp = torch.log_softmax(scores[:, 1:].float(), dim=1)
             weight = (-(logp.exp() * logp).sum(1) / math.log(logp.shape[1])).unsqueeze(1)
+        only = is_tail[: text.shape[1]].unsqueeze(0) if args.candidates == "tail" else 1.0
         if args.scale == "raw":
-            return scores + beta["value"] * weight * text
-        return zscore_rows(scores) + beta["value"] * weight * zscore_rows(text)
+            return scores + beta["value"] * weight * text * only
+        return zscore_rows(scores) + beta["value"] * weight * zscore_rows(text) * only
 
     model.full_sort_predict = fused
     rows = []
@@ -84,7 +89,7 @@ def main():
     if args.out:
         checkpoint_probe.append_run(args.out, {
             "checkpoint": os.path.relpath(args.checkpoint, ROOT), "model": args.model, "method": args.method,
-            "norm": "whiten", "last": args.last, "gate": args.gate, "scale": args.scale, "command": " ".join(sys.argv), "rows": rows})
+            "norm": "whiten", "last": args.last, "gate": args.gate, "scale": args.scale, "candidates": args.candidates, "command": " ".join(sys.argv), "rows": rows})
 
 
 if __name__ == "__main__":
