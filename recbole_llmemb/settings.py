@@ -118,7 +118,7 @@ _TABLE = [
     # ---- the run (props/overall.yaml)
     _s("collab_epochs", "int", None, "epochs of the alignment SASRec; ~ = the same as the model's", "overall", "model", low=1),
     _s("text_blend", "float", 0, "the text re-ranker's weight at evaluation; 0 = no re-ranker", "overall", low=0),
-    _s("text_blend_gate", "word", "tail", "none | tail (the weight, the re-ranker's or text_score's, times the share of tail items among the user's last items)", "overall", "rerank", ("none", "tail")),
+    _s("text_blend_gate", "word", "tail", "none | tail (the weight, the re-ranker's or text_score's, times the share of tail items among the user's last items) | tail_items (the text term on tail items only)", "overall", "rerank", ("none", "tail", "tail_items")),
     _s("text_blend_last", "int", 3, "how many of the user's last items make the text query (the re-ranker's and text_score's)", "overall", "rerank", low=1),
     _s("text_blend_vectors", "word", "plain", "the text vectors of the re-ranker and of text_score: own (a plugin model's own) or an embedding method's", "overall", "rerank", ("own",) + METHODS),
     _s("long_tail", "dict", {"head_ratio": 0.2, "user_short_threshold": None, "popularity_buckets": 5, "history_buckets": 5},

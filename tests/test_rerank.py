@@ -174,3 +174,16 @@ def test_the_pipeline_attaches_the_reranker_vectors_only_when_on(tiny):
         dataset = load_dataset(config)
         prepare_plugin_inputs(config, dataset, type("M", (), {}), {})
         assert hasattr(dataset, "blend_item_emb") == attached
+
+
+def test_the_tail_items_gate_reranks_tail_items_only():
+    rng = np.random.default_rng(3)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(6, 4))]).astype(np.float32)
+    scores = torch.as_tensor(rng.normal(size=(2, 7)), dtype=torch.float32)
+    seq, length = torch.tensor([[1, 2, 3, 4], [5, 0, 0, 0]]), torch.tensor([4, 1])
+    tail = np.array([False, False, False, True, True, True, True])
+    reranker = TextReranker(vectors, 0.5, tail, last=3, seq_fields=("seq", "len"), gate="tail_items")
+    got = reranker(scores, {"seq": seq, "len": length}).numpy()
+    everywhere = blend_by_hand(scores.numpy(), vectors, [[2, 3, 4], [5]], 0.5)
+    model_only = blend_by_hand(scores.numpy(), vectors, [[2, 3, 4], [5]], 0.0)
+    np.testing.assert_allclose(got, np.where(tail, everywhere, model_only), rtol=1e-4, atol=1e-4)

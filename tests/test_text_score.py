@@ -97,3 +97,20 @@ def test_text_query_settings_are_read_with_the_text_score(tiny):
     config = Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_score=1.0, text_blend_last=2))
     config.check_applicable()
     assert config["text_blend_last"] == 2 and "text_blend_last" not in config.unused_keys
+
+
+def test_the_tail_items_gate_adds_the_term_to_tail_items_only():
+    rng = np.random.default_rng(2)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(6, 4))]).astype(np.float32)
+    is_tail = np.array([False, False, True, False, True, True, False])
+    seq, length = torch.tensor([[1, 2, 3, 4], [5, 0, 0, 0]]), torch.tensor([4, 1])
+    plain = TextScore(vectors, 2.0, last=3)(seq, length).detach()
+    gated = TextScore(vectors, 2.0, last=3, is_tail=is_tail, gate="tail_items")
+    torch.testing.assert_close(gated(seq, length).detach(), plain * torch.as_tensor(is_tail, dtype=torch.float32))
+    items = torch.tensor([[2, 3], [4, 6]])
+    torch.testing.assert_close(gated(seq, length, items).detach(), torch.stack([plain[0, [2, 3]] * torch.tensor([1.0, 0.0]),
+                                                                              plain[1, [4, 6]] * torch.tensor([1.0, 0.0])]))
+    share = TextScore(vectors, 2.0, last=3, is_tail=is_tail, gate="tail")  # user 1's last 3: 2, 3, 4 -> 2 of 3 tail; user 2's: 5
+    torch.testing.assert_close(share(seq, length).detach(), plain * torch.tensor([[2 / 3], [1.0]]))
+    with pytest.raises(ValueError, match="needs the tail items"):
+        TextScore(vectors, 2.0, last=3, gate="tail")

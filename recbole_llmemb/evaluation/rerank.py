@@ -6,7 +6,8 @@ per user, where ``t_i`` is item ``i``'s text vector (whitened, unit length) and 
 the user's last ``text_blend_last`` items' (a sequential model's input history; for a general
 model such as BPR, the user's training items in time order). ``w`` is ``text_blend``, times, with
 ``text_blend_gate: tail``, the share of tail items among those last items (so users whose recent
-items are popular keep the model's ranking). Nothing is trained differently: the training loss
+items are popular keep the model's ranking); with ``tail_items`` the text term is added to tail
+items only (head items keep the model's standardised score). Nothing is trained differently: the training loss
 is the model's alone; the re-ranked validation scores pick the best epoch.
 
 Off by default (``text_blend: 0``); ``props/rerank.yaml`` turns it on.
@@ -16,9 +17,10 @@ import torch
 
 from recbole_llmemb.errors import UserError
 from recbole_llmemb import settings
-from recbole_llmemb.model.text_score import tail_share, text_cosines, text_table
+from recbole_llmemb.model.text_score import gate_factor, text_cosines, text_table
 
-#: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the tail share of the last items)
+#: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the tail share of the
+#: last items) | tail_items (the text term on tail items only)
 GATES = settings.choices("text_blend_gate")
 
 
@@ -49,12 +51,15 @@ class TextReranker:
     """Blends a batch's ``(users, items)`` score matrix with the text score (see the module doc)."""
 
     def __init__(self, vectors, weight, tail_items=None, last=3, seq_fields=None, user_history=None,
-                 user_field=None):
+                 user_field=None, gate=None):
         if weight <= 0:
             raise UserError(f"text_blend={weight}: the re-ranker needs a weight > 0 (0 turns it off).")
         self.table = text_table(vectors)
         self.weight = float(weight)
         self.tail = None if tail_items is None else torch.as_tensor(tail_items, dtype=torch.float32)
+        self.gate = gate or ("none" if tail_items is None else "tail")  # given tail items and no gate: the user gate
+        if self.gate != "none" and self.tail is None:
+            raise ValueError(f"gate {self.gate!r} needs the tail items")
         self.last = int(last)
         self.seq_fields = seq_fields  # (item list field, its length field) of a sequential model
         self.user_history = user_history  # (table, counts) of a general model's users
@@ -67,15 +72,15 @@ class TextReranker:
         if weight <= 0:
             return None
         last = int(config["text_blend_last"])
-        tail = None
-        if config["text_blend_gate"] == "tail":  # tail by the evaluation's own definition (training counts)
+        tail, gate = None, config["text_blend_gate"]
+        if gate != "none":  # tail by the evaluation's own definition (training counts)
             tail = ~np.asarray(is_head, dtype=bool)
             tail[0] = False
         if sequential:
             fields = (config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"], config["ITEM_LIST_LENGTH_FIELD"])
-            return cls(vectors, weight, tail, last, seq_fields=fields)
+            return cls(vectors, weight, tail, last, seq_fields=fields, gate=gate)
         return cls(vectors, weight, tail, last, user_history=last_items(train_dataset, last),
-                   user_field=config["USER_ID_FIELD"])
+                   user_field=config["USER_ID_FIELD"], gate=gate)
 
     def to(self, device):
         self.table = self.table.to(device)
@@ -97,10 +102,12 @@ class TextReranker:
         return text_cosines(self.table, seq, length, self.last)
 
     def weights(self, seq, length):
-        """``(B, 1)`` blend weight per row: ``text_blend``, times the tail share of the last items when gated."""
-        if self.tail is None:
+        """``(B, 1)`` blend weight per row, or ``(B, n_items)`` per row and item: ``text_blend`` times the
+        gate (:func:`~recbole_llmemb.model.text_score.gate_factor`)."""
+        factor = gate_factor(self.tail, self.gate, seq, length, self.last)
+        if factor is None:
             return torch.full((len(seq), 1), self.weight, device=seq.device)
-        return self.weight * tail_share(self.tail, seq, length, self.last).unsqueeze(1)
+        return self.weight * factor
 
     def __call__(self, scores, interaction):
         """The re-ranked ``scores`` (one row per interaction row, one column per item id)."""

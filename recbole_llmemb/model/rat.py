@@ -132,16 +132,16 @@ class RATMixin:
         if vectors is None:
             raise UserError(f"text_score={weight}: the text vectors are not on the dataset (dataset.{BLEND_ITEM_EMB_ATTR}); "
                             "run through run_recbole_llmemb.py, which builds them.")
-        is_tail = None
-        if read(config, "text_blend_gate") == "tail":
+        is_tail, gate = None, read(config, "text_blend_gate")
+        if gate != "none":
             is_head = getattr(dataset, ITEM_IS_HEAD_ATTR, None)
             if is_head is None:
-                raise UserError(f"text_score={weight} with text_blend_gate=tail needs the head items on the training "
+                raise UserError(f"text_score={weight} with text_blend_gate={gate} needs the head items on the training "
                                 f"split (dataset.{ITEM_IS_HEAD_ATTR}); run through run_recbole_llmemb.py, or set "
                                 "text_blend_gate=none.")
             is_tail = ~np.asarray(is_head, dtype=bool)
             is_tail[0] = False
-        return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail)
+        return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail, gate)
 
     def _text_term(self, interaction, items=None):
         return self.text_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)

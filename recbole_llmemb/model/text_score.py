@@ -7,9 +7,11 @@ re-ranker adds it after training with a fixed weight. Here the term is in the tr
 ``w = text_score * exp(rho)`` is learned (``rho`` starts at 0), and the rest of the model learns what
 the text does not already say.
 
-With ``text_blend_gate: tail`` (the default, as for the re-ranker) ``w`` is scaled per user by the
-share of tail items among those last items: ranking by text helps users whose recent items are rare
-and costs those whose recent items are popular (measured on Beauty, docs/results.md).
+``text_blend_gate`` (shared with the re-ranker) says where the term applies: ``tail`` (the default)
+scales ``w`` per user by the share of tail items among those last items (ranking by text helps users
+whose recent items are rare and costs those whose recent items are popular: measured on Beauty,
+docs/results.md); ``tail_items`` adds it to tail items only (head items keep the model's score);
+``none`` everywhere alike.
 """
 import numpy as np
 import torch
@@ -42,6 +44,17 @@ def tail_share(is_tail, item_seq, item_seq_len, last):
     return (is_tail[item_seq] * keep).sum(1) / keep.sum(1).clamp_min(1)
 
 
+def gate_factor(is_tail, gate, item_seq, item_seq_len, last, items=None):
+    """The text term's multiplier under ``gate`` (see the module doc), broadcastable to the cosines of
+    :func:`text_cosines` with the same ``items``; ``None`` for ``none``."""
+    if gate == "tail":
+        share = tail_share(is_tail, item_seq, item_seq_len, last)
+        return share if items is not None and items.dim() == 1 else share.unsqueeze(1)
+    if gate == "tail_items":
+        return is_tail.unsqueeze(0) if items is None else is_tail[items]
+    return None
+
+
 def text_cosines(table, item_seq, item_seq_len, last, items=None):
     """Cosine of items' text to the mean of each row's last ``last`` items': ``(B, n_items)``, or
     ``(B,)`` / ``(B, k)`` for the given ``items`` of each row."""
@@ -54,12 +67,14 @@ def text_cosines(table, item_seq, item_seq_len, last, items=None):
 
 
 class TextScore(nn.Module):
-    """``w * cos(t_i, q_u)`` with a learned ``w`` (see the module doc), times the tail share of the
-    user's last items when ``is_tail`` (per item id) is given. The text table and the tail mask are
-    rebuilt from the dataset, not kept in checkpoints."""
+    """``w * cos(t_i, q_u)`` with a learned ``w``, gated by ``gate`` with ``is_tail`` (per item id; see
+    the module doc). The text table and the tail mask are rebuilt from the dataset, not kept in checkpoints."""
 
-    def __init__(self, vectors, weight, last, is_tail=None):
+    def __init__(self, vectors, weight, last, is_tail=None, gate="none"):
         super().__init__()
+        if gate != "none" and is_tail is None:
+            raise ValueError(f"gate {gate!r} needs the tail items")
+        self.gate = gate
         self.register_buffer("table", text_table(vectors), persistent=False)
         tail = None if is_tail is None else torch.as_tensor(np.asarray(is_tail), dtype=torch.float32)
         self.register_buffer("is_tail", tail, persistent=False)
@@ -73,7 +88,5 @@ class TextScore(nn.Module):
 
     def forward(self, item_seq, item_seq_len, items=None):
         cosines = text_cosines(self.table, item_seq, item_seq_len, self.last, items)
-        if self.is_tail is None:
-            return self.weight * cosines
-        share = tail_share(self.is_tail, item_seq, item_seq_len, self.last)
-        return self.weight * share.view(-1, *[1] * (cosines.dim() - 1)) * cosines
+        factor = gate_factor(self.is_tail, self.gate, item_seq, item_seq_len, self.last, items)
+        return self.weight * (cosines if factor is None else factor * cosines)
