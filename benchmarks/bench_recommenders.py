@@ -106,6 +106,9 @@ ROWS = {
     "LLMEmbSASRec, new items, id dropout": ("new items", "LLMEmbSASRec", "id_dropout=0.5",
                                             "the defaults, each item's id offset left out of half the training "
                                             "steps, so the model also ranks items by their text alone"),
+    "LLMEmbSASRec, new items, text score on tail items": ("new items", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items",
+                                                          "the defaults plus the learned text term on tail items "
+                                                          "(new items, never trained, are tail items)"),
     "LLMEmbSASRec, new items, text only": ("new items", "LLMEmbSASRec", "item_id_emb=False",
                                            "the paper's text-only table (no per-item id rows): every item, new or "
                                            "not, scored through the adapted text alone"),
@@ -167,6 +170,7 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, new items", "LLMEmbSASRec, new items, no text (random vectors)", "the text, with new items"),
     ("LLMEmbSASRec, new items, neighbours' ids", "LLMEmbSASRec, new items", "new items' id offsets: their text neighbours' vs zero"),
     ("LLMEmbSASRec, new items, id dropout", "LLMEmbSASRec, new items", "id offsets dropped in training (0.5) vs kept"),
+    ("LLMEmbSASRec, new items, text score on tail items", "LLMEmbSASRec, new items", "the learned text term on tail items, with new items"),
     ("LLMEmbSASRec, new items, text only", "LLMEmbSASRec, new items", "the table: text only vs text plus id rows, with new items"),
 ]
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
