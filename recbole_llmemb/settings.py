@@ -55,6 +55,7 @@ _TABLE = [
     _s("lora_dropout", "float", 0.1, "LoRA dropout", "generator", "text", low=0, high=1, high_open=True),
     _s("lora_target_modules", "list", None, "~ = per family: BERT query,key,value,dense; LLaMA/Qwen q,k,v,o,gate,up,down_proj; GPT-2 c_attn,c_proj,c_fc", "generator", "text"),
     _s("pca_dim", "int", None, "reduce the item vectors to this many dimensions with PCA (~ = keep)", "generator", "text", low=1),
+    _s("store_dtype", "word", "float32", "the element type of stored item vectors: float16 halves the cache entry (large catalogues); part of the cache key", "generator", "text", ("float32", "float16")),
     _s("embedding_cache_dir", "str", "llmemb_cache/", "where stage 1's outputs are cached (relative to the working directory)", "generator"),
     _s("item_text_max_chars", "int", 100, "each attribute value is cut to about this many characters", "generator", "text", low=1),
     _s("stage_checkpoint_seconds", "float", 300, "long stage-1 training saves its progress this often; a rerun with the same settings resumes there", "generator", "text", low=0),

@@ -4,6 +4,7 @@ steps, no network: the encoder is the packaged all-MiniLM-L6-v2, the decoder a r
 initialised 2-layer LLaMA written to a temporary folder with an offline word-level tokenizer."""
 import ast
 import html
+import io
 import json
 import logging
 import os
@@ -401,7 +402,9 @@ def test_truncated_or_corrupt_vectors_are_rebuilt(tiny, llama_dir, caplog):
 def _rewrite_vectors(folder, array):
     """Replace an entry's vectors with ``array`` and keep its checksum consistent, so that only the
     shape / dtype check can tell."""
-    data = store._npy_bytes(array)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    data = buffer.getvalue()
     (Path(folder) / store.VECTORS).write_bytes(data)
     meta = json.loads((Path(folder) / store.META).read_text())
     meta["vectors_sha256"] = store.sha256_bytes(data)
@@ -540,3 +543,39 @@ def test_cli_unknown_method_and_missing_text(tiny, capsys):
     assert main(["--dataset=tiny", *as_argv(cfg)]) == 2
     assert "no item text fields" in capsys.readouterr().err
     assert files_under(tiny / "cache") == []
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_store_writes_in_blocks_and_loads_mapped(tmp_path, monkeypatch, dtype):
+    """Written block by block (here 3 rows a block), the file is byte for byte what np.save writes
+    (so entries written before stay valid); float16 halves it; a mapped load gives the same rows."""
+    monkeypatch.setattr(store, "BLOCK_BYTES", 3 * 4 * np.dtype(dtype).itemsize)
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(10, 4)).astype(np.float32)
+    tokens = [f"i{k}" for k in range(10)]
+    es = store.save(tmp_path / "e", tokens, vectors, {"key": "k"}, dtype=dtype)
+    buffer = io.BytesIO()
+    np.save(buffer, vectors.astype(dtype), allow_pickle=False)
+    assert (tmp_path / "e" / store.VECTORS).read_bytes() == buffer.getvalue()
+    assert es.meta["dtype"] == dtype and es.vectors.dtype == np.dtype(dtype)
+    for mmap in (False, True):
+        loaded = store.load(tmp_path / "e", expect_key="k", mmap=mmap)
+        assert isinstance(loaded.vectors, np.memmap) == mmap and loaded.vectors.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(loaded.vectors, vectors.astype(dtype))
+    np.testing.assert_allclose(loaded.vectors, vectors, rtol=1e-3 if dtype == "float16" else 0)
+    with pytest.raises(ValueError, match="beyond float16's range"):
+        store.save(tmp_path / "big", ["a"], np.full((1, 4), 1e6, dtype=np.float32), dtype="float16")
+    with pytest.raises(ValueError, match="store dtype"):
+        store.save(tmp_path / "x", ["a"], np.zeros((1, 4)), dtype="int8")
+
+
+def test_a_float16_store_is_its_own_cache_entry(tiny, llama_dir):
+    config, dataset = load(tiny, llm_path=llama_dir)
+    full = item_embeddings(config, dataset, "plain", progress=False)
+    config16, dataset16 = load(tiny, llm_path=llama_dir, store_dtype="float16")
+    half = item_embeddings(config16, dataset16, "plain", progress=False)
+    assert half.path != full.path and half.vectors.dtype == np.float16 and half.meta["status"] == "built"
+    np.testing.assert_allclose(half.vectors.astype(np.float32), full.vectors, rtol=1e-2, atol=1e-3)
+    again = item_embeddings(config16, dataset16, "plain", progress=False)
+    assert again.meta["status"] == "reused"
+    np.testing.assert_array_equal(again.vectors, half.vectors)

@@ -2,7 +2,7 @@
 
 Layout of an entry ``<embedding_cache_dir>/<dataset>/<method>-<key[:16]>/``:
 
-* ``vectors.npy``  float32 matrix (n_items, d), row i = the item ``tokens[i]``
+* ``vectors.npy``  float32 (or float16) matrix (n_items, d), row i = the item ``tokens[i]``
   (RecBole's ``field2id_token[ITEM_ID][1:]``, i.e. the original item tokens, [PAD] excluded);
 * ``meta.json``    method, model, settings, ``key``, ``texts_sha256``, ``shape``, ``dtype``,
   ``vectors_sha256`` (of the .npy file's bytes) and the ``tokens``;
@@ -12,7 +12,12 @@ Writes are atomic: every file goes to a temporary name in the same folder and is
 place with ``os.replace``; ``meta.json`` is written last, so an entry without it is incomplete.
 ``load`` checks the metadata, the shape, the dtype and the checksum and raises ``StoreError``
 on any mismatch: a truncated or corrupt entry is never silently used.
+
+Large catalogues: the vectors are written and checksummed in row blocks (no full-size copy of
+the matrix besides the caller's), ``dtype="float16"`` halves the file, and ``load(mmap=True)``
+maps the file read-only instead of reading it (pages are read when rows are touched).
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +31,10 @@ from recbole_llmemb.settings import read
 VECTORS = "vectors.npy"
 META = "meta.json"
 FORMAT_VERSION = 1
+#: the element types an entry may hold
+DTYPES = ("float32", "float16")
+#: bytes per block when vectors are checked, converted and written
+BLOCK_BYTES = 64 << 20
 
 
 class StoreError(Exception):
@@ -84,12 +93,19 @@ def sha256_texts(texts):
 
 
 def atomic_write_bytes(path, data):
+    with _atomic_file(path) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def _atomic_file(path):
+    """A binary file handle whose contents appear at ``path`` only when the block ends without error."""
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=d)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -99,46 +115,61 @@ def atomic_write_bytes(path, data):
         raise
 
 
-def _npy_bytes(array):
-    import io
-
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()
+def _blocks(n_rows, row_bytes):
+    """Row ranges of about ``BLOCK_BYTES`` each."""
+    step = max(1, BLOCK_BYTES // max(1, row_bytes))
+    return [(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
 
 
-def save(path, tokens, vectors, meta=None, extras=None):
+def _write_npy(path, vectors, dtype):
+    """``vectors`` as a ``.npy`` file of ``dtype``, written atomically block by block; returns its sha256."""
+    dtype = np.dtype(dtype)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(vectors.shape)}
+    digest = hashlib.sha256()
+    with _atomic_file(path) as f:
+        class Hashing:  # the header goes through the same hash as the rows
+            def write(self, b):
+                digest.update(b)
+                f.write(b)
+        out = Hashing()
+        np.lib.format.write_array_header_1_0(out, header)
+        for i, j in _blocks(vectors.shape[0], vectors.shape[1] * dtype.itemsize):
+            with np.errstate(over="ignore"):  # a value beyond float16's range becomes inf: refused just below
+                block = np.ascontiguousarray(vectors[i:j], dtype=dtype)
+            if not np.isfinite(block).all():
+                raise ValueError("refusing to store non-finite item vectors (NaN/inf" + (", or beyond float16's range)" if dtype == np.float16 else ")"))
+            out.write(block.tobytes())
+    return digest.hexdigest()
+
+
+def save(path, tokens, vectors, meta=None, extras=None, dtype="float32"):
     """Write an entry at folder ``path`` atomically; returns the ``EmbeddingSet``.
 
     ``extras``: ``{file name: bytes}`` stored beside the vectors with their checksums in the
-    metadata (read back with :func:`load_extra`).
+    metadata (read back with :func:`load_extra`). ``dtype``: float32 or float16 (half the file;
+    vectors beyond float16's range are refused).
     """
-    vectors = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if dtype not in DTYPES:
+        raise ValueError(f"store dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+    vectors = np.asarray(vectors)
     tokens = [str(t) for t in tokens]
     if vectors.ndim != 2 or vectors.shape[0] != len(tokens):
         raise ValueError(f"vectors of shape {vectors.shape} do not match {len(tokens)} tokens")
-    if not np.isfinite(vectors).all():
-        raise ValueError("refusing to store non-finite item vectors (NaN/inf)")
     os.makedirs(path, exist_ok=True)
-    data = _npy_bytes(vectors)
     meta = dict(meta or {})
-    meta.update(
-        format_version=FORMAT_VERSION,
-        shape=list(vectors.shape),
-        dtype="float32",
-        vectors_file=VECTORS,
-        vectors_sha256=sha256_bytes(data),
-        tokens=tokens,
-    )
     meta_path = os.path.join(path, META)
     if os.path.exists(meta_path):  # the entry is being replaced: invalidate it first
         os.unlink(meta_path)
-    atomic_write_bytes(os.path.join(path, VECTORS), data)
+    checksum = _write_npy(os.path.join(path, VECTORS), vectors, dtype)
+    meta.update(format_version=FORMAT_VERSION, shape=list(vectors.shape), dtype=dtype, vectors_file=VECTORS,
+                vectors_sha256=checksum, tokens=tokens)
     for name, blob in (extras or {}).items():
         atomic_write_bytes(os.path.join(path, name), blob)
         meta.setdefault("extras", {})[name] = sha256_bytes(blob)
     atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
-    return EmbeddingSet(tokens=tokens, vectors=vectors, meta=meta, path=str(path))
+    # what a later load gives (a float16 entry's vectors are float16 either way)
+    stored = vectors if vectors.dtype == np.dtype(dtype) else np.load(os.path.join(path, VECTORS))
+    return EmbeddingSet(tokens=tokens, vectors=stored, meta=meta, path=str(path))
 
 
 def read_meta(path):
@@ -155,30 +186,30 @@ def read_meta(path):
     return meta
 
 
-def load(path, expect_key=None):
+def load(path, expect_key=None, mmap=False):
     """Read and validate the entry at folder ``path``; raises ``StoreError`` if it is not intact.
 
     ``expect_key``: the cache key the entry must carry (a different key is a stale entry).
+    ``mmap``: map the vectors read-only instead of reading them (after the checksum, which reads
+    the file in blocks without keeping it).
     """
     meta = read_meta(path)
     if expect_key is not None and meta.get("key") != expect_key:
         raise StoreError(f"entry {path} has key {meta.get('key')}, expected {expect_key}")
     vec_path = os.path.join(path, meta.get("vectors_file", VECTORS))
     try:
-        with open(vec_path, "rb") as f:
-            data = f.read()
+        checksum = sha256_file(vec_path)
     except OSError as e:
         raise StoreError(f"unreadable {vec_path}: {e}") from None
-    if sha256_bytes(data) != meta["vectors_sha256"]:
+    if checksum != meta["vectors_sha256"]:
         raise StoreError(f"checksum mismatch for {vec_path} (truncated or corrupt file)")
-    import io
-
     try:
-        vectors = np.load(io.BytesIO(data), allow_pickle=False)
+        vectors = np.load(vec_path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise StoreError(f"cannot parse {vec_path}: {e}") from None
-    if list(vectors.shape) != list(meta["shape"]) or vectors.dtype != np.float32:
-        raise StoreError(f"{vec_path}: shape {vectors.shape}/{vectors.dtype}, metadata says {meta['shape']}/float32")
+    dtype = meta.get("dtype", "float32")
+    if list(vectors.shape) != list(meta["shape"]) or dtype not in DTYPES or vectors.dtype != np.dtype(dtype):
+        raise StoreError(f"{vec_path}: shape {vectors.shape}/{vectors.dtype}, metadata says {meta['shape']}/{dtype}")
     tokens = meta.get("tokens")
     if not isinstance(tokens, list) or len(tokens) != vectors.shape[0]:
         raise StoreError(f"{path}: {len(tokens or [])} tokens for {vectors.shape[0]} rows")

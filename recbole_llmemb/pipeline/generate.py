@@ -23,6 +23,7 @@ from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.data.item_text import instruction, item_attributes, render
 from recbole_llmemb.generator import extract, random_vectors, said, scft, tslrec  # noqa: F401  (registering their builders)
 from recbole_llmemb.generator.registry import BuildContext, get_builder
+from recbole_llmemb.settings import read
 from recbole_llmemb.pipeline.collaborative import cache_entry as cache_entry_of_sasrec, collaborative_store
 
 GENERATOR_VERSION = 1  # bump when text building or extraction changes meaning
@@ -69,6 +70,9 @@ def item_embeddings(config, dataset, method="scft", progress=True):
     instr = instruction(config)
     texts = [render(instr, a) for a in attributes]
     settings = builder.settings(config, len(tokens))
+    dtype = read(config, "store_dtype")
+    if dtype != "float32":  # (float32 entries keep the keys they had before the setting existed)
+        settings["store_dtype"] = dtype
     if builder.needs_collaborative:  # the alignment SASRec it reads is part of what it builds from
         settings["sasrec"] = cache_entry_of_sasrec(config)[1]
     key = cache_key(method, tokens, texts, settings)
@@ -115,7 +119,7 @@ def item_embeddings(config, dataset, method="scft", progress=True):
     with open(os.path.join(folder, "texts.sample.txt"), "w", encoding="utf-8") as f:
         for t, x in list(zip(tokens, texts))[:20]:
             f.write(f"{t}\t{json.dumps(x)}\n")
-    es = store.save(folder, tokens, vectors, meta)
+    es = store.save(folder, tokens, vectors, meta, dtype=dtype)
     seconds = time.perf_counter() - start
     es.meta = dict(es.meta, status="built", seconds=round(seconds, 3))
     _log().info(f"item embeddings ({method}): built {folder} ({seconds:.1f}s)")
