@@ -138,7 +138,7 @@ def _write_npy(path, vectors, dtype):
                 block = np.ascontiguousarray(vectors[i:j], dtype=dtype)
             if not np.isfinite(block).all():
                 raise ValueError("refusing to store non-finite item vectors (NaN/inf" + (", or beyond float16's range)" if dtype == np.float16 else ")"))
-            out.write(block.tobytes())
+            out.write(block.data)  # (contiguous: written without another copy)
     return digest.hexdigest()
 
 
@@ -167,8 +167,8 @@ def save(path, tokens, vectors, meta=None, extras=None, dtype="float32"):
         atomic_write_bytes(os.path.join(path, name), blob)
         meta.setdefault("extras", {})[name] = sha256_bytes(blob)
     atomic_write_bytes(meta_path, json.dumps(meta, indent=1, sort_keys=True).encode("utf-8"))
-    # what a later load gives (a float16 entry's vectors are float16 either way)
-    stored = vectors if vectors.dtype == np.dtype(dtype) else np.load(os.path.join(path, VECTORS))
+    # the values a later load gives (a float16 entry's vectors are float16 either way), mapped: no copy
+    stored = vectors if vectors.dtype == np.dtype(dtype) else np.load(os.path.join(path, VECTORS), mmap_mode="r")
     return EmbeddingSet(tokens=tokens, vectors=stored, meta=meta, path=str(path))
 
 
