@@ -80,7 +80,7 @@ def item_embeddings(config, dataset, method="scft", progress=True):
 
     if os.path.exists(os.path.join(folder, store.META)) or os.path.exists(os.path.join(folder, store.VECTORS)):
         try:
-            es = store.load(folder, expect_key=key)
+            es = store.load(folder, expect_key=key, mmap=True)  # mapped: the caller copies the rows it needs
             if es.tokens != tokens:
                 raise store.StoreError("its item tokens differ from the dataset's")
             seconds = time.perf_counter() - start
