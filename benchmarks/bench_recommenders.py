@@ -68,6 +68,10 @@ ROWS = {
                                                "the defaults plus the learned text term on tail items only (start "
                                                "weight 8: the re-ranker's 0.1 in units of the model's score spread, "
                                                "about 79x the cosine's on Beauty)"),
+    "LLMEmbSASRec, fixed text score on tail items": ("full", "LLMEmbSASRec",
+                                                     "text_score=8,text_blend_gate=tail_items,text_score_trainable=False",
+                                                     "the text term on tail items in training and evaluation at a fixed "
+                                                     "weight (8: the re-ranker's 0.1 in score units), not learned"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
@@ -164,6 +168,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, text score", "SASRec, 40 epochs", "the LM's table, alignment and text term (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec, text score", "SASRec + re-ranker", "the LM's table, alignment and learned text term vs SASRec re-ranked"),
     ("LLMEmbSASRec, text score on tail items", "LLMEmbSASRec + re-ranker on tail items", "the text term on tail items learned in training vs added after it"),
+    ("LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text score on tail items", "the text term's weight fixed vs learned"),
+    ("LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec + re-ranker on tail items", "the text term at a fixed weight in training too vs after it only"),
     ("LLMEmbSASRec, text score on tail items", "SASRec, 40 epochs", "the LM's table, alignment and text term on tail items (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec, text score on tail items", "SASRec + re-ranker on tail items", "the LM's table, alignment and learned text term vs SASRec re-ranked on tail items"),
     ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),

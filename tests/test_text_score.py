@@ -114,3 +114,10 @@ def test_the_tail_items_gate_adds_the_term_to_tail_items_only():
     torch.testing.assert_close(share(seq, length).detach(), plain * torch.tensor([[2 / 3], [1.0]]))
     with pytest.raises(ValueError, match="needs the tail items"):
         TextScore(vectors, 2.0, last=3, gate="tail")
+
+
+def test_a_fixed_weight_stays_at_its_start(wide):
+    _, results, trainer, _ = run(wide, "LLMEmbSASRec", text_score=3.0, text_score_trainable=False, text_blend_gate="none",
+                                 llm_embedding_method="plain", rat_init="scratch", alpha=0)
+    assert trainer.model.text_score.weight.item() == 3.0
+    assert [h["losses"]["text_weight"] for h in results["history"]] == [3.0, 3.0]

@@ -141,7 +141,8 @@ class RATMixin:
                                 "text_blend_gate=none.")
             is_tail = ~np.asarray(is_head, dtype=bool)
             is_tail[0] = False
-        return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail, gate)
+        return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail, gate,
+                         trainable=bool(read(config, "text_score_trainable")))
 
     def _text_term(self, interaction, items=None):
         return self.text_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)

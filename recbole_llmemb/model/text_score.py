@@ -4,8 +4,8 @@
 the items, unit length), ``q_u`` the mean of the user's last ``text_blend_last`` items' vectors. Ranking
 by the cosine alone already beats SASRec on tail items (docs/results.md, "The text alone"); the
 re-ranker adds it after training with a fixed weight. Here the term is in the training loss too:
-``w = text_score * exp(rho)`` is learned (``rho`` starts at 0), and the rest of the model learns what
-the text does not already say.
+``w = text_score * exp(rho)`` is learned (``rho`` starts at 0; ``text_score_trainable: False`` keeps
+it at the start), and the rest of the model learns what the text does not already say.
 
 ``text_blend_gate`` (shared with the re-ranker) says where the term applies: ``tail`` (the default)
 scales ``w`` per user by the share of tail items among those last items (ranking by text helps users
@@ -70,7 +70,7 @@ class TextScore(nn.Module):
     """``w * cos(t_i, q_u)`` with a learned ``w``, gated by ``gate`` with ``is_tail`` (per item id; see
     the module doc). The text table and the tail mask are rebuilt from the dataset, not kept in checkpoints."""
 
-    def __init__(self, vectors, weight, last, is_tail=None, gate="none"):
+    def __init__(self, vectors, weight, last, is_tail=None, gate="none", trainable=True):
         super().__init__()
         if gate != "none" and is_tail is None:
             raise ValueError(f"gate {gate!r} needs the tail items")
@@ -79,7 +79,7 @@ class TextScore(nn.Module):
         tail = None if is_tail is None else torch.as_tensor(np.asarray(is_tail), dtype=torch.float32)
         self.register_buffer("is_tail", tail, persistent=False)
         self.start = float(weight)
-        self.log_scale = nn.Parameter(torch.zeros(()))
+        self.log_scale = nn.Parameter(torch.zeros(()), requires_grad=bool(trainable))
         self.last = int(last)
 
     @property
