@@ -121,3 +121,9 @@ def test_a_fixed_weight_stays_at_its_start(wide):
                                  llm_embedding_method="plain", rat_init="scratch", alpha=0)
     assert trainer.model.text_score.weight.item() == 3.0
     assert [h["losses"]["text_weight"] for h in results["history"]] == [3.0, 3.0]
+
+
+def test_text_score_trainable_without_the_term_is_refused(tiny):
+    with pytest.raises(UserError, match="there is no text term"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_score_trainable=False)).check_applicable()
+    Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_score_trainable=False, text_score=2.0)).check_applicable()

@@ -101,6 +101,9 @@ def check_applicable(config, plugin_model, command_line_keys):
     if "new_item_ids" in command_line_keys and not float(config["new_items"] or 0) > 0:
         raise UserError("new_item_ids sets the id offsets of new items, and there are none (new_items=0): "
                         "hold some out (--new_items=0.1) or leave new_item_ids out.")
+    if plugin_model and "text_score_trainable" in command_line_keys and not float(config["text_score"] or 0) > 0:
+        raise UserError("text_score_trainable says whether the text term's weight is learned, and there is no "
+                        "text term (text_score=0): give --text_score=W or leave text_score_trainable out.")
     if plugin_model and float(config["id_dropout"] or 0) > 0 and not config["item_id_emb"]:
         raise UserError(f"id_dropout={config['id_dropout']} leaves out id offsets, and there are none "
                         "(item_id_emb=False): leave id_dropout out or set item_id_emb=True.")
