@@ -7,6 +7,7 @@ Every patch here is idempotent and names the failure it removes:
 * torch >= 2.6 loads checkpoints ``weights_only=True``; RecBole's checkpoints pickle a Config.
 * ``Collector.get_data_struct`` calls ``.cpu()`` on ints (ItemCoverage, GiniIndex, ...).
 * ``Config`` reads ``--k=v`` from ``sys.argv``; the plugin's Config reads only what it is given.
+* RecBole's trainer wraps a model for several processes as if it were always on a GPU.
 * ``recbole.quick_start`` imports ray 2.6.3, which needs ``pkg_resources`` (setuptools < 81, a
   requirement of this package) and ``np.bool8`` (aliased here); nothing in this package imports it.
 """
@@ -120,6 +121,37 @@ def fused_gelu():
     FeedForward.gelu = lambda self, x: F.gelu(x)
 
 
+def patch_distributed_trainer():
+    """RecBole's trainer wraps the model in ``DistributedDataParallel(model, device_ids=[local_rank])``,
+    which fails for a model on the CPU (gloo), and DDP then broadcasts every buffer from rank 0 at
+    start and at every step: the plugin's frozen item tables (N x d, identical on every rank, built
+    from the same cache entry) among them. Here: device ids only for a CUDA model, and the frozen
+    state (buffers other than normalisation statistics, parameters that do not learn) left out."""
+    from recbole.trainer.trainer import AbstractTrainer
+    from torch.nn.modules.batchnorm import _NormBase
+    from torch.nn.parallel import DistributedDataParallel
+
+    if getattr(AbstractTrainer.__init__, "_llmemb_patched", False):
+        return
+
+    def __init__(self, config, model):
+        self.config, self.model = config, model
+        if not config["single_spec"]:
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.model, frozen_state_names(self.model))
+            cuda = next(self.model.parameters()).device.type == "cuda"
+            self.distributed_model = DistributedDataParallel(self.model, device_ids=[config["local_rank"]] if cuda else None)
+
+    def frozen_state_names(module):
+        statistics = {f"{name}.{b}" if name else b for name, m in module.named_modules() if isinstance(m, _NormBase)
+                      for b, _ in m.named_buffers(recurse=False)}
+        return ([name for name, _ in module.named_buffers() if name not in statistics]
+                + [name for name, p in module.named_parameters() if not p.requires_grad])
+
+    __init__._llmemb_patched = True
+    AbstractTrainer.__init__ = __init__
+
+
 def apply():
     """Apply every patch once; cheap to call again."""
     global _APPLIED
@@ -131,4 +163,5 @@ def apply():
     patch_collector()
     turn_off_anomaly_detection()
     fused_gelu()
+    patch_distributed_trainer()
     _APPLIED = True

@@ -131,6 +131,12 @@ _TABLE = [
     _s("eval_checkpoint", "str", None, "evaluate this trained checkpoint, no training", ""),
     _s("resume_checkpoint", "str", None, "go on training this checkpoint (weights, optimiser, epoch) into a new one", ""),
     _s("report", "bool", False, "command line: also write an HTML/Markdown report of the run", ""),
+    # ---- several processes (the runner's launcher; RecBole's own names)
+    _s("nproc", "int", 1, "processes on this machine (one per GPU; gloo on CPUs): the run in torch.distributed", "", low=1),
+    _s("world_size", "int", None, "processes on every machine together (several machines); ~ = nproc", "", low=1),
+    _s("ip", "str", "localhost", "several processes: the address of the machine of rank 0", ""),
+    _s("port", "int", 29500, "several processes: a free port on the machine of rank 0", "", low=1, high=65535),
+    _s("offset", "int", 0, "several machines: the global rank of this machine's first process", "", low=0),
 ]
 SETTINGS = {s.key: s for s in _TABLE}
 GROUP_FILES = {"generator": PROPS_DIR / "generator.yaml", "rat": PROPS_DIR / "rat.yaml", "overall": PROPS_DIR / "overall.yaml"}

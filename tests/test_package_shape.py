@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "recbole_llmemb"
 #: lowest first; a module imports only from lower layers or from its own unit (package or module)
 LAYERS = [
     ["recbole_llmemb.errors"],
-    ["recbole_llmemb.compat", "recbole_llmemb.settings", "recbole_llmemb.losses"],
+    ["recbole_llmemb.compat", "recbole_llmemb.settings", "recbole_llmemb.losses", "recbole_llmemb.distributed"],
     ["recbole_llmemb.data"],
     ["recbole_llmemb.generator", "recbole_llmemb.model"],
     ["recbole_llmemb.evaluation"],

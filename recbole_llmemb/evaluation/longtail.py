@@ -143,7 +143,8 @@ def _counts_of(dataset, items, first_items=True):
 
 
 class RankAccumulator:
-    """Collects, batch by batch, each row's user and each target's rank in the top-k list."""
+    """Collects, batch by batch, each row's user, each target's rank in the top-k list and each row's
+    top-``list_k`` items."""
 
     def __init__(self, max_k, list_k=10):
         self.max_k = max_k
@@ -151,18 +152,15 @@ class RankAccumulator:
         self.reset()
 
     def reset(self):
-        self._users, self._pos_len, self._pair_row, self._pair_item, self._pair_rank = [], [], [], [], []
-        self._n_rows = 0
-        #: how often each item appeared in a top-``list_k`` list
-        self.listed = None
+        self._users, self._pos_len, self._pair_row, self._pair_item, self._pair_rank, self._top = [], [], [], [], [], []
+        self._n_rows, self._n_items = 0, 0
 
     def add(self, scores, row_users, positive_u, positive_i):
         """``scores``: (rows, items) as RecBole's collector sees them; one entry per target pair."""
         k = min(self.max_k, scores.shape[1])
         # top-k on the scores' device (GPU); RecBole hands the positives over on the CPU
         topk = torch.topk(scores, k, dim=-1).indices.cpu()
-        listed = torch.bincount(topk[:, : self.list_k].reshape(-1), minlength=scores.shape[1]).numpy()
-        self.listed = listed if self.listed is None else self.listed + listed
+        self._n_items = scores.shape[1]
         positive_u, positive_i = positive_u.cpu(), positive_i.cpu()
         match = topk[positive_u] == positive_i.unsqueeze(1)
         rank = torch.where(match.any(1), match.float().argmax(1), torch.full_like(positive_u, self.max_k))
@@ -172,11 +170,53 @@ class RankAccumulator:
         self._pair_row.append(positive_u.cpu() + self._n_rows)
         self._pair_item.append(positive_i.cpu())
         self._pair_rank.append(rank.cpu())
+        self._top.append(topk[:, : self.list_k])
         self._n_rows += rows
+
+    @property
+    def listed(self):
+        """How often each item appeared in a top-``list_k`` list (``None`` before any row)."""
+        if not self._top:
+            return None
+        return torch.bincount(torch.cat(self._top).reshape(-1), minlength=self._n_items).numpy()
 
     def arrays(self):
         cat = lambda xs: torch.cat(xs).numpy() if xs else np.zeros(0, dtype=np.int64)  # noqa: E731
         return cat(self._users), cat(self._pos_len), cat(self._pair_row), cat(self._pair_item), cat(self._pair_rank)
+
+    def gather(self, n_rows):
+        """Every rank's rows on every rank, in the order one process would have seen them, each row
+        once. A distributed sampler deals the ``n_rows`` evaluation rows round-robin (rank r holds rows
+        r, r + world, ...) and pads the last ranks with repeats of the first rows: those are dropped."""
+        from recbole_llmemb import distributed
+
+        if not distributed.is_distributed():
+            return
+        top = torch.cat(self._top).numpy() if self._top else np.zeros((0, self.list_k), dtype=np.int64)
+        parts = distributed.all_gather_objects((self.arrays(), top, self._n_items))
+        world = len(parts)
+        position, pieces = [], []
+        for r, ((users, pos_len, pair_row, pair_item, pair_rank), top, n_items) in enumerate(parts):
+            position.append(r + world * np.arange(len(users)))
+            pieces.append((users, pos_len, pair_row, pair_item, pair_rank, top))
+        offsets = np.cumsum([0] + [len(p[0]) for p in pieces])
+        position = np.concatenate(position)
+        order = np.argsort(position, kind="stable")
+        order = order[position[order] < n_rows]  # the sampler's padding out
+        new_row = np.full(len(position), -1, dtype=np.int64)
+        new_row[order] = np.arange(len(order))
+        cat = lambda i: np.concatenate([p[i] for p in pieces])  # noqa: E731
+        pair_row = np.concatenate([p[2] + offsets[r] for r, p in enumerate(pieces)])
+        pair_row = new_row[pair_row]
+        pair_order = np.lexsort((np.arange(len(pair_row)), pair_row))
+        pair_order = pair_order[pair_row[pair_order] >= 0]
+        self.reset()
+        self._n_items = max(p[2] for p in parts)
+        t = torch.as_tensor
+        self._users, self._pos_len, self._top = [t(cat(0)[order])], [t(cat(1)[order])], [t(cat(5)[order])]
+        self._pair_row, self._pair_item, self._pair_rank = ([t(pair_row[pair_order])], [t(cat(3)[pair_order])],
+                                                           [t(cat(4)[pair_order])])
+        self._n_rows = len(order)
 
 
 def _row_and_pair_metrics(pos_len, pair_row, pair_rank, ks):
@@ -243,8 +283,9 @@ def group_metrics(accumulator, groups, ks):
         new = groups.is_new[pair_item]
         result["groups"]["item_new"] = {"size": int(new.sum()), "metrics": _mean(pairs, new)}
         result["per_user"]["new"] = encode_ints(new)
-    if accumulator.listed is not None:
-        result["diagnostics"] = list_diagnostics(accumulator.listed, groups.item_count, groups.is_head, accumulator.list_k)
+    listed = accumulator.listed
+    if listed is not None:
+        result["diagnostics"] = list_diagnostics(listed, groups.item_count, groups.is_head, accumulator.list_k)
     item_b = groups.item_bucket[pair_item]
     for b, label in enumerate(groups.item_bucket_labels):
         mask = item_b == b

@@ -12,6 +12,7 @@ import torch
 from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import EvaluatorType
 
+from recbole_llmemb import distributed
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import RankAccumulator, format_table, group_metrics
@@ -96,11 +97,36 @@ class LongTailMixin:
     @torch.no_grad()
     def evaluate(self, eval_data, load_best_model=True, model_file=None, show_progress=False):
         self.accumulator.reset()
+        #: the rows of one whole pass (several processes each see a share, padded by their sampler)
+        self._eval_rows = getattr(eval_data, "sample_size", None)
+        if load_best_model:
+            distributed.barrier()  # rank 0 has written the checkpoint the others load
         result = super().evaluate(eval_data, load_best_model, model_file, show_progress)
         self.last_groups = None
         if result is not None and self.groups is not None and self.accumulator._n_rows:
             self.last_groups = group_metrics(self.accumulator, self.groups, self.ks)
         return result
+
+    def _map_reduce(self, result, num_sample):
+        """Several processes: RecBole averages each rank's metrics weighted by its batch count (and
+        counts the sampler's padding rows); here the ranking metrics are computed again over every
+        rank's rows, each row once, as one process computes them. Other metrics keep RecBole's mean."""
+        merged = super()._map_reduce(result, num_sample)
+        if self.accumulator._n_rows and self._eval_rows:
+            self.accumulator.gather(self._eval_rows)
+            merged.update(topk_metrics(self.evaluator, self.accumulator))
+        return merged
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        """RecBole's checkpoint, written by rank 0 alone and atomically (a reader never sees half a file)."""
+        if not distributed.is_main():
+            return
+        target = kwargs.pop("saved_model_file", self.saved_model_file)
+        partial = f"{target}.partial"
+        super()._save_checkpoint(epoch, verbose=False, saved_model_file=partial, **kwargs)
+        os.replace(partial, target)
+        if verbose:
+            self.logger.info(f"Saving current: {target}")
 
     def group_table(self):
         return format_table(self.last_groups, self.ks) if self.last_groups else ""
@@ -110,9 +136,10 @@ class LongTailMixin:
         start = time.perf_counter()
         loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
         total = sum(loss) if isinstance(loss, tuple) else loss
-        entry = {"epoch": epoch_idx, "train_loss": float(total), "epoch_seconds": time.perf_counter() - start}
+        entry = {"epoch": epoch_idx, "train_loss": distributed.mean_over_ranks(float(total)),
+                 "epoch_seconds": time.perf_counter() - start}
         if hasattr(self.model, "pop_epoch_losses"):  # plugin models: each loss term's epoch mean
-            entry["losses"] = self.model.pop_epoch_losses()
+            entry["losses"] = {k: distributed.mean_over_ranks(v) for k, v in self.model.pop_epoch_losses().items()}
         self.history.append(entry)
         return loss
 
@@ -125,6 +152,26 @@ class LongTailMixin:
                 self.history[-1]["valid_groups"] = {g: v["metrics"] for g, v in self.last_groups["groups"].items()}
             self.history[-1]["diagnostics"] = {**table_diagnostics(self.model), **(self.last_groups or {}).get("diagnostics", {})}
         return score, result
+
+
+def topk_metrics(evaluator, accumulator):
+    """RecBole's ranking metrics (those computed from the top-k lists alone: Hit, NDCG, MRR, Recall,
+    Precision, MAP) from the accumulator's ranks, through RecBole's own metric classes."""
+    from recbole.evaluator.collector import DataStruct
+
+    _, pos_len, pair_row, _, pair_rank = accumulator.arrays()
+    k = accumulator.max_k
+    topk = torch.zeros(len(pos_len), k + 1, dtype=torch.int64)
+    listed = pair_rank < k
+    topk[torch.as_tensor(pair_row[listed]), torch.as_tensor(pair_rank[listed])] = 1
+    topk[:, -1] = torch.as_tensor(pos_len)
+    struct = DataStruct()
+    struct.set("rec.topk", topk)
+    out = {}
+    for metric in evaluator.metric_class.values():
+        if list(getattr(metric, "metric_need", [])) == ["rec.topk"]:
+            out.update(metric.calculate_metric(struct))
+    return out
 
 
 _CLASSES = {}

@@ -2,6 +2,7 @@
 import numpy as np
 import torch
 
+from recbole_llmemb import distributed
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.pooling import pool
 from recbole_llmemb.settings import read
@@ -46,12 +47,34 @@ def length_batches(lengths, batch_size):
 
 
 def extract(model, tokenizer, texts, info, pooling="mean", max_length=128, batch_size=64,
-            progress=False, ids=None):
-    """One float32 vector per text, in the order of ``texts`` (length-sorted batches, inference mode)."""
+            progress=False, ids=None, sharded=False):
+    """One float32 vector per text, in the order of ``texts`` (length-sorted batches, inference mode).
+
+    ``sharded`` (several processes, each with the same model): each rank takes every world-th of the
+    length-sorted batches (an even share of the long texts), rank 0 gets the whole table, the other
+    ranks ``None``."""
     device = next(model.parameters()).device
     if ids is None:
         ids = encode(tokenizer, texts, max_length, add_eos=wants_eos(info, pooling))
     batches = length_batches([len(x) for x in ids], batch_size)
+    if sharded and distributed.is_distributed():
+        mine = batches[distributed.rank()::distributed.world_size()]
+        rows = np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64)
+        local = _extract_batches(model, tokenizer, ids, mine, pooling, device, progress)
+        parts = distributed.gather_objects((rows, local[rows] if local is not None else None))
+        if parts is None:
+            return None
+        width = next(v.shape[1] for _, v in parts if v is not None)
+        out = np.zeros((len(ids), width), dtype=np.float32)
+        for r, v in parts:
+            if v is not None:
+                out[r] = v
+        return out
+    return _extract_batches(model, tokenizer, ids, batches, pooling, device, progress)
+
+
+def _extract_batches(model, tokenizer, ids, batches, pooling, device, progress):
+    """The pooled vectors of the texts in ``batches`` (rows of a table as long as ``ids``; others zero)."""
     out = None
     was_training = model.training
     model.eval()

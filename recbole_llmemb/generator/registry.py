@@ -25,6 +25,9 @@ class BuildContext:
     #: ``() -> (item_num, hidden)``: the alignment SASRec's item table in the dataset's id order, trained
     #: or reused by the pipeline (for a builder registered with ``needs_collaborative``)
     collaborative: Callable = None
+    #: several processes: every rank runs the builder and extracts its share (rank 0 gets the vectors,
+    #: the others ``None``); only for a builder registered ``shardable``
+    sharded: bool = False
 
 
 @dataclass
@@ -38,14 +41,16 @@ class Builder:
     description: str = ""
     #: the pipeline adds the alignment SASRec's cache key to the settings and hands its table in
     needs_collaborative: bool = False
+    #: it trains nothing (extraction only), so every rank can run it and extract a share
+    shardable: bool = False
 
 
 BUILDERS = {}
 
 
-def register_builder(name, settings, build, description="", needs_collaborative=False):
+def register_builder(name, settings, build, description="", needs_collaborative=False, shardable=False):
     """Register an embedding method under ``name`` (one of ``recbole_llmemb.settings.METHODS``)."""
-    BUILDERS[name] = Builder(name, settings, build, description, needs_collaborative)
+    BUILDERS[name] = Builder(name, settings, build, description, needs_collaborative, shardable)
     return BUILDERS[name]
 
 

@@ -233,11 +233,11 @@ def build(ctx):
         model = model.merge_and_unload()
     t0 = time.perf_counter()
     vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"], max_length=s["max_length"],
-                      batch_size=int(read(config, "llm_batch_size")), progress=ctx.progress)
+                      batch_size=int(read(config, "llm_batch_size")), progress=ctx.progress, sharded=ctx.sharded)
     extra["extract_seconds"] = round(time.perf_counter() - t0, 3)
     return vectors, extra
 
 
 register_builder("scft", settings, build, "LLMEmb: SCFT (LoRA) then pooled extraction")
 register_builder("plain", lambda config, n: settings(config, n, force_steps=0), build,
-                 "pooled extraction from the base model (no fine-tuning)")
+                 "pooled extraction from the base model (no fine-tuning)", shardable=True)

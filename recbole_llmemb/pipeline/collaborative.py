@@ -14,6 +14,7 @@ import os
 import sys
 from logging import getLogger
 
+from recbole_llmemb import distributed
 from recbole_llmemb.data import store
 from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.evaluation.results import config_digest, json_safe
@@ -88,30 +89,51 @@ def cache_entry(config):
     snapshot = {k: json_safe(v) for k, v in sorted(sas_config.final_config_dict.items()) if k not in ignored}
     if not snapshot.get("new_items"):  # no new items: the key entries made before the setting existed had
         snapshot.pop("new_items", None)
+    # several processes train the same SASRec as one (the same global batch): the single-process key
+    snapshot.update(single_spec=True)
+    snapshot.pop("verbose", None)
     key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
     return sas_config, key, os.path.join(store.cache_root(config), str(config["dataset"]), f"collab-sasrec-{key[:16]}")
 
 
+def _intact(folder, key):
+    """The entry in ``folder`` when it is whole and has ``key``, else ``None`` (a damaged one is logged)."""
+    if not os.path.exists(os.path.join(folder, store.META)):
+        return None
+    try:
+        es = store.load(folder, expect_key=key)
+        store.load_extra(es, CHECKPOINT)
+        return es
+    except store.StoreError as e:
+        getLogger().warning(f"collaborative SASRec: cache entry {folder} is not intact ({e}); retraining.")
+        return None
+
+
 def collaborative_store(config):
-    """The alignment SASRec's item table as a store entry (``meta['results']``: its results file)."""
+    """The alignment SASRec's item table as a store entry (``meta['results']``: its results file).
+
+    In several processes rank 0 decides whether to reuse, every rank trains (it is a distributed run
+    like any other), rank 0 writes the entry and the others then read it."""
     sas_config, key, folder = cache_entry(config)
     logger = getLogger()
-    if os.path.exists(os.path.join(folder, store.META)):
-        try:
-            es = store.load(folder, expect_key=key)
-            store.load_extra(es, CHECKPOINT)
-            logger.info(f"collaborative SASRec: reused {folder}")
-            return es
-        except store.StoreError as e:
-            logger.warning(f"collaborative SASRec: cache entry {folder} is not intact ({e}); retraining.")
+    es = _intact(folder, key) if distributed.is_main() else None
+    if distributed.broadcast_object(es is not None):
+        with distributed.main_first():
+            es = es or store.load(folder, expect_key=key)
+        logger.info(f"collaborative SASRec: reused {folder}")
+        return es
     logger.info("collaborative SASRec: training it on the same split (cached for later runs)")
     results, trainer, sas_dataset = train_and_evaluate(sas_config)
-    weight = trainer.model.item_embedding.weight.detach().cpu().numpy()  # best checkpoint: loaded by the test
-    tokens = [str(t) for t in sas_dataset.field2id_token[sas_dataset.iid_field][1:]]
-    meta = {"key": key, "method": "collaborative-sasrec", "results": results["path"],
-            "test_ndcg@10": results["test"]["overall"].get("ndcg@10")}
-    es = store.save(folder, tokens, weight[1:], meta, extras={CHECKPOINT: _state_bytes(trainer.model)})
-    logger.info(f"collaborative SASRec: built {folder}")
+    with distributed.main_first():
+        if distributed.is_main():
+            weight = trainer.model.item_embedding.weight.detach().cpu().numpy()  # best checkpoint: loaded by the test
+            tokens = [str(t) for t in sas_dataset.field2id_token[sas_dataset.iid_field][1:]]
+            meta = {"key": key, "method": "collaborative-sasrec", "results": results["path"],
+                    "test_ndcg@10": results["test"]["overall"].get("ndcg@10")}
+            es = store.save(folder, tokens, weight[1:], meta, extras={CHECKPOINT: _state_bytes(trainer.model)})
+            logger.info(f"collaborative SASRec: built {folder}")
+        else:
+            es = store.load(folder, expect_key=key)
     return es
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from recbole_llmemb import compat, settings
+from recbole_llmemb import compat, distributed, settings
 from recbole_llmemb.pipeline.checks import check_applicable, check_known, check_values, unused_keys
 from recbole_llmemb.errors import UserError  # noqa: F401  (re-exported: the pipeline raises it too)
 
@@ -194,6 +194,18 @@ class Config(RecBoleConfig):
         ):
             final["train_neg_sample_args"] = None
         return final
+
+    def _init_device(self):
+        """RecBole's, but several processes run on CPUs too: RecBole asserts a GPU per process and
+        hard-codes nccl; here gloo on CPUs, and a stage's own config joins the group the run started."""
+        if "local_rank" not in self.final_config_dict:
+            return super()._init_device()
+        final = self.final_config_dict
+        final["gpu_id"] = ",".join(map(str, final["gpu_id"])) if isinstance(final["gpu_id"], tuple) else str(final["gpu_id"])
+        final["world_size"] = final.get("world_size") or final.get("nproc") or 1
+        final.setdefault("ip", "localhost")
+        final.setdefault("port", settings.SETTINGS["port"].default)
+        distributed.init_from_config(final)
 
     def _set_default_parameters(self):
         data_root = self.final_config_dict.get("data_path") or "dataset/"

@@ -17,6 +17,7 @@ import sys
 import time
 import numpy as np
 
+from recbole_llmemb import distributed
 from recbole_llmemb.pipeline.config import Config, UserError, split_command_line
 from recbole_llmemb.data import store
 from recbole_llmemb.data.dataset import align_item_embeddings
@@ -78,39 +79,60 @@ def item_embeddings(config, dataset, method="scft", progress=True):
     key = cache_key(method, tokens, texts, settings)
     folder = entry_path(config, method, key)
 
-    if os.path.exists(os.path.join(folder, store.META)) or os.path.exists(os.path.join(folder, store.VECTORS)):
-        try:
-            es = store.load(folder, expect_key=key, mmap=True)  # mapped: the caller copies the rows it needs
-            if es.tokens != tokens:
-                raise store.StoreError("its item tokens differ from the dataset's")
-            seconds = time.perf_counter() - start
-            es.meta.update(status="reused", seconds=round(seconds, 3))
-            _log().info(f"item embeddings ({method}): reused {folder} ({seconds:.1f}s)")
-            return es
-        except store.StoreError as e:
-            _log().warning(f"item embeddings ({method}): store entry {folder} is not intact ({e}); rebuilding.")
+    # several processes: rank 0 decides between reuse and build, builds (every rank extracts a share
+    # where the method only extracts), writes the one entry; the others then read it
+    es = _reusable(folder, key, tokens, method, start) if distributed.is_main() else None
+    if distributed.broadcast_object(es is not None):
+        return es or _reusable(folder, key, tokens, method, start)
+    table = sasrec_table(config, dataset) if builder.needs_collaborative else None  # every rank: it may train
+    sharded = builder.shardable and distributed.is_distributed()
+    if distributed.is_main() or sharded:
+        if distributed.is_main():
+            os.makedirs(folder, exist_ok=True)
+        ctx = BuildContext(config=config, dataset=dataset, tokens=tokens, texts=texts, attributes=attributes,
+                           instruction=instr, folder=folder, settings=settings, progress=progress and distributed.is_main(),
+                           key=key, collaborative=lambda: table, sharded=sharded)
+        vectors, extra = builder.build(ctx)
+    with distributed.main_first():
+        if not distributed.is_main():
+            return _reusable(folder, key, tokens, method, start)
+        return _save(config, method, key, folder, tokens, texts, settings, vectors, extra, dtype, start)
 
-    os.makedirs(folder, exist_ok=True)
-    ctx = BuildContext(config=config, dataset=dataset, tokens=tokens, texts=texts, attributes=attributes,
-                       instruction=instr, folder=folder, settings=settings, progress=progress, key=key,
-                       collaborative=lambda: sasrec_table(config, dataset))
-    vectors, extra = builder.build(ctx)
+
+def _reusable(folder, key, tokens, method, start):
+    """The intact entry in ``folder`` with this key and these items, else ``None`` (a damaged one logged)."""
+    if not (os.path.exists(os.path.join(folder, store.META)) or os.path.exists(os.path.join(folder, store.VECTORS))):
+        return None
+    try:
+        es = store.load(folder, expect_key=key, mmap=True)  # mapped: the caller copies the rows it needs
+        if es.tokens != tokens:
+            raise store.StoreError("its item tokens differ from the dataset's")
+    except store.StoreError as e:
+        _log().warning(f"item embeddings ({method}): store entry {folder} is not intact ({e}); rebuilding.")
+        return None
+    seconds = time.perf_counter() - start
+    es.meta.update(status="reused", seconds=round(seconds, 3))
+    _log().info(f"item embeddings ({method}): reused {folder} ({seconds:.1f}s)")
+    return es
+
+
+def _save(config, method, key, folder, tokens, texts, settings, vectors, extra, dtype, start):
+    """Check what a builder returned, reduce it (PCA) and write it as the entry in ``folder``."""
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.shape[0] != len(tokens):
         raise RuntimeError(f"builder '{method}' returned {vectors.shape[0]} rows for {len(tokens)} items")
     pca_info = {}
     if settings.get("pca_dim"):
         vectors, pca_info = extract.pca(vectors, settings["pca_dim"])
-    build_seconds = time.perf_counter() - start
     meta = {
         "method": method,
         "key": key,
         "dataset": str(config["dataset"]),
-        "item_id_field": iid,
+        "item_id_field": config["ITEM_ID_FIELD"],
         "texts_sha256": store.sha256_texts(texts),
         "n_items": len(tokens),
         "settings": settings,
-        "build_seconds": round(build_seconds, 3),
+        "build_seconds": round(time.perf_counter() - start, 3),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         **extra,
         **pca_info,

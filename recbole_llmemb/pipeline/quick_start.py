@@ -10,6 +10,9 @@ import os
 import sys
 from logging import getLogger
 
+import torch
+
+from recbole_llmemb import distributed
 from recbole_llmemb.data.dataset import (
     BLEND_ITEM_EMB_ATTR, LLM_ITEM_EMB_ATTR, align_item_embeddings, attach_collaborative_embeddings, attach_item_embeddings,
 )
@@ -117,8 +120,16 @@ def compare_with_alignment_sasrec(results, metric="ndcg@10"):
 def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_dict=None, saved=True):
     """Train and evaluate ``model`` (plugin or RecBole) on ``dataset``; returns the results dict.
 
-    ``config_dict`` is the top layer (the runner puts the command line there).
+    ``config_dict`` is the top layer (the runner puts the command line there). With ``nproc`` > 1 (or
+    a ``world_size`` beyond it) the run goes to that many processes (:func:`launch`); under ``torchrun``
+    this process is one of them.
     """
+    config_dict = dict(config_dict or {})
+    if "local_rank" not in config_dict:
+        config_dict.update(distributed.torchrun_settings())
+    nproc, world = int(config_dict.get("nproc") or 1), config_dict.get("world_size")
+    if "local_rank" not in config_dict and (nproc > 1 or (world and int(world) > nproc)):
+        return launch(model, dataset, config_file_list, config_dict, saved)
     config = Config(model, dataset, config_file_list, config_dict)
     config.check_applicable()
     init_logger(config)
@@ -126,8 +137,51 @@ def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_d
         getLogger().warning(f"{config['model']} does not use {', '.join(config.ignored_file_keys)} from the config files "
                             "(left out of its results file)")
     getLogger().info(config)
-    results, _, _ = train_and_evaluate(config, saved=saved)
-    return results
+    try:
+        results, _, _ = train_and_evaluate(config, saved=saved)
+    finally:
+        main = distributed.is_main()
+        if distributed.is_distributed():
+            distributed.barrier()
+            torch.distributed.destroy_process_group()
+    return results if main else None  # several processes: rank 0 answers for the run
+
+
+def launch(model, dataset, config_file_list, config_dict, saved=True):
+    """RecBole's way to several processes on this machine: ``nproc`` processes spawned, each running
+    the whole pipeline as one rank (``local_rank``), rank 0's results back through a queue. The
+    settings are checked here first, so a mistake is one line, not one per process."""
+    import torch.multiprocessing as mp
+
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:  # RecBole's Config narrows the visible GPUs to gpu_id: not for the parent of several processes
+        Config(model, dataset, config_file_list, config_dict).check_applicable()
+    finally:
+        if visible is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = visible
+    nproc = int(config_dict.get("nproc") or 1)
+    config_dict = {**config_dict, "nproc": nproc, "world_size": int(config_dict.get("world_size") or nproc)}
+    queue = mp.get_context("spawn").SimpleQueue()
+    try:
+        mp.spawn(_run_rank, args=(model, dataset, config_file_list, config_dict, saved, queue), nprocs=nproc, join=True)
+    except mp.ProcessExitedException as e:
+        raise UserError(f"process {e.error_index} of {nproc} stopped (exit code {e.exit_code}); its message is above.") from None
+    return None if queue.empty() else queue.get()
+
+
+def _run_rank(local_rank, model, dataset, config_file_list, config_dict, saved, queue):
+    """One process of :func:`launch`: the pipeline as rank ``local_rank`` (CPU threads shared out)."""
+    if "OMP_NUM_THREADS" not in os.environ and not torch.cuda.is_available():
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(config_dict["nproc"])))
+    try:
+        results = run_recbole_llmemb(model, dataset, config_file_list, {**config_dict, "local_rank": local_rank}, saved)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    if results is not None:
+        queue.put(results)
 
 
 def main(argv=None):
@@ -140,6 +194,8 @@ def main(argv=None):
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if results is None:  # a process of a run on several machines other than the first
+        return 0
     comparison = compare_with_alignment_sasrec(results)
     if comparison:
         print("\n" + comparison)

@@ -10,6 +10,7 @@ from logging import getLogger
 
 import pandas as pd
 
+from recbole_llmemb import distributed
 from recbole_llmemb.pipeline.config import get_model_class
 from recbole_llmemb.data.atomic import check_atomic_files
 from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR, ITEM_IS_HEAD_ATTR
@@ -132,7 +133,7 @@ def train_and_evaluate(config, saved=True, prepare=None):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = model_class(config, train_data.dataset).to(config["device"])
     logger.info(model)
-    run_id = unique_run_id(config["model"], config["dataset"])
+    run_id = distributed.broadcast_object(unique_run_id(config["model"], config["dataset"]))  # one checkpoint name
     trainer_class = long_tail_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))
     trainer = trainer_class(config, model, groups=groups, run_id=run_id,
                             reranker=build_reranker(config, dataset, train_data.dataset, groups))
@@ -156,7 +157,8 @@ def train_and_evaluate(config, saved=True, prepare=None):
         if config[key]:
             results[key] = os.path.abspath(config[key])
     path = os.path.join(config["results_dir"] or "results", f"{run_id}.json")
-    atomic_write_json(path, results)
+    if distributed.is_main():  # every rank holds the same gathered results: one file
+        atomic_write_json(path, results)
     results["path"] = os.path.abspath(path)
     logger.info(set_color("results file", "blue") + f": {results['path']}")
     return results, trainer, dataset
