@@ -32,10 +32,11 @@ def results_of(folder):
 
 @pytest.fixture(scope="module")
 def trained_by_two(tmp_path_factory):
-    """LLMEmbSASRec on plain vectors trained by two processes, its alignment SASRec too."""
+    """LLMEmbSASRec trained by two processes: SCFT (on rank 0), extraction (shared), its alignment
+    SASRec and the model itself."""
     root = tmp_path_factory.mktemp("two")
     write_tiny_dataset(root, n_users=31)  # 31 test users: one rank gets a padding row
-    cfg = tiny_config(root, epochs=1, llm_embedding_method="plain", llm_batch_size=8,  # 5 batches: 3 and 2 a rank
+    cfg = tiny_config(root, epochs=1, scft_steps=2, llm_batch_size=8,  # 5 batches: 3 and 2 a rank
                       nproc=2, port=free_port())
     results = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=cfg)
     return root, cfg, results
@@ -47,26 +48,28 @@ def test_two_processes_leave_one_results_file_one_checkpoint_and_one_cache_entry
     assert sorted(r["model"] for r in files.values()) == ["LLMEmbSASRec", "SASRec"]  # the model and its alignment SASRec
     assert sorted(os.listdir(cfg["checkpoint_dir"])) == sorted(f"{r['run_id']}.pth" for r in files.values())
     entries = sorted(os.listdir(os.path.join(cfg["embedding_cache_dir"], "tiny")))
-    assert [e.split("-")[0] for e in entries] == ["collab", "plain"]
+    assert [e.split("-")[0] for e in entries] == ["collab", "scft"]
     assert results["path"].endswith(f"{results['run_id']}.json") and results["test"]["n_rows"] == 31
     assert results["config"]["single_spec"] is False and len(results["history"]) == 1
 
 
-def test_sharded_extraction_equals_one_process(trained_by_two, tmp_path):
+def test_training_on_rank_0_and_sharded_extraction_equal_one_process(trained_by_two, tmp_path):
     from recbole_llmemb.data import store
     from recbole_llmemb.pipeline.config import Config
     from recbole_llmemb.pipeline.generate import item_embeddings
     from recbole_llmemb.pipeline.training import load_dataset
 
     root, cfg, _ = trained_by_two
-    (entry,) = glob.glob(os.path.join(cfg["embedding_cache_dir"], "tiny", "plain-*"))
+    (entry,) = glob.glob(os.path.join(cfg["embedding_cache_dir"], "tiny", "scft-*"))
     two = store.load(entry)
     one_cfg = {k: v for k, v in cfg.items() if k not in distributed.LAUNCH_KEYS}
     config = Config("LLMEmbSASRec", "tiny", config_dict={**one_cfg, "embedding_cache_dir": str(tmp_path / "cache")})
-    one = item_embeddings(config, load_dataset(config), method="plain", progress=False)
+    one = item_embeddings(config, load_dataset(config), method="scft", progress=False)
     assert one.meta["status"] == "built" and one.meta["key"] == two.meta["key"]
     assert two.tokens == one.tokens
     np.testing.assert_array_equal(np.asarray(two.vectors), np.asarray(one.vectors))
+    plain = item_embeddings(config, load_dataset(config), method="plain", progress=False)
+    assert np.abs(np.asarray(plain.vectors) - np.asarray(two.vectors)).max() > 1e-6  # rank 1 extracted with the tuned LM
 
 
 def test_one_checkpoint_gives_the_same_metrics_in_one_and_two_processes_and_the_entries_are_reused(trained_by_two):

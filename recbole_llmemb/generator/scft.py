@@ -25,7 +25,7 @@ import time
 
 import torch
 
-from recbole_llmemb import settings
+from recbole_llmemb import distributed, settings
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
@@ -216,20 +216,28 @@ def settings(config, n_items, force_steps=None):
 
 
 def build(ctx):
-    """SCFT (LoRA) on the item texts, merged, then one pooled vector per item text."""
+    """SCFT (LoRA) on the item texts, merged, then one pooled vector per item text. Several processes:
+    rank 0 trains and saves the adapter, every rank loads it and extracts its share of the items."""
     config, s = ctx.config, ctx.settings
     steps = s["scft_steps"]
     torch.manual_seed(s["seed"])
     tokenizer, model, info = load_backbone(config, lora=steps > 0)
     extra = {"model": {k: v for k, v in info.items()}}
     if steps > 0:
-        trainer = SCFTTrainer(config, tokenizer, model, info, ctx.attributes, ctx.instruction)
-        stats = trainer.train(steps, progress=ctx.progress)
-        logging.getLogger().info(f"SCFT: {steps} steps in {stats['seconds']:.1f}s, loss {stats['first_loss']:.4f} -> "
-                                 f"{stats['final_loss']:.4f}, tau {stats['tau']:.3f}")
-        trainer.save_adapter(os.path.join(ctx.folder, "adapter"))
-        extra["scft"] = stats
-        extra["adapter"] = "adapter"
+        adapter = os.path.join(ctx.folder, "adapter")
+        with distributed.main_first():
+            if distributed.is_main():
+                trainer = SCFTTrainer(config, tokenizer, model, info, ctx.attributes, ctx.instruction)
+                stats = trainer.train(steps, progress=ctx.progress)
+                logging.getLogger().info(f"SCFT: {steps} steps in {stats['seconds']:.1f}s, loss {stats['first_loss']:.4f} -> "
+                                         f"{stats['final_loss']:.4f}, tau {stats['tau']:.3f}")
+                trainer.save_adapter(adapter)
+                extra["scft"] = stats
+                extra["adapter"] = "adapter"
+            else:
+                from peft import load_peft_weights, set_peft_model_state_dict
+
+                set_peft_model_state_dict(model, load_peft_weights(adapter, device=str(info["device"])))
         model = model.merge_and_unload()
     t0 = time.perf_counter()
     vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"], max_length=s["max_length"],
@@ -238,6 +246,6 @@ def build(ctx):
     return vectors, extra
 
 
-register_builder("scft", settings, build, "LLMEmb: SCFT (LoRA) then pooled extraction")
+register_builder("scft", settings, build, "LLMEmb: SCFT (LoRA) then pooled extraction", shardable=True)
 register_builder("plain", lambda config, n: settings(config, n, force_steps=0), build,
                  "pooled extraction from the base model (no fine-tuning)", shardable=True)
