@@ -29,6 +29,10 @@ def _example_list(tokens, k=5):
     return shown + (", ..." if len(tokens) > k else "")
 
 
+#: rows copied at a time when the store's vectors are put in the dataset's id order
+ALIGN_BLOCK_ROWS = 65536
+
+
 def align_item_embeddings(dataset, tokens, vectors, method="scft"):
     """Rows of ``vectors`` (keyed by original item ``tokens``) in the dataset's internal id order.
 
@@ -78,8 +82,12 @@ def align_item_embeddings(dataset, tokens, vectors, method="scft"):
             f"(e.g. {_example_list(missing)}): they were built for other data or other filtering. {rebuild}"
         )
     matrix = np.zeros((n, vectors.shape[1]), dtype=np.float32)
-    matrix[1:] = vectors[rows]
-    if not np.isfinite(matrix).all():
+    finite = True
+    for start in range(0, n - 1, ALIGN_BLOCK_ROWS):  # in blocks: no second full-size copy of a large table
+        block = matrix[1 + start:1 + start + ALIGN_BLOCK_ROWS]
+        block[:] = vectors[rows[start:start + ALIGN_BLOCK_ROWS]]
+        finite = finite and bool(np.isfinite(block).all())
+    if not finite:
         bad = np.unique(np.nonzero(~np.isfinite(matrix))[0])
         raise UserError(
             f"The item embeddings for '{dataset_name}' hold NaN or infinite values for {len(bad)} item(s) "

@@ -66,6 +66,24 @@ def check_topk(config, dataset):
                         f"than {max(ks)}; rank fewer, e.g. --topk={smaller}.")
 
 
+#: the most bytes one evaluation batch's score matrix (users x every item, float32) may take
+SCORE_BUDGET = 2 ** 30
+
+
+def cap_eval_batch(config, dataset):
+    """A sequential model's full ranking scores ``eval_batch_size`` users against every item at once:
+    4,096 x 1,000,000 items is 16 GB. Fewer users per batch where the matrix would pass
+    :data:`SCORE_BUDGET` (the metrics do not change, only the batching)."""
+    mode = config["eval_args"]["mode"]
+    if config["MODEL_TYPE"] != ModelType.SEQUENTIAL or "full" not in (mode.values() if isinstance(mode, dict) else [mode]):
+        return
+    users = max(1, SCORE_BUDGET // (4 * dataset.item_num))
+    if config["eval_batch_size"] > users:
+        getLogger().info(f"eval_batch_size {config['eval_batch_size']} -> {users}: {config['eval_batch_size']} users x "
+                         f"{dataset.item_num} items of scores would pass {SCORE_BUDGET // 2**20} MiB")
+        config["eval_batch_size"] = users
+
+
 def build_reranker(config, dataset, train_dataset, groups):
     """The text re-ranker when ``text_blend`` > 0 (its text vectors attached to ``dataset`` by the
     pipeline), else ``None``."""
@@ -124,6 +142,7 @@ def train_and_evaluate(config, saved=True, prepare=None):
         logger.info(set_color("new items", "green") + f": {int(is_new.sum())} of {dataset.item_num - 1} held out of training")
     sasrec_results = prepare(config, dataset, model_class, seconds) if prepare else None
     init_seed(config["seed"], config["reproducibility"])  # same split/shuffle whether stages were cached or built
+    cap_eval_batch(config, dataset)
     with stage("split", seconds):
         train_data, valid_data, test_data = data_preparation(config, dataset)
         lt = config["long_tail"] or {}
