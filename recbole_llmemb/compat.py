@@ -7,7 +7,8 @@ Every patch here is idempotent and names the failure it removes:
 * torch >= 2.6 loads checkpoints ``weights_only=True``; RecBole's checkpoints pickle a Config.
 * ``Collector.get_data_struct`` calls ``.cpu()`` on ints (ItemCoverage, GiniIndex, ...).
 * ``Config`` reads ``--k=v`` from ``sys.argv``; the plugin's Config reads only what it is given.
-* RecBole's trainer wraps a model for several processes as if it were always on a GPU.
+* RecBole's trainer wraps a model for several processes as if it were always on a GPU, and its
+  ``ensure_dir`` races when two processes make the same folder.
 * ``recbole.quick_start`` imports ray 2.6.3, which needs ``pkg_resources`` (setuptools < 81, a
   requirement of this package) and ``np.bool8`` (aliased here); nothing in this package imports it.
 """
@@ -152,6 +153,22 @@ def patch_distributed_trainer():
     AbstractTrainer.__init__ = __init__
 
 
+def race_free_ensure_dir():
+    """RecBole's ``ensure_dir`` tests for a folder, then makes it: two processes of one run (the same
+    log and checkpoint folders) can both see it missing, and the second ``makedirs`` fails."""
+    import importlib
+    import os
+
+    def ensure_dir(dir_path):
+        os.makedirs(dir_path, exist_ok=True)
+
+    for name in ("recbole.utils.utils", "recbole.utils", "recbole.utils.logger", "recbole.trainer.trainer",
+                 "recbole.data.dataset.dataset", "recbole.data.utils"):
+        module = importlib.import_module(name)
+        if hasattr(module, "ensure_dir"):
+            module.ensure_dir = ensure_dir
+
+
 def apply():
     """Apply every patch once; cheap to call again."""
     global _APPLIED
@@ -164,4 +181,5 @@ def apply():
     turn_off_anomaly_detection()
     fused_gelu()
     patch_distributed_trainer()
+    race_free_ensure_dir()
     _APPLIED = True

@@ -112,3 +112,16 @@ def test_checkpoints_from_before_the_pipeline_package_still_unpickle():
     from recbole_llmemb.pipeline.config import Config
 
     assert pickle.loads(b"crecbole_llmemb.config\nConfig\n.") is Config
+
+
+def test_recbole_makes_a_folder_that_another_process_just_made_without_failing(tmp_path, monkeypatch):
+    """Two processes of one run both find the log folder missing; the second to make it must not fail."""
+    import os
+
+    import recbole.utils.logger as logger_module
+
+    folder = tmp_path / "log"
+    folder.mkdir()
+    monkeypatch.setattr(os.path, "exists", lambda path: False)  # this process looked before the other made it
+    logger_module.ensure_dir(str(folder))
+    assert folder.is_dir()

@@ -121,3 +121,36 @@ def test_torchrun_settings_from_its_environment():
     assert distributed.torchrun_settings(env) == {"local_rank": 1, "world_size": 4, "nproc": 2, "offset": 2,
                                                   "ip": "10.0.0.1", "port": 29400}
     assert distributed.torchrun_settings({}) == {} and distributed.torchrun_settings({"LOCAL_RANK": "0", "WORLD_SIZE": "1"}) == {}
+
+
+def test_tslrec_fine_tuned_on_rank_0_and_extracted_by_both_equals_one_process(tmp_path):
+    """TSLRec's stage in two processes (its alignment SASRec trained by both, the fine-tuning on rank
+    0, the extraction shared) gives what its builder gives in one process on that same SASRec."""
+    from recbole_llmemb.data import store
+    from recbole_llmemb.data.dataset import align_item_embeddings
+    from recbole_llmemb.data.item_text import instruction, item_attributes, render
+    from recbole_llmemb.generator.registry import BuildContext, get_builder
+    from recbole_llmemb.pipeline.config import Config
+    from recbole_llmemb.pipeline.training import load_dataset
+
+    write_tiny_dataset(tmp_path, n_users=31)
+    cfg = tiny_config(tmp_path, epochs=1, tslrec_k=3, tslrec_epochs=1, tslrec_batch_size=8, tslrec_max_length=64,
+                      llm_batch_size=8, nproc=2, port=free_port())
+    run_recbole_llmemb("TSLRecSASRec", "tiny", config_dict=cfg)
+    cache = os.path.join(cfg["embedding_cache_dir"], "tiny")
+    (entry,), (sasrec,) = glob.glob(os.path.join(cache, "tslrec-*")), glob.glob(os.path.join(cache, "collab-*"))
+    two = store.load(entry)
+
+    config = Config("TSLRecSASRec", "tiny", config_dict={k: v for k, v in cfg.items() if k not in distributed.LAUNCH_KEYS})
+    dataset = load_dataset(config)
+    table = store.load(sasrec)
+    table = align_item_embeddings(dataset, table.tokens, table.vectors)
+    builder = get_builder("tslrec")
+    attributes = item_attributes(config, dataset)
+    ctx = BuildContext(config=config, dataset=dataset, tokens=two.tokens, attributes=attributes,
+                       texts=[render(instruction(config), a) for a in attributes], instruction=instruction(config),
+                       folder=str(tmp_path / "one"), settings=builder.settings(config, len(two.tokens)), progress=False,
+                       collaborative=lambda: table)
+    os.makedirs(ctx.folder)
+    one, _ = builder.build(ctx)
+    np.testing.assert_array_equal(np.asarray(two.vectors), one)

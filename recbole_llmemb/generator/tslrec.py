@@ -17,6 +17,7 @@ alone through the tuned model then gives its vector.
   tuned (merged) model, pooled.
 """
 import logging
+import os
 import random
 import time
 
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recbole_llmemb import settings
+from recbole_llmemb import distributed, settings
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
@@ -324,21 +325,49 @@ def make_trainer(config, dataset, attributes, instruction, s, table):
 
 
 def build(ctx):
-    """Cluster the SASRec's items, fine-tune on users' category shares, extract each item alone."""
+    """Cluster the SASRec's items, fine-tune on users' category shares, extract each item alone.
+    Several processes: rank 0 fine-tunes and saves the LoRA weights, every rank loads them and
+    extracts its share of the items."""
     s = ctx.settings
-    table = ctx.collaborative()[1:]
-    trainer = make_trainer(ctx.config, ctx.dataset, ctx.attributes, ctx.instruction, s, table)
-    saver = Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")))
-    stats = trainer.train(s["tslrec_epochs"], progress=ctx.progress, saver=saver)
-    model = trainer.model.merge_and_unload()
-    t0 = time.perf_counter()
-    ids = [trainer.history_tokens([i])[0] for i in range(len(ctx.texts))]
-    vectors = extract(model, trainer.tokenizer, ctx.texts, trainer.info, pooling=s["pooling"],
-                      batch_size=int(read(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids)
-    sizes = np.bincount(trainer.labels, minlength=s["tslrec_k"])
-    return vectors, {"tslrec": stats, "model": dict(trainer.info), "extract_seconds": round(time.perf_counter() - t0, 3),
+    extra = {}
+    with distributed.main_first():
+        if distributed.is_main():
+            trainer = make_trainer(ctx.config, ctx.dataset, ctx.attributes, ctx.instruction, s, ctx.collaborative()[1:])
+            saver = Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")))
+            sizes = np.bincount(trainer.labels, minlength=s["tslrec_k"])
+            extra = {"tslrec": trainer.train(s["tslrec_epochs"], progress=ctx.progress, saver=saver),
                      "category_sizes": {"min": int(sizes.min()), "max": int(sizes.max())}}
+            tokenizer, model, info, inputs = trainer.tokenizer, trainer.model, trainer.info, trainer.history_tokens
+            if ctx.sharded:
+                _save_lora(model, os.path.join(ctx.folder, LORA_FILE))
+        else:
+            torch.manual_seed(s["seed"])
+            tokenizer, model, info = load_backbone(ctx.config, lora=True)
+            inputs = history_tokens(tokenizer, info, ctx.attributes, ctx.instruction, s)
+            _load_lora(model, os.path.join(ctx.folder, LORA_FILE))
+    model = model.merge_and_unload()
+    t0 = time.perf_counter()
+    ids = [inputs([i])[0] for i in range(len(ctx.texts))]
+    vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"],
+                      batch_size=int(read(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids, sharded=ctx.sharded)
+    return vectors, {**extra, "model": dict(info), "extract_seconds": round(time.perf_counter() - t0, 3)}
+
+
+#: the tuned LoRA weights, for the other ranks of a run in several processes
+LORA_FILE = "tslrec_lora.pt"
+
+
+def _save_lora(model, path):
+    torch.save({n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad}, path + ".partial")
+    os.replace(path + ".partial", path)
+
+
+def _load_lora(model, path):
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in torch.load(path, map_location="cpu", weights_only=True).items():
+            params[name].copy_(value)
 
 
 register_builder("tslrec", settings, build, "TSLRec: user-level SFT on latent item categories, then each item alone",
-                 needs_collaborative=True)
+                 needs_collaborative=True, shardable=True)

@@ -89,9 +89,11 @@ def cache_entry(config):
     snapshot = {k: json_safe(v) for k, v in sorted(sas_config.final_config_dict.items()) if k not in ignored}
     if not snapshot.get("new_items"):  # no new items: the key entries made before the setting existed had
         snapshot.pop("new_items", None)
-    # several processes train the same SASRec as one (the same global batch): the single-process key
-    snapshot.update(single_spec=True)
-    snapshot.pop("verbose", None)
+    # several processes deal the training batches otherwise (each rank its sampler's share): another
+    # SASRec, keyed by their number (one process keeps the key it always had)
+    if snapshot.get("single_spec") is False:
+        snapshot["processes"] = distributed.world_size()
+    snapshot.pop("verbose", None)  # RecBole quiets the other ranks: every rank computes the one key
     key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
     return sas_config, key, os.path.join(store.cache_root(config), str(config["dataset"]), f"collab-sasrec-{key[:16]}")
 
