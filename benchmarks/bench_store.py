@@ -119,9 +119,18 @@ def model_steps(entry, d):
     with torch.no_grad():
         table.table()
     out["eval_table_peak_mb"] = round(rss_mb("VmHWM") - base, 1)
+    table_mb = (len(es.tokens) * d * 4) / 2**20
+    if 3 * table_mb > available_mb():  # a training step keeps about 2.5x the table more: not on this machine
+        out["train_step"] = f"skipped: about 3x the float32 table ({3 * table_mb:.0f} MiB) is more than is free"
+        return out
     table.table().square().mean().backward()
     out["train_step_peak_mb"] = round(rss_mb("VmHWM") - base, 1)
     return out
+
+
+def available_mb():
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:")) / 1024
 
 
 def model_memory(entry, n, d):
@@ -132,7 +141,7 @@ def model_memory(entry, n, d):
                           capture_output=True, text=True, check=True)
     out = json.loads(done.stdout.strip().splitlines()[-1])
     table_mb = n * d * 4 / 2**20
-    return {**out, **{k.replace("_mb", "_x"): round(v / table_mb, 3) for k, v in out.items()}}
+    return {**out, **{k.replace("_mb", "_x"): round(v / table_mb, 3) for k, v in out.items() if k.endswith("_mb")}}
 
 
 def main():
