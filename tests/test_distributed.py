@@ -154,3 +154,13 @@ def test_tslrec_fine_tuned_on_rank_0_and_extracted_by_both_equals_one_process(tm
     os.makedirs(ctx.folder)
     one, _ = builder.build(ctx)
     np.testing.assert_array_equal(np.asarray(two.vectors), one)
+
+
+@pytest.mark.parametrize("module", ["generate", "collaborative"])
+def test_a_stages_own_command_refuses_several_processes_in_one_line(module, capsys):
+    from importlib import import_module
+
+    main = import_module(f"recbole_llmemb.pipeline.{module}").main
+    assert main(["--model=LLMEmbSASRec", "--dataset=ml-100k", "--nproc=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--nproc" in err and "run_recbole_llmemb.py --nproc=N" in err

@@ -20,7 +20,7 @@ from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.evaluation.results import config_digest, json_safe
 from recbole_llmemb import settings
 from recbole_llmemb.pipeline.config import (
-    Config, UserError, get_model_class, item_table_size, is_plugin_model, split_command_line,
+    Config, UserError, get_model_class, item_table_size, is_plugin_model, one_process_only, split_command_line,
 )
 from recbole_llmemb.pipeline.training import load_dataset, train_and_evaluate
 
@@ -153,6 +153,7 @@ def main(argv=None):
 
     try:
         model, dataset_name, files, args = split_command_line(sys.argv[1:] if argv is None else argv)
+        one_process_only(args, "python -m recbole_llmemb.pipeline.collaborative")
         config = Config(model, dataset_name, files, args)
         if not is_plugin_model(get_model_class(config["model"])):
             raise UserError(f"Model '{config['model']}' uses no collaborative table (try LLMEmbSASRec).")

@@ -251,6 +251,14 @@ def parse_args(argv):
     return out
 
 
+def one_process_only(args, command):
+    """A stage's own command runs in one process: the launcher's settings are refused in one line."""
+    given = [key for key in distributed.LAUNCH_KEYS if key in args]
+    if given:
+        raise UserError(f"--{given[0]}: {command} runs in one process; run_recbole_llmemb.py --nproc=N runs this "
+                        "stage in N processes before it trains.")
+
+
 def split_command_line(argv, default_model=None):
     """``(model, dataset, config_files, overrides)`` from ``--model=.. --dataset=.. --config_files=a.yaml,b.yaml --k=v``."""
     args = parse_args(argv)

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from recbole_llmemb import distributed
-from recbole_llmemb.pipeline.config import Config, UserError, split_command_line
+from recbole_llmemb.pipeline.config import Config, UserError, one_process_only, split_command_line
 from recbole_llmemb.data import store
 from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.data.item_text import instruction, item_attributes, render
@@ -155,6 +155,7 @@ def main(argv=None):
     try:
         model, dataset_name, files, args = split_command_line(argv, default_model="SASRec")
         method = str(args.pop("method", "scft"))
+        one_process_only(args, "python -m recbole_llmemb.pipeline.generate")
         if not dataset_name:
             raise UserError("--dataset=<name> is needed, e.g. --dataset=ml-100k.")
         get_builder(method)
