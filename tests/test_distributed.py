@@ -164,3 +164,25 @@ def test_a_stages_own_command_refuses_several_processes_in_one_line(module, caps
     assert main(["--model=LLMEmbSASRec", "--dataset=ml-100k", "--nproc=2"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--nproc" in err and "run_recbole_llmemb.py --nproc=N" in err
+
+
+@pytest.mark.parametrize("args, words", [(["--port=29500"], "port sets up a run in several processes"),
+                                         (["--offset=4"], "offset sets up a run in several processes"),
+                                         (["--nproc=2", "--world_size=1"], "world_size=1 counts every process")])
+def test_launcher_settings_a_run_would_not_use_are_refused_in_one_line(args, words, capsys):
+    from recbole_llmemb.pipeline.quick_start import main
+
+    assert main(["--model=SASRec", "--dataset=ml-100k", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err
+
+
+def test_a_bad_data_file_stops_several_processes_before_they_start_in_one_line(tmp_path, capsys):
+    from recbole_llmemb.pipeline.quick_start import main
+
+    folder = write_tiny_dataset(tmp_path)
+    with open(folder / "tiny.inter", "a") as f:
+        f.write("u1\ti2\n")  # two fields under a three-column header
+    assert main(["--model=SASRec", "--dataset=tiny", f"--data_path={tmp_path}", "--nproc=2", f"--port={free_port()}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tiny.inter, row" in err

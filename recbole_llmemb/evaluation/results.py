@@ -10,7 +10,7 @@ import time
 SCHEMA = "recbole-llmemb/results/v1"
 # settings that name a place or a machine, not an experiment: left out of the digest
 _VOLATILE = {"checkpoint_dir", "results_dir", "data_path", "device", "gpu_id", "use_gpu", "embedding_cache_dir",
-             "show_progress", "log_wandb", "state", "local_rank", "world_size", "nproc", "offset", "ip", "port"}
+             "show_progress", "log_wandb", "state", "verbose", "local_rank", "world_size", "nproc", "offset", "ip", "port"}
 
 
 def json_safe(value):

@@ -211,7 +211,7 @@ class AdaptedItemEmbedding(nn.Module):
         """``adapter(LM vectors)`` of the items (rows 1..), in the table's own precision. A large table
         with no gradient to keep (evaluation) goes through in row blocks: no full-size normalised
         input or hidden layer is ever held."""
-        if not torch.is_grad_enabled() and self.llm_weight[1:].numel() > LARGE_TABLE and not self.llm_weight.requires_grad:
+        if not torch.is_grad_enabled() and (self.n_items - 1) * self.llm_dim > LARGE_TABLE and not self.llm_weight.requires_grad:
             rows = max(1, BLOCK_ELEMENTS // self.llm_dim)
             return torch.cat([self._adapt(self._normalised(slice(1 + i, 1 + i + rows)))
                               for i in range(0, self.n_items - 1, rows)])

@@ -104,6 +104,14 @@ def check_applicable(config, plugin_model, command_line_keys):
     if plugin_model and "text_score_trainable" in command_line_keys and not float(config["text_score"] or 0) > 0:
         raise UserError("text_score_trainable says whether the text term's weight is learned, and there is no "
                         "text term (text_score=0): give --text_score=W or leave text_score_trainable out.")
+    nproc, world = int(config["nproc"] or 1), config["world_size"]
+    if world is not None and int(world) < nproc:
+        raise UserError(f"world_size={world} counts every process of the run, and this machine alone runs nproc={nproc}: "
+                        f"give world_size >= {nproc} or leave it out.")
+    launcher = sorted(k for k in ("world_size", "ip", "port", "offset") if k in command_line_keys)
+    if launcher and nproc <= 1 and not (world and int(world) > 1):
+        raise UserError(f"{launcher[0]} sets up a run in several processes, and this one runs in one (nproc=1): "
+                        "give --nproc=N (and world_size for several machines) or leave it out.")
     if plugin_model and float(config["id_dropout"] or 0) > 0 and not config["item_id_emb"]:
         raise UserError(f"id_dropout={config['id_dropout']} leaves out id offsets, and there are none "
                         "(item_id_emb=False): leave id_dropout out or set item_id_emb=True.")

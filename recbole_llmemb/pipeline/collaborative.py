@@ -93,7 +93,6 @@ def cache_entry(config):
     # SASRec, keyed by their number (one process keeps the key it always had)
     if snapshot.get("single_spec") is False:
         snapshot["processes"] = distributed.world_size()
-    snapshot.pop("verbose", None)  # RecBole quiets the other ranks: every rank computes the one key
     key = hashlib.sha256(json.dumps({"files": _files_digest(sas_config), "config": config_digest(snapshot)}).encode()).hexdigest()
     return sas_config, key, os.path.join(store.cache_root(config), str(config["dataset"]), f"collab-sasrec-{key[:16]}")
 

@@ -13,6 +13,7 @@ from logging import getLogger
 import torch
 
 from recbole_llmemb import distributed
+from recbole_llmemb.data.atomic import check_atomic_files
 from recbole_llmemb.data.dataset import (
     BLEND_ITEM_EMB_ATTR, LLM_ITEM_EMB_ATTR, align_item_embeddings, attach_collaborative_embeddings, attach_item_embeddings,
 )
@@ -150,12 +151,14 @@ def run_recbole_llmemb(model=None, dataset=None, config_file_list=None, config_d
 def launch(model, dataset, config_file_list, config_dict, saved=True):
     """RecBole's way to several processes on this machine: ``nproc`` processes spawned, each running
     the whole pipeline as one rank (``local_rank``), rank 0's results back through a queue. The
-    settings are checked here first, so a mistake is one line, not one per process."""
+    settings and the data files are checked here first, so a mistake is one line, not one per process."""
     import torch.multiprocessing as mp
 
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     try:  # RecBole's Config narrows the visible GPUs to gpu_id: not for the parent of several processes
-        Config(model, dataset, config_file_list, config_dict).check_applicable()
+        config = Config(model, dataset, config_file_list, config_dict)
+        config.check_applicable()
+        check_atomic_files(config)
     finally:
         if visible is None:
             os.environ.pop("CUDA_VISIBLE_DEVICES", None)
