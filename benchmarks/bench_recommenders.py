@@ -31,7 +31,10 @@ PROTOCOLS = {"full": ["benchmarks/beauty.yaml"], "paper": ["benchmarks/beauty.ya
              # the full-ranking rows' checkpoints, not retrained, each test target ranked against 100 sampled items
              "full, checkpoints at uni100": ["benchmarks/beauty.yaml"],
              # item cold start: 10% of the items never seen in training (new_items), full ranking
-             "new items": ["benchmarks/beauty.yaml", "benchmarks/new-items.yaml"]}
+             "new items": ["benchmarks/beauty.yaml", "benchmarks/new-items.yaml"],
+             # the same, the held-out items kept as negatives of the training softmax (the rows run before
+             # new_items_negatives existed: that was every run's behaviour then)
+             "new items as negatives": ["benchmarks/beauty.yaml", "benchmarks/new-items-as-negatives.yaml"]}
 
 RERANK = "text_blend=0.3,text_blend_gate=tail"  # props/rerank.yaml: the re-ranker chosen on full-ranking validation
 #: the re-ranker on tail items only; weight 0.1 chosen on validation (probe_text_fusion --candidates=tail:
@@ -97,23 +100,33 @@ ROWS = {
     "LLMEmbSASRec @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec",
                              "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:LLMEmbSASRec}",
                              "the LLMEmbSASRec row's checkpoint"),
-    # ---- new items (item cold start)
+    # ---- new items (item cold start), held out of the training softmax too (the default)
     "SASRec, new items": ("new items", "SASRec", "", "baseline (the alignment SASRec of the new-items rows): 10% of the "
-                          "items held out of training; it has only untrained rows for them"),
+                          "items held out of training, out of its softmax too; it has only untrained rows for them"),
     "LLMEmbSASRec, new items": ("new items", "LLMEmbSASRec", "", "the defaults; new items read by their text alone"),
-    "LLMEmbSASRec, new items, no text (random vectors)": ("new items", "LLMEmbSASRec", "llm_embedding_method=random",
+    "LLMEmbSASRec, new items, text only": ("new items", "LLMEmbSASRec", "item_id_emb=False",
+                                           "the paper's text-only table (no per-item id rows): every item, new or "
+                                           "not, scored through the adapted text alone"),
+    "LLMEmbSASRec, new items, fixed text score on tail items": (
+        "new items", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items,text_score_trainable=False",
+        "the text term on tail items (new items among them) at a fixed weight, in training and evaluation"),
+    # ---- new items kept as negatives of the training softmax (new_items_negatives; the rows run before it existed)
+    "SASRec, new items as negatives": ("new items as negatives", "SASRec", "", "baseline (the alignment SASRec of the new-items rows): 10% of the "
+                          "items held out of training; it has only untrained rows for them"),
+    "LLMEmbSASRec, new items as negatives": ("new items as negatives", "LLMEmbSASRec", "", "the defaults; new items read by their text alone"),
+    "LLMEmbSASRec, new items as negatives, no text (random vectors)": ("new items as negatives", "LLMEmbSASRec", "llm_embedding_method=random",
                                                           "the no-text control: what the text does for new items"),
-    "LLMEmbSASRec, new items, neighbours' ids": ("new items", "LLMEmbSASRec",
-                                                 "new_item_ids=neighbours,eval_checkpoint={ckpt:LLMEmbSASRec, new items}",
+    "LLMEmbSASRec, new items as negatives, neighbours' ids": ("new items as negatives", "LLMEmbSASRec",
+                                                 "new_item_ids=neighbours,eval_checkpoint={ckpt:LLMEmbSASRec, new items as negatives}",
                                                  "the LLMEmbSASRec new-items checkpoint, each new item given the mean id "
                                                  "offset of its 10 nearest items by text (evaluation only)"),
-    "LLMEmbSASRec, new items, id dropout": ("new items", "LLMEmbSASRec", "id_dropout=0.5",
+    "LLMEmbSASRec, new items as negatives, id dropout": ("new items as negatives", "LLMEmbSASRec", "id_dropout=0.5",
                                             "the defaults, each item's id offset left out of half the training "
                                             "steps, so the model also ranks items by their text alone"),
-    "LLMEmbSASRec, new items, text score on tail items": ("new items", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items",
+    "LLMEmbSASRec, new items as negatives, text score on tail items": ("new items as negatives", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items",
                                                           "the defaults plus the learned text term on tail items "
                                                           "(new items, never trained, are tail items)"),
-    "LLMEmbSASRec, new items, text only": ("new items", "LLMEmbSASRec", "item_id_emb=False",
+    "LLMEmbSASRec, new items as negatives, text only": ("new items as negatives", "LLMEmbSASRec", "item_id_emb=False",
                                            "the paper's text-only table (no per-item id rows): every item, new or "
                                            "not, scored through the adapted text alone"),
     # ---- the paper's protocol
@@ -173,11 +186,17 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, text score on tail items", "SASRec, 40 epochs", "the LM's table, alignment and text term on tail items (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec, text score on tail items", "SASRec + re-ranker on tail items", "the LM's table, alignment and learned text term vs SASRec re-ranked on tail items"),
     ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),
-    ("LLMEmbSASRec, new items", "LLMEmbSASRec, new items, no text (random vectors)", "the text, with new items"),
-    ("LLMEmbSASRec, new items, neighbours' ids", "LLMEmbSASRec, new items", "new items' id offsets: their text neighbours' vs zero"),
-    ("LLMEmbSASRec, new items, id dropout", "LLMEmbSASRec, new items", "id offsets dropped in training (0.5) vs kept"),
-    ("LLMEmbSASRec, new items, text score on tail items", "LLMEmbSASRec, new items", "the learned text term on tail items, with new items"),
     ("LLMEmbSASRec, new items, text only", "LLMEmbSASRec, new items", "the table: text only vs text plus id rows, with new items"),
+    ("LLMEmbSASRec, new items, fixed text score on tail items", "LLMEmbSASRec, new items", "the text term on tail items at a fixed weight, with new items"),
+    ("SASRec, new items", "SASRec, new items as negatives", "new items out of the training softmax vs its negatives (and the machine: see each row's record)"),
+    ("LLMEmbSASRec, new items", "LLMEmbSASRec, new items as negatives", "new items out of the training softmax vs its negatives (and the machine: the adapter's precision follows the CPU, see the records)"),
+    ("LLMEmbSASRec, new items, text only", "LLMEmbSASRec, new items as negatives, text only", "new items out of the training softmax vs its negatives (and the machine)"),
+    ("LLMEmbSASRec, new items as negatives", "SASRec, new items as negatives", "the LM's table and alignment, and 20 more epochs (warm start)"),
+    ("LLMEmbSASRec, new items as negatives", "LLMEmbSASRec, new items as negatives, no text (random vectors)", "the text, with new items as negatives"),
+    ("LLMEmbSASRec, new items as negatives, neighbours' ids", "LLMEmbSASRec, new items as negatives", "new items' id offsets: their text neighbours' vs zero"),
+    ("LLMEmbSASRec, new items as negatives, id dropout", "LLMEmbSASRec, new items as negatives", "id offsets dropped in training (0.5) vs kept"),
+    ("LLMEmbSASRec, new items as negatives, text score on tail items", "LLMEmbSASRec, new items as negatives", "the learned text term on tail items, with new items as negatives"),
+    ("LLMEmbSASRec, new items as negatives, text only", "LLMEmbSASRec, new items as negatives", "the table: text only vs text plus id rows, with new items as negatives"),
 ]
 #: measured facts about runs that left no row (stopped, or analyses), kept with the tables
 NOTES = [
@@ -253,7 +272,7 @@ NOTES.append(
     "blend, validation NDCG@10 overall / tail: plain MiniLM vectors 0.3780 / 0.2493, SAID's own vectors 0.3196 / 0.1659, "
     "no blend 0.3313 / 0.1687 (the partial run's note above: own vectors hurt). Plain is the default for every method.")
 BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100",
-            "new items": "SASRec, new items"}
+            "new items": "SASRec, new items", "new items as negatives": "SASRec, new items as negatives"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
 KEYS = ("overall ndcg@10", "tail-item ndcg@10", "short-user ndcg@10", "overall hit@10", "tail-item hit@10")
 
@@ -489,16 +508,23 @@ def like_for_like_lines(by_label):
 
 def new_items_lines(by_label):
     """The new-items rows: NDCG@10 on the held-out items beside the other items' (item cold start)."""
-    rows = [r for r in by_label.values() if r["protocol"] == "new items"]
+    rows = [r for r in by_label.values() if r["protocol"] in ("new items", "new items as negatives")]
     if not rows:
         return []
+    d = rows[0]["definition"]
     lines = ["## New items: 10% of the items held out of training (`new_items: 0.1`)", "",
-             "| row | NDCG@10 | new items NDCG@10 | other items NDCG@10 | new / other | Hit@10 new items |", "|---" * 6 + "|"]
+             "Median rank: of the new-item test targets in the whole ranking (1 = first; "
+             f"{d.get('n_new_items', 0)} new items, {d['n_head_items'] + d['n_tail_items'] + d.get('n_new_items', 0)} "
+             "items in all); '-' for "
+             "rows that ran before results kept it. 'as negatives': held out of training but kept in its softmax.", "",
+             "| row | NDCG@10 | new items NDCG@10 | other items NDCG@10 | new / other | Hit@10 new items | median rank, new items |",
+             "|---" * 7 + "|"]
     for r in rows:
         new, other = r.get("new-item ndcg@10"), r.get("other-item ndcg@10")
         share = f"{new / other:.2f}" if new is not None and other else "-"
+        rank = r.get("new-item median rank")
         lines.append(f"| {r['label']} | {fmt(r['overall ndcg@10'])} | {fmt(new)} | {fmt(other)} | {share} | "
-                     f"{fmt(r.get('new-item hit@10'))} |")
+                     f"{fmt(r.get('new-item hit@10'))} | {'-' if rank is None else f'{rank:.0f}'} |")
     return lines + [""]
 
 
@@ -523,6 +549,7 @@ def summary(record):
             values = per_user_values(test, m)
             others = list(values["item_head"].values()) + list(values["item_tail"].values())
             row[f"other-item {m}"] = sum(others) / len(others)
+        row["new-item median rank"] = groups["item_new"].get("median_rank")
     losses = [h.get("losses", {}) for h in r["history"] if h.get("losses", {}).get("align") is not None]
     if losses:
         row["align_first_last"] = (round(losses[0]["align"], 3), round(losses[-1]["align"], 3))

@@ -104,7 +104,7 @@ def test_gathered_ranks_drop_the_samplers_padding_and_keep_one_process_order(mon
 
     n_rows = 5
     ranks = [accumulate([0, 2, 4]), accumulate([1, 3, 0])]  # rank 1's last row: the padding
-    parts = [(a.arrays(), torch.cat(a._top).numpy(), a._n_items) for a in ranks]
+    parts = [(a.arrays(), torch.cat(a._top).numpy(), a._n_items, a.positions()) for a in ranks]
     monkeypatch.setattr(distributed, "is_distributed", lambda: True)
     monkeypatch.setattr(distributed, "all_gather_objects", lambda value: parts)
     gathered = ranks[0]
@@ -113,6 +113,7 @@ def test_gathered_ranks_drop_the_samplers_padding_and_keep_one_process_order(mon
     for a, b in zip(gathered.arrays(), whole.arrays()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(gathered.listed, whole.listed)
+    np.testing.assert_array_equal(gathered.positions(), whole.positions())
 
 
 def test_torchrun_settings_from_its_environment():

@@ -40,8 +40,10 @@ def test_group_metrics_hand_computed():
     assert r["overall"]["hit@1"] == round(1 / 3, 6)
     assert r["overall"]["hit@3"] == round(2 / 3, 6)
     assert r["overall"]["ndcg@3"] == round((1 + 1 / math.log2(4)) / 3, 6)
-    assert r["groups"]["item_head"] == {"size": 1, "metrics": {"hit@1": 1.0, "ndcg@1": 1.0, "hit@3": 1.0, "ndcg@3": 1.0}}
+    assert r["groups"]["item_head"] == {"size": 1, "metrics": {"hit@1": 1.0, "ndcg@1": 1.0, "hit@3": 1.0, "ndcg@3": 1.0},
+                                        "median_rank": 1.0}
     assert r["groups"]["item_tail"]["size"] == 2
+    assert r["groups"]["item_tail"]["median_rank"] == (3 + 6) / 2  # ranks 3 and 6 in the whole ranking, beyond k
     assert r["groups"]["item_tail"]["metrics"]["ndcg@3"] == round(0.5 / 2, 6)
     # users 1 (2 interactions) and 3 (4) are short; user 2 (9) is long
     assert r["groups"]["user_short"]["size"] == 2 and r["groups"]["user_short"]["metrics"]["hit@3"] == 0.5
@@ -52,6 +54,11 @@ def test_group_metrics_hand_computed():
     # a rank beyond max_k counts as a miss
     r2 = group_metrics(acc, groups, ks=[2])
     assert r2["overall"]["hit@2"] == round(1 / 3, 6)
+    assert r2["groups"]["item_tail"]["median_rank"] == 4.5  # the whole ranking's, whatever max_k
+    small = RankAccumulator(max_k=3)
+    small.POSITION_BLOCK = 7  # one row of 7 items per block: the same positions
+    small.add(scores, torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2]), torch.tensor([1, 5, 6]))
+    np.testing.assert_array_equal(small.positions(), [0, 2, 5])
 
 
 def test_group_means_match_recbole_overall_on_tiny_run(tiny):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_llmemb.data.new_items import choose_new_items, hold_out, without_new_items
+from recbole_llmemb.data.new_items import choose_new_items, exclude_from_loss, hold_out, without_new_items
 from recbole_llmemb.evaluation.longtail import build_groups, training_counts
 from recbole_llmemb.pipeline.config import Config
 from recbole_llmemb.pipeline.quick_start import run_recbole_llmemb
@@ -15,9 +15,9 @@ from recbole.utils import init_seed  # noqa: E402
 pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
-def split(tmp_path, share, **extra):
+def split(tmp_path, share, model="SASRec", **extra):
     write_tiny_dataset(tmp_path)
-    config = Config("SASRec", "tiny", config_dict=tiny_config(tmp_path, **extra))
+    config = Config(model, "tiny", config_dict=tiny_config(tmp_path, **extra))
     init_seed(config["seed"], True)
     dataset = create_dataset(config)
     is_new = choose_new_items(dataset.item_num, share, config["seed"])
@@ -49,6 +49,46 @@ def test_a_new_item_is_in_no_training_batch_and_is_ranked_in_test(tmp_path):
     groups = build_groups(*training_counts(dataset, [valid.dataset, test.dataset], is_new), is_new=is_new)
     assert (groups.item_count[is_new] == 0).all()
     assert not (groups.is_head & is_new).any() and not (groups.is_tail & is_new).any()
+
+
+@pytest.mark.parametrize("model_name", ["SASRec", "GRU4Rec"])
+@pytest.mark.parametrize("negatives", [False, True])
+def test_new_items_are_out_of_the_training_softmax_unless_asked(tmp_path, model_name, negatives):
+    """Out of the softmax, a new item's row gets no gradient from a training step (every other item's
+    row does, as a negative); kept as negatives (``new_items_negatives``), it is pushed like the rest."""
+    from recbole.utils import get_model
+
+    config, dataset, is_new, (train, _, _) = split(tmp_path, 0.2, model=model_name)
+    model = get_model(model_name)(config, train.dataset)
+    if not negatives:
+        assert exclude_from_loss(model, is_new)
+    batch = next(iter(train))
+    model.train()
+    loss = model.calculate_loss(batch)
+    assert torch.isfinite(loss)
+    loss.backward()
+    moved = model.item_embedding.weight.grad[: dataset.item_num].abs().sum(1) > 0
+    assert moved[1:][~is_new[1:]].all()  # every listed item is a negative (row 0: padding)
+    assert moved[is_new].all() if negatives else not moved[is_new].any()
+    model.eval()
+    with torch.no_grad():  # evaluation scores every item, new ones included: the hook is training-only
+        logits = torch.randn(3, dataset.item_num)
+        target = torch.tensor([1, 2, 3])
+        assert torch.isfinite(model.loss_fct(logits, target)).all()
+
+
+def test_losses_it_cannot_reach_are_left_alone_with_a_warning(tmp_path, caplog):
+    """BPR's sampled negatives and BERT4Rec's own cross-entropy (made inside its calculate_loss) stay as
+    they are, and a run says so."""
+    from recbole.model.sequential_recommender import BERT4Rec, SASRec
+
+    config, _, is_new, (train, _, _) = split(tmp_path, 0.2, loss_type="BPR",
+                                             train_neg_sample_args={"distribution": "uniform", "sample_num": 1})
+    assert not exclude_from_loss(SASRec(config, train.dataset), is_new)
+    config, _, is_new, (train, _, _) = split(tmp_path, 0.2, model="BERT4Rec")
+    assert not exclude_from_loss(BERT4Rec(config, train.dataset), is_new)
+    run_recbole_llmemb("BERT4Rec", "tiny", config_dict=tiny_config(tmp_path, new_items=0.2, epochs=1))
+    assert "new items stay negatives" in caplog.text
 
 
 def test_taking_new_items_out_of_a_history_keeps_the_rest_in_order(tmp_path):

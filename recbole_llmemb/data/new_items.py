@@ -2,9 +2,10 @@
 
 With ``new_items: 0.1`` a tenth of the items is never a training target and never in a training
 history; in validation and test they are targets (and stay in the histories, as they would after
-launch). They stay in the catalogue: listed but never bought in the training period, so a model
-trained with cross-entropy over the catalogue sees them only as negatives. Every evaluation reports
-them as the group ``item_new``. A model that reads item text knows them through it; an id model has
+launch). Training does not know them: :func:`exclude_from_loss` takes them out of a cross-entropy loss's
+softmax, as items not yet listed while the model trained (``new_items_negatives: True`` keeps them
+in it as negatives: listed, never bought, and pushed down by every training step). Every
+evaluation reports them as the group ``item_new``. A model that reads item text knows them through it; an id model has
 only a row that training never drew towards any user.
 
 The held-out items are marked on the dataset (:data:`HELD_OUT_ATTR`, copied with it), and RecBole's
@@ -61,6 +62,28 @@ def without_new_items(train, is_new):
         columns[field] = values
     columns[train.item_list_length_field] = new_length.to(length.dtype)
     return train.copy(Interaction(columns)[keep_row & (new_length > 0)])
+
+
+def exclude_from_loss(model, is_new):
+    """Leave the items ``is_new`` out of ``model``'s training softmax (RecBole's ``loss_fct`` when it is
+    cross-entropy, the plugin's models alike): their scores are set to -inf before the loss while the
+    model trains, so no step pushes them down. Returns whether it applied: ``False`` for losses it
+    cannot reach (BPR's sampled negatives; BERT4Rec, which makes its own cross-entropy)."""
+    loss_fct = getattr(model, "loss_fct", None)
+    if not isinstance(loss_fct, torch.nn.CrossEntropyLoss):
+        return False
+    new = torch.as_tensor(np.asarray(is_new, dtype=bool))
+
+    def mask_new(module, args):
+        logits, *rest = args
+        if not model.training or logits.dim() < 2 or logits.shape[-1] < len(new):
+            return None
+        mask = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+        mask[:len(new)] = new.to(logits.device)
+        return (logits.masked_fill(mask, float("-inf")), *rest)
+
+    loss_fct.register_forward_pre_hook(mask_new)
+    return True
 
 
 _installed = False

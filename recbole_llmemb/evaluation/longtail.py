@@ -143,8 +143,11 @@ def _counts_of(dataset, items, first_items=True):
 
 
 class RankAccumulator:
-    """Collects, batch by batch, each row's user, each target's rank in the top-k list and each row's
-    top-``list_k`` items."""
+    """Collects, batch by batch, each row's user, each target's rank in the top-k list (and its
+    position in the whole ranking: how many items score above it) and each row's top-``list_k`` items."""
+
+    #: score entries compared at once when counting the items above each target (bounds the memory)
+    POSITION_BLOCK = 1 << 24
 
     def __init__(self, max_k, list_k=10):
         self.max_k = max_k
@@ -153,6 +156,7 @@ class RankAccumulator:
 
     def reset(self):
         self._users, self._pos_len, self._pair_row, self._pair_item, self._pair_rank, self._top = [], [], [], [], [], []
+        self._pair_position = []
         self._n_rows, self._n_items = 0, 0
 
     def add(self, scores, row_users, positive_u, positive_i):
@@ -171,7 +175,20 @@ class RankAccumulator:
         self._pair_item.append(positive_i.cpu())
         self._pair_rank.append(rank.cpu())
         self._top.append(topk[:, : self.list_k])
+        self._pair_position.append(self._positions(scores, positive_u, positive_i))
         self._n_rows += rows
+
+    def _positions(self, scores, positive_u, positive_i):
+        """How many items score strictly above each target (0: first), in blocks of rows."""
+        u, i = positive_u.to(scores.device), positive_i.to(scores.device)
+        target = scores[u, i]
+        step = max(1, self.POSITION_BLOCK // max(scores.shape[1], 1))
+        return torch.cat([(scores[u[j:j + step]] > target[j:j + step, None]).sum(1).cpu()
+                          for j in range(0, len(u), step)]) if len(u) else torch.zeros(0, dtype=torch.long)
+
+    def positions(self):
+        """Each target pair's position in its row's whole ranking (aligned with ``arrays()``'s pairs)."""
+        return torch.cat(self._pair_position).numpy() if self._pair_position else np.zeros(0, dtype=np.int64)
 
     @property
     def listed(self):
@@ -193,12 +210,12 @@ class RankAccumulator:
         if not distributed.is_distributed():
             return
         top = torch.cat(self._top).numpy() if self._top else np.zeros((0, self.list_k), dtype=np.int64)
-        parts = distributed.all_gather_objects((self.arrays(), top, self._n_items))
+        parts = distributed.all_gather_objects((self.arrays(), top, self._n_items, self.positions()))
         world = len(parts)
         position, pieces = [], []
-        for r, ((users, pos_len, pair_row, pair_item, pair_rank), top, n_items) in enumerate(parts):
+        for r, ((users, pos_len, pair_row, pair_item, pair_rank), top, n_items, pair_position) in enumerate(parts):
             position.append(r + world * np.arange(len(users)))
-            pieces.append((users, pos_len, pair_row, pair_item, pair_rank, top))
+            pieces.append((users, pos_len, pair_row, pair_item, pair_rank, top, pair_position))
         offsets = np.cumsum([0] + [len(p[0]) for p in pieces])
         position = np.concatenate(position)
         order = np.argsort(position, kind="stable")
@@ -216,6 +233,7 @@ class RankAccumulator:
         self._users, self._pos_len, self._top = [t(cat(0)[order])], [t(cat(1)[order])], [t(cat(5)[order])]
         self._pair_row, self._pair_item, self._pair_rank = ([t(pair_row[pair_order])], [t(cat(3)[pair_order])],
                                                            [t(cat(4)[pair_order])])
+        self._pair_position = [t(cat(6)[pair_order])]
         self._n_rows = len(order)
 
 
@@ -240,6 +258,13 @@ def _mean(values, mask):
     return {key: round(float(v[mask].mean()), 6) if mask.any() else None for key, v in values.items()}
 
 
+def _item_group(pairs, mask, position):
+    """An item group's size, metrics and its targets' median rank in the whole ranking (1: first):
+    where they sit when they miss the top k."""
+    return {"size": int(mask.sum()), "metrics": _mean(pairs, mask),
+            "median_rank": float(np.median(position[mask]) + 1) if mask.any() and len(position) else None}
+
+
 def per_user_record(users, short, pos_len, pair_item, pair_rank, pair_tail, rank_cap):
     """Compact per-row ranks (zlib-compressed int32, base64): enough to recompute every metric at
     every k <= ``rank_cap`` for any subset of users or targets (a rank of ``rank_cap`` = not listed)."""
@@ -260,6 +285,7 @@ def decode_ints(text):
 def group_metrics(accumulator, groups, ks):
     """Metrics overall, per long-tail group and per bucket, with group sizes (rows or pairs)."""
     users, pos_len, pair_row, pair_item, pair_rank = accumulator.arrays()
+    position = accumulator.positions()
     rows, pairs = _row_and_pair_metrics(pos_len, pair_row, pair_rank, ks)
     has_target = pos_len > 0
     head, tail = groups.is_head[pair_item], groups.is_tail[pair_item]
@@ -268,8 +294,8 @@ def group_metrics(accumulator, groups, ks):
         "overall": _mean(rows, has_target),
         "n_rows": int(has_target.sum()),
         "groups": {
-            "item_head": {"size": int(head.sum()), "metrics": _mean(pairs, head)},
-            "item_tail": {"size": int(tail.sum()), "metrics": _mean(pairs, tail)},
+            "item_head": _item_group(pairs, head, position),
+            "item_tail": _item_group(pairs, tail, position),
             "user_short": {"size": int((short & has_target).sum()), "metrics": _mean(rows, short & has_target)},
             "user_long": {"size": int((~short & has_target).sum()), "metrics": _mean(rows, ~short & has_target)},
         },
@@ -281,7 +307,7 @@ def group_metrics(accumulator, groups, ks):
     }
     if groups.is_new is not None:
         new = groups.is_new[pair_item]
-        result["groups"]["item_new"] = {"size": int(new.sum()), "metrics": _mean(pairs, new)}
+        result["groups"]["item_new"] = _item_group(pairs, new, position)
         result["per_user"]["new"] = encode_ints(new)
     listed = accumulator.listed
     if listed is not None:

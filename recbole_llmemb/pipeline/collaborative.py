@@ -87,8 +87,9 @@ def cache_entry(config):
     # the re-ranker's weight: the alignment SASRec never has one)
     ignored = _plugin_only_keys() | {"embedding_size", "text_blend"}
     snapshot = {k: json_safe(v) for k, v in sorted(sas_config.final_config_dict.items()) if k not in ignored}
-    if not snapshot.get("new_items"):  # no new items: the key entries made before the setting existed had
+    if not snapshot.get("new_items"):  # no new items: the key entries made before these settings existed had
         snapshot.pop("new_items", None)
+        snapshot.pop("new_items_negatives", None)
     # several processes deal the training batches otherwise (each rank its sampler's share): another
     # SASRec, keyed by their number (one process keeps the key it always had)
     if snapshot.get("single_spec") is False:

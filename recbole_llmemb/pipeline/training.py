@@ -14,7 +14,7 @@ from recbole_llmemb import distributed
 from recbole_llmemb.pipeline.config import get_model_class
 from recbole_llmemb.data.atomic import check_atomic_files
 from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR, ITEM_IS_HEAD_ATTR
-from recbole_llmemb.data.new_items import choose_new_items, hold_out
+from recbole_llmemb.data.new_items import choose_new_items, exclude_from_loss, hold_out
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import build_groups, format_table, training_counts
@@ -152,6 +152,10 @@ def train_and_evaluate(config, saved=True, prepare=None):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = model_class(config, train_data.dataset).to(config["device"])
     logger.info(model)
+    if is_new is not None and not config["new_items_negatives"] and not exclude_from_loss(model, is_new):
+        logger.warning(set_color(f"new items stay negatives of {config['model']}'s training loss: only RecBole's "
+                                 "cross-entropy loss_fct can leave them out (not sampled negatives, nor BERT4Rec's "
+                                 "own loss)", "yellow"))
     run_id = distributed.broadcast_object(unique_run_id(config["model"], config["dataset"]))  # one checkpoint name
     trainer_class = long_tail_trainer(get_trainer(config["MODEL_TYPE"], config["model"]))
     trainer = trainer_class(config, model, groups=groups, run_id=run_id,
