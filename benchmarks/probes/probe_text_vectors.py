@@ -16,6 +16,11 @@ candidate vectors and input normalisations in minutes, on two figures:
 Variants are ``METHOD[:key=value,...]`` (a generator and its settings: built and cached if absent,
 then reused by the rows); normalisations are the adapter's ``llm_emb_norm`` values.
 
+``--dims=64,128`` also ranks with each normalised table cut to its top principal components (the
+width a recommender's item table has: does the text's ranking survive a 64-d table?), and
+``--mapped`` with the text mapped onto the alignment SASRec's table by the fitted ridge (what a
+warm-started adapter reaches), beside the SASRec table's own ranking by the same rule.
+
     .venv/bin/python benchmarks/probes/probe_text_vectors.py --variants=scft,plain \
         "--variants=plain:llm_path=/path/to/all-mpnet-base-v2" --norms=center,whiten --out=FILE
 """
@@ -66,6 +71,26 @@ def ridge_r2(x, y, train, test, lams=(0.1, 1.0, 10.0, 100.0)):
     return out
 
 
+def top_components(x, dim):
+    """``x`` (row 0: padding, kept 0) projected on its top ``dim`` principal components."""
+    body = x[1:].astype(np.float64)
+    body = body - body.mean(0)
+    _, _, vt = np.linalg.svd(body, full_matrices=False)
+    return np.concatenate([np.zeros((1, dim)), body @ vt[:dim].T]).astype(np.float32)
+
+
+def ridge_map(x, y, train, lam):
+    """Every row of ``x`` through the ridge map x -> y fitted on the ``train`` rows (as :func:`ridge_r2`)."""
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    mx, my = x[train].mean(0), y[train].mean(0)
+    xt, yt = x[train] - mx, y[train] - my
+    xx = xt.T @ xt
+    w = np.linalg.solve(xx + lam * np.trace(xx) / xx.shape[0] * np.eye(len(xx)), xt.T @ yt)
+    out = (x - mx) @ w + my
+    out[0] = 0
+    return out.astype(np.float32)
+
+
 def knn_ndcg(vectors, seqs, is_head, last, batch=2048):
     """NDCG@10 of the next (test) item by cosine to the mean of the last ``last`` history vectors."""
     v = torch.as_tensor(vectors, dtype=torch.float32)
@@ -102,6 +127,8 @@ def main():
     parser.add_argument("--norms", default="center,whiten")
     parser.add_argument("--last", type=int, default=3)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--dims", default="", help="also rank with the top-d principal components, e.g. 64,128")
+    parser.add_argument("--mapped", action="store_true", help="also rank with the text mapped onto the SASRec table")
     args = parser.parse_args()
     variants = [v for arg in (args.variants or ["scft"]) for v in ([arg] if ":" in arg else arg.split(","))]
     base = {"data_path": args.data_path, "show_progress": False}
@@ -120,6 +147,11 @@ def main():
     train, test = items[: int(0.8 * len(items))], items[int(0.8 * len(items)):]
     test_tail = test[~groups.is_head[test]]
     rows = []
+    if args.mapped:
+        row = {"variant": "alignment SASRec item table", "dim": int(sasrec.shape[1]),
+               "knn_ndcg@10": knn_ndcg(sasrec, seqs, groups.is_head, args.last)}
+        print(json.dumps(row), flush=True)
+        rows.append(row)
     for variant in variants:
         method, overrides = parse_variant(variant)
         vconfig = Config("LLMEmbSASRec", args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")], {**base, **overrides})
@@ -138,6 +170,17 @@ def main():
                    "knn_ndcg@10": knn_ndcg(x, seqs, groups.is_head, args.last)}
             print(json.dumps(row), flush=True)
             rows.append(row)
+            for dim in [int(d) for d in args.dims.split(",") if d]:
+                row = {"variant": variant, "norm": norm, "dim": dim, "projection": f"top {dim} principal components",
+                       "knn_ndcg@10": knn_ndcg(top_components(x, dim), seqs, groups.is_head, args.last)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+            if args.mapped:
+                row = {"variant": variant, "norm": norm, "dim": int(sasrec.shape[1]), "ridge_lambda": best,
+                       "projection": "ridge map onto the alignment SASRec's table (fitted on 80% of the items, all mapped)",
+                       "knn_ndcg@10": knn_ndcg(ridge_map(x, sasrec, train, best), seqs, groups.is_head, args.last)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d %H:%M"),
