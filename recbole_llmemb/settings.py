@@ -103,7 +103,7 @@ _TABLE = [
     _s("adapter_dropout", "float", 0.0, "dropout between the adapter's two linear layers", "rat", "model", low=0, high=1, high_open=True),
     _s("adapter_layernorm", "bool", False, "LayerNorm on the adapter's output", "rat", "model"),
     _s("adapter_init", "word", "xavier", "xavier (xavier-normal weights, zero biases) | official (xavier-normal weights, PyTorch's default biases)", "rat", "model", ("xavier", "official")),
-    _s("adapter_precision", "word", "auto", "auto (bfloat16 matmuls on a CPU with AMX, else float32) | float32 | bfloat16", "rat", "model", ("auto", "float32", "bfloat16")),
+    _s("adapter_precision", "word", "auto", "auto (bfloat16 matmuls on a CPU that has them natively: AMX or AVX512-BF16; else float32) | float32 | bfloat16", "rat", "model", ("auto", "float32", "bfloat16")),
     _s("llm_emb_norm", "word", "center", "the adapter's input: center (mean removed, unit mean norm) | whiten (also decorrelated) | none", "rat", "model", ("center", "whiten", "none")),
     _s("item_id_emb", "bool", True, "text-plus-id: a trainable per-item table added to the adapted text (warm start: what the text does not explain)", "rat", "model"),
     _s("id_dropout", "float", 0.0, "with item_id_emb: in training each item's id offset is left out with this probability, so the model also ranks by text alone (as for new items)", "rat", "model", low=0, high=1, high_open=True),

@@ -401,3 +401,12 @@ def test_bfloat16_adapter_matches_float32_and_trains(data_root, tmp_path):
     assert bf16.item_embedding.llm_weight.grad is None
     assert adapter_precision("auto", "cuda") == "float32"
     assert adapter_precision("float32", "cpu") == "float32"
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, expected", [(True, False, "bfloat16"), (False, True, "bfloat16"),
+                                                         (False, False, "float32")])
+def test_auto_precision_follows_the_cpus_native_bf16(monkeypatch, amx, avx512_bf16, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    assert adapter_precision("auto", "cpu") == expected
+    assert adapter_precision("bfloat16", "cuda") == "bfloat16" and adapter_precision("auto", "cuda") == "float32"

@@ -47,15 +47,19 @@ class Adapter(nn.Module):
 
 
 def adapter_precision(setting, device):
-    """``auto``: bf16 matmuls on a CPU with AMX (about 9x its fp32 matmul peak here), fp32 elsewhere."""
+    """``auto``: bf16 matmuls on a CPU that computes them natively (AMX: about 9x its fp32 matmul peak;
+    AVX512-BF16: the adapter's matmul 3.5x faster on one AMD EPYC thread), fp32 elsewhere."""
     if setting != "auto":
         return setting
     if torch.device(device).type != "cpu":
         return "float32"
-    try:
-        return "bfloat16" if torch.cpu._is_amx_tile_supported() else "float32"
-    except AttributeError:  # an older torch without the probe
-        return "float32"
+    return "bfloat16" if native_bf16_cpu() else "float32"
+
+
+def native_bf16_cpu():
+    """Whether this CPU multiplies bf16 natively (AMX tiles or AVX512-BF16); ``False`` on an older torch."""
+    probes = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+    return any(probe is not None and probe() for probe in probes)
 
 
 def normalised_vectors(items, how):
