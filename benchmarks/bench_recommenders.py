@@ -75,6 +75,17 @@ ROWS = {
                                                      "text_score=8,text_blend_gate=tail_items,text_score_trainable=False",
                                                      "the text term on tail items in training and evaluation at a fixed "
                                                      "weight (8: the re-ranker's 0.1 in score units), not learned"),
+    "LLMEmbSASRec, fixed text score on tail items, evaluated without it": (
+        "full", "LLMEmbSASRec",
+        "text_score=0.0001,text_blend_gate=tail_items,text_score_trainable=False,"
+        "eval_checkpoint={ckpt:LLMEmbSASRec, fixed text score on tail items}",
+        "that row's checkpoint, its text term scaled to nothing at evaluation (weight 0.0001): what the rest of the "
+        "model learned beside the term"),
+    "LLMEmbSASRec, fixed text score on tail items, evaluated at 16": (
+        "full", "LLMEmbSASRec",
+        "text_score=16,text_blend_gate=tail_items,text_score_trainable=False,"
+        "eval_checkpoint={ckpt:LLMEmbSASRec, fixed text score on tail items}",
+        "that row's checkpoint, its text term's weight doubled at evaluation"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
@@ -183,6 +194,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, text score on tail items", "LLMEmbSASRec + re-ranker on tail items", "the text term on tail items learned in training vs added after it"),
     ("LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text score on tail items", "the text term's weight fixed vs learned"),
     ("LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec + re-ranker on tail items", "the text term at a fixed weight in training too vs after it only"),
+    ("LLMEmbSASRec, fixed text score on tail items", "SASRec, 40 epochs", "the LM's table, alignment and fixed text term on tail items (both allowed 20 epochs beyond the SASRec row)"),
+    ("LLMEmbSASRec, fixed text score on tail items, evaluated without it", "LLMEmbSASRec", "trained beside the text term, evaluated without it vs trained without it"),
+    ("LLMEmbSASRec, fixed text score on tail items, evaluated at 16", "LLMEmbSASRec, fixed text score on tail items", "the term's weight at evaluation: 16 vs the 8 it trained with"),
     ("LLMEmbSASRec, text score on tail items", "SASRec, 40 epochs", "the LM's table, alignment and text term on tail items (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec, text score on tail items", "SASRec + re-ranker on tail items", "the LM's table, alignment and learned text term vs SASRec re-ranked on tail items"),
     ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),
