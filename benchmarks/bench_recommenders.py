@@ -86,6 +86,12 @@ ROWS = {
         "text_score=16,text_blend_gate=tail_items,text_score_trainable=False,"
         "eval_checkpoint={ckpt:LLMEmbSASRec, fixed text score on tail items}",
         "that row's checkpoint, its text term's weight doubled at evaluation"),
+    "SASRec, recent target weights": ("full", "SASRec", "target_weights=recent",
+                                      "SASRec with each training target weighted to the popularity mix of the users' "
+                                      "last training targets (recbole_llmemb/data/drift.py): later interactions go "
+                                      "to rarer items"),
+    "LLMEmbSASRec, recent target weights": ("full", "LLMEmbSASRec", "target_weights=recent",
+                                            "the defaults with the same target weights (its alignment SASRec too)"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
@@ -190,6 +196,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, text score", "LLMEmbSASRec + re-ranker", "the text's similarity learned in training vs added after it"),
     ("LLMEmbSASRec, text score", "LLMEmbSASRec", "the learned text term"),
     ("LLMEmbSASRec, text score", "SASRec, 40 epochs", "the LM's table, alignment and text term (both allowed 20 epochs beyond the SASRec row)"),
+    ("SASRec, recent target weights", "SASRec", "training targets weighted to the recent popularity mix vs not"),
+    ("LLMEmbSASRec, recent target weights", "SASRec, recent target weights", "the LM's table and alignment, and the warm start's 20 more epochs, both with target weights"),
+    ("LLMEmbSASRec, recent target weights", "LLMEmbSASRec", "training targets weighted to the recent popularity mix vs not"),
     ("LLMEmbSASRec, text score", "SASRec + re-ranker", "the LM's table, alignment and learned text term vs SASRec re-ranked"),
     ("LLMEmbSASRec, text score on tail items", "LLMEmbSASRec + re-ranker on tail items", "the text term on tail items learned in training vs added after it"),
     ("LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text score on tail items", "the text term's weight fixed vs learned"),

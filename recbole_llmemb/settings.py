@@ -126,6 +126,7 @@ _TABLE = [
     _s("long_tail", "dict", {"head_ratio": 0.2, "user_short_threshold": None, "popularity_buckets": 5, "history_buckets": 5},
        "the groups of every evaluation: head = top head_ratio of items by training interactions; short users: at most user_short_threshold (~ = median)", "overall"),
     _s("new_items", "float", 0, "item cold start: this share of the items (drawn with the seed) is held out of training entirely and evaluated as the group item_new", "overall", low=0, high=1, high_open=True),
+    _s("target_weights", "word", "none", "none | recent: each training target weighted by its popularity bucket's share among the users' last training targets over its share among all (later interactions go to rarer items; CE losses)", "overall", choices=("none", "recent")),
     _s("new_items_negatives", "bool", False, "with new_items: held-out items stay negatives of the training softmax (False: out of it, as items not yet listed while the model trained; CE losses)", "overall"),
     _s("results_dir", "str", "results/", "one JSON results file per run lands here", "overall"),
     _s("protocol_name", "str", None, "named in every results file; the report refuses to mix protocols (props/paper.yaml sets it)", ""),

@@ -90,6 +90,8 @@ def cache_entry(config):
     if not snapshot.get("new_items"):  # no new items: the key entries made before these settings existed had
         snapshot.pop("new_items", None)
         snapshot.pop("new_items_negatives", None)
+    if snapshot.get("target_weights") == "none":  # the default: the key entries made before the setting had
+        snapshot.pop("target_weights", None)
     # several processes deal the training batches otherwise (each rank its sampler's share): another
     # SASRec, keyed by their number (one process keeps the key it always had)
     if snapshot.get("single_spec") is False:

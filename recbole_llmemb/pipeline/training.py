@@ -14,6 +14,7 @@ from recbole_llmemb import distributed
 from recbole_llmemb.pipeline.config import get_model_class
 from recbole_llmemb.data.atomic import check_atomic_files
 from recbole_llmemb.data.dataset import BLEND_ITEM_EMB_ATTR, ITEM_IS_HEAD_ATTR
+from recbole_llmemb.data.drift import recent_mix_weights, weight_loss
 from recbole_llmemb.data.new_items import choose_new_items, exclude_from_loss, hold_out
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
@@ -152,6 +153,15 @@ def train_and_evaluate(config, saved=True, prepare=None):
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = model_class(config, train_data.dataset).to(config["device"])
     logger.info(model)
+    if config["target_weights"] == "recent":  # before new items' mask: it replaces the loss module
+        weights = recent_mix_weights(train_data.dataset, groups.item_bucket)
+        if weight_loss(model, weights):
+            per_bucket = ", ".join(f"{label}: {weights[groups.item_bucket == b][0]:.2f}"
+                                   for b, label in enumerate(groups.item_bucket_labels) if (groups.item_bucket == b).any())
+            logger.info(set_color("target weights", "green") + f" by training count ({per_bucket})")
+        else:
+            raise UserError(f"target_weights=recent weighs a cross-entropy loss; {config['model']} trains with "
+                            "another (BPR, or BERT4Rec's own): leave target_weights out.")
     if is_new is not None and not config["new_items_negatives"] and not exclude_from_loss(model, is_new):
         logger.warning(set_color(f"new items stay negatives of {config['model']}'s training loss: only RecBole's "
                                  "cross-entropy loss_fct can leave them out (not sampled negatives, nor BERT4Rec's "
