@@ -108,7 +108,7 @@ def test_every_checked_setting_refuses_a_wrong_word_in_one_line(value):
 
     numbers, words = _numeric_and_word_keys()
     assert len(numbers) > 40 and len(words) >= 13
-    for key in numbers + [k for k in words if not (value == "none" and k in ("llm_emb_norm", "text_blend_gate", "seq_input_scale"))]:
+    for key in numbers + [k for k in words if not (value == "none" and k in ("llm_emb_norm", "text_blend_gate", "seq_input_scale", "target_weights"))]:
         config = {key: value, "MODEL_TYPE": ModelType.SEQUENTIAL, "loss_type": "CE", "model": "SASRec"}
         with pytest.raises(UserError) as e:
             check_values(config, [key])
