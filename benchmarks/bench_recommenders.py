@@ -206,6 +206,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, fixed text score on tail items", "SASRec, 40 epochs", "the LM's table, alignment and fixed text term on tail items (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec, fixed text score on tail items, evaluated without it", "LLMEmbSASRec", "trained beside the text term, evaluated without it vs trained without it"),
     ("LLMEmbSASRec, fixed text score on tail items, evaluated at 16", "LLMEmbSASRec, fixed text score on tail items", "the term's weight at evaluation: 16 vs the 8 it trained with"),
+    ("LLMEmbSASRec, fixed text score on tail items, evaluated at 16", "SASRec + re-ranker on tail items", "trained with the text term (8) and evaluated with 16 vs SASRec with the term added after training only (weight chosen on validation; 16 was not)"),
+    ("LLMEmbSASRec, fixed text score on tail items, evaluated at 16", "LLMEmbSASRec + re-ranker on tail items", "trained with the text term (8) and evaluated with 16 vs the term added after training only (weight chosen on validation; 16 was not)"),
     ("LLMEmbSASRec, text score on tail items", "SASRec, 40 epochs", "the LM's table, alignment and text term on tail items (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec, text score on tail items", "SASRec + re-ranker on tail items", "the LM's table, alignment and learned text term vs SASRec re-ranked on tail items"),
     ("LLMEmbSASRec, new items", "SASRec, new items", "the LM's table and alignment, and 20 more epochs (warm start)"),
