@@ -86,6 +86,12 @@ ROWS = {
         "text_score=16,text_blend_gate=tail_items,text_score_trainable=False,"
         "eval_checkpoint={ckpt:LLMEmbSASRec, fixed text score on tail items}",
         "that row's checkpoint, its text term's weight doubled at evaluation"),
+    **{f"LLMEmbSASRec, fixed text score on tail items, evaluated at {w}": (
+        "full", "LLMEmbSASRec",
+        f"text_score={w},text_blend_gate=tail_items,text_score_trainable=False,"
+        "eval_checkpoint={ckpt:LLMEmbSASRec, fixed text score on tail items}",
+        f"that row's checkpoint, its text term's weight {w} at evaluation (validation against test: the drift)")
+       for w in (4, 12, 24, 32)},
     "SASRec, recent target weights": ("full", "SASRec", "target_weights=recent",
                                       "SASRec with each training target weighted to the popularity mix of the users' "
                                       "last training targets (recbole_llmemb/data/drift.py): later interactions go "
