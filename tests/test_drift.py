@@ -60,3 +60,5 @@ def test_a_run_with_target_weights_trains_and_bpr_is_refused(tmp_path):
             tmp_path, target_weights="recent", loss_type="BPR", train_neg_sample_args={"distribution": "uniform", "sample_num": 1}))
     with pytest.raises(UserError, match="target_weights"):
         Config("SASRec", "tiny", config_dict=tiny_config(tmp_path, target_weights="old"))
+    with pytest.raises(UserError, match="target_weights=recent weighs a cross-entropy loss; BERT4Rec"):
+        run_recbole_llmemb("BERT4Rec", "tiny", config_dict=tiny_config(tmp_path, target_weights="recent"))

@@ -104,6 +104,12 @@ def check_applicable(config, plugin_model, command_line_keys):
     if plugin_model and "text_score_trainable" in command_line_keys and not float(config["text_score"] or 0) > 0:
         raise UserError("text_score_trainable says whether the text term's weight is learned, and there is no "
                         "text term (text_score=0): give --text_score=W or leave text_score_trainable out.")
+    from recbole.utils import ModelType
+
+    if config["target_weights"] == "recent" and (config["loss_type"] != "CE" or model.endswith("BERT4Rec")
+                                                   or config["MODEL_TYPE"] != ModelType.SEQUENTIAL):
+        raise UserError(f"target_weights=recent weighs a cross-entropy loss; {model} trains with another (BPR, or "
+                        "BERT4Rec's own, or a general model's): leave target_weights out.")
     nproc, world = int(config["nproc"] or 1), config["world_size"]
     if world is not None and int(world) < nproc:
         raise UserError(f"world_size={world} counts every process of the run, and this machine alone runs nproc={nproc}: "
