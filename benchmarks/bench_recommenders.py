@@ -100,6 +100,16 @@ ROWS = {
                                             "the defaults with the same target weights (its alignment SASRec too)"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
+    # ---- the language model as the one difference (plain vectors: no SCFT on any of them)
+    "LLMEmbSASRec plain vectors, all-mpnet-base-v2": (
+        "full", "LLMEmbSASRec", "llm_embedding_method=plain,llm_path=all-mpnet-base-v2",
+        "the plain-vectors row with the packaged mpnet (768-d, 110M parameters) in place of MiniLM"),
+    "LLMEmbSASRec plain vectors, SmolLM2-135M": (
+        "full", "LLMEmbSASRec", "llm_embedding_method=plain,llm_path=SmolLM2-135M",
+        "the plain-vectors row with the packaged decoder SmolLM2-135M (LLaMA architecture, 576-d, mean pooling)"),
+    "LLMEmbSASRec, LM vectors trained": ("full", "LLMEmbSASRec", "freeze_emb=False",
+                                         "the defaults with the SCFT item matrix trained with the model (end to end "
+                                         "from the LM vectors on), not frozen"),
     "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
                    "no alignment"),
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
