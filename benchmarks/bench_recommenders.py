@@ -107,6 +107,9 @@ ROWS = {
     "LLMEmbSASRec plain vectors, SmolLM2-135M": (
         "full", "LLMEmbSASRec", "llm_embedding_method=plain,llm_path=SmolLM2-135M",
         "the plain-vectors row with the packaged decoder SmolLM2-135M (LLaMA architecture, 576-d, mean pooling)"),
+    "LLMEmbSASRec, self-distillation": ("full", "LLMEmbSASRec", "self_distill=0.1",
+                                        "the defaults plus LLM-ESR's self-distillation (weight 0.1, 10 users retrieved "
+                                        "by the text of their training histories; recbole_llmemb/model/self_distill.py)"),
     "LLMEmbSASRec, LM vectors trained": ("full", "LLMEmbSASRec", "freeze_emb=False",
                                          "the defaults with the SCFT item matrix trained with the model (end to end "
                                          "from the LM vectors on), not frozen"),

@@ -115,6 +115,8 @@ _TABLE = [
     _s("seq_input_scale", "word", "none", "none | sqrt_hidden (vectors entering the encoder times sqrt(table width): the official SASRec's; scores unscaled)", "rat", "model", ("none", "sqrt_hidden")),
     _s("new_item_ids", "word", "zero", "with new_items: a new item's id offset is zero (its text alone) or the mean offset of its 10 nearest items by text (neighbours)", "rat", "model", ("zero", "neighbours")),
     _s("text_score", "float", 0, "starting weight w of a text term in the scores, trained with the model: w * cos(item's text, mean of the user's last text_blend_last items'), vectors text_blend_vectors, gate text_blend_gate; 0 = off (SASRec and GRU4Rec backbones)", "rat", "model", low=0),
+    _s("self_distill", "float", 0, "weight of LLM-ESR's self-distillation: MSE between a user's representation and the mean of the self_distill_users users nearest by the text of their training histories (vectors text_blend_vectors); 0 = off (SASRec and GRU4Rec backbones)", "rat", "model", low=0),
+    _s("self_distill_users", "int", 10, "with self_distill: how many text-retrieved users teach each user", "rat", "model", low=1),
     _s("text_score_trainable", "bool", True, "with text_score: learn its weight with the model (False: keep the start weight)", "rat", "model"),
     _s("output_bias", "bool", False, "BERT4Rec backbones: RecBole's trainable per-item output bias (a free popularity term)", "rat", "model"),
     # ---- the run (props/overall.yaml)

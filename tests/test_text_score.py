@@ -79,7 +79,7 @@ def test_bpr_training_and_sampled_evaluation(wide):
 
 
 def test_refused_where_undefined(tiny):
-    with pytest.raises(UserError, match="text_score=1.0: LLMEmbBERT4Rec scores masked positions"):
+    with pytest.raises(UserError, match="text_score=1.0: LLMEmbBERT4Rec represents masked positions"):
         run(tiny, "LLMEmbBERT4Rec", text_score=1.0)
 
 

@@ -134,6 +134,8 @@ class LongTailMixin:
     # --- history ----------------------------------------------------------------------------
     def _train_epoch(self, train_data, epoch_idx, *args, **kwargs):
         start = time.perf_counter()
+        if hasattr(self.model, "on_epoch_start"):  # plugin models: state refreshed once an epoch (self_distill)
+            self.model.on_epoch_start()
         loss = super()._train_epoch(train_data, epoch_idx, *args, **kwargs)
         total = sum(loss) if isinstance(loss, tuple) else loss
         entry = {"epoch": epoch_idx, "train_loss": distributed.mean_over_ranks(float(total)),

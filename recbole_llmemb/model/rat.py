@@ -24,6 +24,7 @@ from recbole_llmemb.data.new_items import HELD_OUT_ATTR
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.model.adapter import AdaptedItemEmbedding, adapter_precision
 from recbole_llmemb.model.alignment import CollaborativeAlignment
+from recbole_llmemb.model.self_distill import UserSelfDistillation, text_neighbours, training_histories
 from recbole_llmemb.model.text_score import TextScore
 from recbole_llmemb.settings import read
 
@@ -91,6 +92,8 @@ class RATMixin:
         if held_out is not None:  # new items (``new_items``): their text alone
             self.item_embedding.hold_out_ids(held_out, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
         self.text_score = self._text_score(config, dataset)
+        self.self_distill_weight = float(read(config, "self_distill"))
+        self.self_distill = self._self_distill(config, dataset)
         #: the last training step's loss terms, and their sums since the trainer last asked (per-epoch means)
         self.loss_components, self._loss_sums, self._loss_steps = {}, {}, 0
 
@@ -144,19 +147,50 @@ class RATMixin:
         return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail, gate,
                          trainable=bool(read(config, "text_score_trainable")))
 
+    def _self_distill(self, config, dataset):
+        """LLM-ESR's self-distillation towards text-retrieved users (``self_distill`` > 0), else ``None``."""
+        if self.self_distill_weight <= 0:
+            return None
+        if not isinstance(self, (SASRec, GRU4Rec)):
+            raise UserError(f"self_distill={self.self_distill_weight}: {type(self).__name__} represents masked positions, "
+                            "and the distillation is defined for models that represent a user by the last position "
+                            "(SASRec, GRU4Rec backbones); leave self_distill out.")
+        vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
+        if vectors is None:
+            raise UserError(f"self_distill={self.self_distill_weight}: the text vectors are not on the dataset "
+                            f"(dataset.{BLEND_ITEM_EMB_ATTR}); run through run_recbole_llmemb.py, which builds them.")
+        self.USER_ID = config["USER_ID_FIELD"]
+        histories, lengths = training_histories(dataset, self.USER_ID, self.ITEM_SEQ, self.ITEM_SEQ_LEN,
+                                                self.POS_ITEM_ID, self.max_seq_length)
+        neighbours = text_neighbours(histories, lengths, vectors, read(config, "self_distill_users"))
+        return UserSelfDistillation(histories, lengths, neighbours)
+
+    def on_epoch_start(self):
+        """Called by the trainer as a training epoch starts: the self-distillation's teachers recomputed."""
+        if self.self_distill is None:
+            return
+        training = self.training
+        self.eval()
+        with self.item_embedding.cached():
+            self.self_distill.refresh(self.forward)
+        self.train(training)
+
     def _text_term(self, interaction, items=None):
         return self.text_score(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], items)
 
-    def _loss_with_text(self, interaction):
-        """The backbone's next-item loss (SASRec's and GRU4Rec's, CE or BPR) on scores that hold the text term."""
+    def _next_item_loss(self, interaction):
+        """The backbone's next-item loss (SASRec's and GRU4Rec's, CE or BPR) on scores that hold the text
+        term when there is one, and the users' representations it scored."""
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         pos = interaction[self.POS_ITEM_ID]
+        text = self.text_score is not None
         if self.loss_type == "BPR":
             def score(items):
-                return (seq_output * self.item_embedding(items)).sum(-1) + self._text_term(interaction, items)
-            return self.loss_fct(score(pos), score(interaction[self.NEG_ITEM_ID]))
-        logits = seq_output @ self.item_embedding.weight.T + self._text_term(interaction)
-        return self.loss_fct(logits, pos)
+                dot = (seq_output * self.item_embedding(items)).sum(-1)
+                return dot + self._text_term(interaction, items) if text else dot
+            return self.loss_fct(score(pos), score(interaction[self.NEG_ITEM_ID])), seq_output
+        logits = seq_output @ self.item_embedding.weight.T
+        return self.loss_fct(logits + self._text_term(interaction) if text else logits, pos), seq_output
 
     def forward(self, *args, **kwargs):
         """The backbone's forward; its lookups of the input sequence scaled by ``seq_input_scale``."""
@@ -166,8 +200,17 @@ class RATMixin:
     def calculate_loss(self, interaction):
         """The backbone's loss, plus ``alpha *`` the alignment of the batch's target items."""
         with self.item_embedding.cached():
-            loss = super().calculate_loss(interaction) if self.text_score is None else self._loss_with_text(interaction)
+            if self.text_score is None and self.self_distill is None:
+                loss = super().calculate_loss(interaction)
+            else:
+                loss, seq_output = self._next_item_loss(interaction)
             components = {"rec": loss.item()}
+            if self.self_distill is not None:
+                if self.self_distill.teachers is None:  # trained outside the plugin's trainer
+                    self.on_epoch_start()
+                distill = self.self_distill(interaction[self.USER_ID], seq_output)
+                loss = loss + self.self_distill_weight * distill
+                components["distill"] = distill.item()
             if self.text_score is not None:
                 components["text_weight"] = self.text_score.weight.item()
             if self.alignment is not None:

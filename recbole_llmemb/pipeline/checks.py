@@ -61,8 +61,10 @@ TEXT_QUERY_KEYS = {"text_blend_last", "text_blend_vectors", "text_blend_gate"}
 
 
 def uses_text_query(config, plugin_model):
-    """Whether the run reads the text vectors of the re-ranker or of a plugin model's ``text_score``."""
-    return float(config["text_blend"] or 0) > 0 or (plugin_model and float(config["text_score"] or 0) > 0)
+    """Whether the run reads the text vectors of the re-ranker or of a plugin model's ``text_score`` or
+    ``self_distill``."""
+    return float(config["text_blend"] or 0) > 0 or (
+        plugin_model and (float(config["text_score"] or 0) > 0 or float(config["self_distill"] or 0) > 0))
 
 
 def unused_keys(config, plugin_model):
@@ -104,12 +106,20 @@ def check_applicable(config, plugin_model, command_line_keys):
     if plugin_model and "text_score_trainable" in command_line_keys and not float(config["text_score"] or 0) > 0:
         raise UserError("text_score_trainable says whether the text term's weight is learned, and there is no "
                         "text term (text_score=0): give --text_score=W or leave text_score_trainable out.")
+    if plugin_model and "self_distill_users" in command_line_keys and not float(config["self_distill"] or 0) > 0:
+        raise UserError("self_distill_users says how many users teach each user, and self-distillation is off "
+                        "(self_distill=0): give --self_distill=0.1 or leave self_distill_users out.")
     from recbole.utils import ModelType
 
     if config["target_weights"] == "recent" and (config["loss_type"] != "CE" or model.endswith("BERT4Rec")
                                                    or config["MODEL_TYPE"] != ModelType.SEQUENTIAL):
         raise UserError(f"target_weights=recent weighs a cross-entropy loss; {model} trains with another (BPR, or "
                         "BERT4Rec's own, or a general model's): leave target_weights out.")
+    for key in ("text_score", "self_distill"):  # both read the user at the last position
+        if plugin_model and float(config[key] or 0) > 0 and model.endswith("BERT4Rec"):
+            raise UserError(f"{key}={config[key]}: {model} represents masked positions, and {key} is defined for "
+                            "models that represent a user by the last position (SASRec, GRU4Rec backbones); "
+                            f"leave {key} out.")
     nproc, world = int(config["nproc"] or 1), config["world_size"]
     if world is not None and int(world) < nproc:
         raise UserError(f"world_size={world} counts every process of the run, and this machine alone runs nproc={nproc}: "
