@@ -98,6 +98,10 @@ ROWS = {
                                       "to rarer items"),
     "LLMEmbSASRec, recent target weights": ("full", "LLMEmbSASRec", "target_weights=recent",
                                             "the defaults with the same target weights (its alignment SASRec too)"),
+    "LLMEmbSASRec, fixed text score on tail items, recent target weights": (
+        "full", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items,text_score_trainable=False,target_weights=recent",
+        "the fixed text score on tail items trained towards the recent popularity mix (its alignment SASRec as in "
+        "'LLMEmbSASRec, recent target weights'): does the model still train around the term when tail targets weigh more?"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     # ---- the language model as the one difference (plain vectors: no SCFT on any of them)
