@@ -62,3 +62,11 @@ def test_a_run_with_target_weights_trains_and_bpr_is_refused(tmp_path):
         Config("SASRec", "tiny", config_dict=tiny_config(tmp_path, target_weights="old"))
     with pytest.raises(UserError, match="target_weights=recent weighs a cross-entropy loss; BERT4Rec"):
         run_recbole_llmemb("BERT4Rec", "tiny", config_dict=tiny_config(tmp_path, target_weights="recent"))
+
+
+def test_a_plugin_model_warm_starts_from_a_sasrec_trained_with_target_weights(tmp_path):
+    # the alignment SASRec's state holds its loss's class weights; the warm start must not read them as encoder
+    write_tiny_dataset(tmp_path)
+    results = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=tiny_config(
+        tmp_path, target_weights="recent", llm_embedding_method="random", epochs=1))
+    assert results["test"]["n_rows"] > 0 and results["config"]["rat_init"] == "collaborative"

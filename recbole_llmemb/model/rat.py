@@ -112,7 +112,8 @@ class RATMixin:
                 raise UserError("rat_init=collaborative: the alignment SASRec's weights are missing from its cache "
                                 "entry (built by an older version); delete the entry to retrain it.")
             own = self.state_dict()
-            encoder = {k: v for k, v in state.items() if not k.startswith("item_embedding.")}
+            # the item table is the adapter's and the id table's; a loss's class weights (target_weights) are set per run
+            encoder = {k: v for k, v in state.items() if not k.startswith(("item_embedding.", "loss_fct."))}
             bad = [k for k, v in encoder.items() if k not in own or own[k].shape != v.shape]
             if bad:
                 raise UserError(f"rat_init=collaborative: the alignment SASRec's encoder does not fit {type(self).__name__} "
