@@ -41,6 +41,9 @@ RERANK = "text_blend=0.3,text_blend_gate=tail"  # props/rerank.yaml: the re-rank
 #: 0.1 / 0.2 / 0.3 gave 0.0512 / 0.0479 / 0.0438 validation NDCG@10 on the SASRec row's checkpoint)
 RERANK_TAIL_ITEMS = "text_blend=0.1,text_blend_gate=tail_items"
 RERANK_PAPER = "text_blend=0.3,text_blend_gate=none"  # under the paper's protocol validation prefers every user alike
+#: the text mixture's share and temperature, chosen on validation by probe_text_fusion --scale=mixture on the
+#: SASRec row's checkpoint (benchmarks/results/probes/text_mixture.json)
+TEXT_MIXTURE = "text_mixture=0.5,text_mixture_tau=0.05"
 #: label -> (protocol, model, overrides, what the row tests). Every plugin row runs the shipped defaults (no
 #: re-ranker) unless its overrides say otherwise; a "+ re-ranker" row evaluates another row's checkpoint.
 ROWS = {
@@ -102,6 +105,10 @@ ROWS = {
         "full", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items,text_score_trainable=False,target_weights=recent",
         "the fixed text score on tail items trained towards the recent popularity mix (its alignment SASRec as in "
         "'LLMEmbSASRec, recent target weights'): does the model still train around the term when tail targets weigh more?"),
+    "LLMEmbSASRec, text mixture": ("full", "LLMEmbSASRec", TEXT_MIXTURE,
+                                   "the defaults plus the text's own next-item distribution mixed with the model's "
+                                   "(share 0.5, temperature 0.05; the input items out of the text's part), in training "
+                                   "and evaluation"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     # ---- the language model as the one difference (plain vectors: no SCFT on any of them)
@@ -193,7 +200,27 @@ ROWS = {
                                        "the TSLRecSASRec paper row's checkpoint re-ranked (every user alike)"),
 }
 #: the comparisons that hold all else equal: (row, against, what differs); each ratio with its paired interval
+#: rows evaluated again from their checkpoints with the input items out of the ranking (``mask_history``;
+#: RecBole ranks them for sequential models, and Beauty has no repeat interaction)
+MASKED = ["SASRec", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec, no text (random vectors)",
+          "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
+          "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture"]
+ROWS.update({f"{label}, history masked": (
+    "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
+    f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
+
 LIKE_FOR_LIKE = [
+    ("SASRec, history masked", "SASRec", "the input items out of the ranking vs RecBole's full ranking (evaluation only)"),
+    ("LLMEmbSASRec, history masked", "SASRec, history masked", "the LM's table and alignment, and the warm start's 20 more epochs, both masked"),
+    ("LLMEmbSASRec, no text (random vectors), history masked", "SASRec, history masked", "the pipeline without text, both masked"),
+    ("LLMEmbSASRec, history masked", "LLMEmbSASRec, no text (random vectors), history masked", "the text, both masked"),
+    ("LLMEmbSASRec, text mixture", "LLMEmbSASRec", "the text's distribution mixed with the model's, in training and evaluation"),
+    ("LLMEmbSASRec, text mixture", "SASRec", "the LM's table, alignment, text mixture and the warm start's 20 more epochs"),
+    ("LLMEmbSASRec, text mixture, history masked", "LLMEmbSASRec, history masked", "the text mixture, both masked"),
+    ("LLMEmbSASRec, text mixture, history masked", "SASRec, history masked", "the LM's table, alignment, text mixture and the warm start's 20 more epochs, both masked"),
+    ("LLMEmbSASRec, fixed text score on tail items, history masked", "SASRec, history masked", "the LM's table, alignment and fixed text term on tail items, both masked"),
+    ("LLMEmbSASRec plain vectors, history masked", "SASRec, history masked", "the LM's table (plain vectors) and alignment, both masked"),
+    ("LLMEmbSASRec, self-distillation, history masked", "SASRec, history masked", "the LM's table, alignment and self-distillation, both masked"),
     ("SASRec + re-ranker", "SASRec", "the re-ranker"),
     ("LLMEmbSASRec", "SASRec, 40 epochs", "the LM's text-plus-id table and alignment (both allowed 20 epochs beyond the SASRec row)"),
     ("LLMEmbSASRec", "LLMEmbSASRec, no text (random vectors)", "the text: LM vectors vs random ones, same pipeline"),

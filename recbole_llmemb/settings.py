@@ -117,6 +117,8 @@ _TABLE = [
     _s("text_score", "float", 0, "starting weight w of a text term in the scores, trained with the model: w * cos(item's text, mean of the user's last text_blend_last items'), vectors text_blend_vectors, gate text_blend_gate; 0 = off (SASRec and GRU4Rec backbones)", "rat", "model", low=0),
     _s("self_distill", "float", 0, "weight of LLM-ESR's self-distillation: MSE between a user's representation and the mean of the self_distill_users users nearest by the text of their training histories (vectors text_blend_vectors); 0 = off (SASRec and GRU4Rec backbones)", "rat", "model", low=0),
     _s("self_distill_users", "int", 10, "with self_distill: how many text-retrieved users teach each user", "rat", "model", low=1),
+    _s("text_mixture", "float", 0, "share of the next-item distribution given to the text's own: log((1 - s) softmax(model scores) + s softmax(cos / text_mixture_tau)), the cosine as text_score's, the user's input items out of the text's part; in training (the cross-entropy of the mixture) and evaluation; 0 = off (SASRec and GRU4Rec backbones, CE)", "rat", "model", low=0, high=1, high_open=True),
+    _s("text_mixture_tau", "float", 0.05, "with text_mixture: the temperature of the text's softmax over cosines", "rat", "model", low=0, low_open=True),
     _s("text_score_trainable", "bool", True, "with text_score: learn its weight with the model (False: keep the start weight)", "rat", "model"),
     _s("output_bias", "bool", False, "BERT4Rec backbones: RecBole's trainable per-item output bias (a free popularity term)", "rat", "model"),
     # ---- the run (props/overall.yaml)
@@ -130,6 +132,7 @@ _TABLE = [
     _s("new_items", "float", 0, "item cold start: this share of the items (drawn with the seed) is held out of training entirely and evaluated as the group item_new", "overall", low=0, high=1, high_open=True),
     _s("target_weights", "word", "none", "none | recent: each training target weighted by its popularity bucket's share among the users' last training targets over its share among all (later interactions go to rarer items; CE losses)", "overall", choices=("none", "recent")),
     _s("new_items_negatives", "bool", False, "with new_items: held-out items stay negatives of the training softmax (False: out of it, as items not yet listed while the model trained; CE losses)", "overall"),
+    _s("mask_history", "bool", False, "full ranking of a sequential model: leave the items of the user's input sequence out of the ranking (RecBole masks a general model's seen items, never a sequential model's; on for data without repeat interactions, such as Amazon reviews)", "overall"),
     _s("results_dir", "str", "results/", "one JSON results file per run lands here", "overall"),
     _s("protocol_name", "str", None, "named in every results file; the report refuses to mix protocols (props/paper.yaml sets it)", ""),
     _s("eval_checkpoint", "str", None, "evaluate this trained checkpoint, no training", ""),

@@ -187,3 +187,19 @@ def test_the_tail_items_gate_reranks_tail_items_only():
     everywhere = blend_by_hand(scores.numpy(), vectors, [[2, 3, 4], [5]], 0.5)
     model_only = blend_by_hand(scores.numpy(), vectors, [[2, 3, 4], [5]], 0.0)
     np.testing.assert_allclose(got, np.where(tail, everywhere, model_only), rtol=1e-4, atol=1e-4)
+
+
+def test_mask_history_leaves_the_input_items_out_of_a_sequential_ranking_and_changes_nothing_else(tiny):
+    """RecBole ranks a sequential model's input items with the rest; ``mask_history`` leaves exactly
+    them out (every other score as the model gave it) and trains nothing differently."""
+    _, plain, _, _ = run(tiny, "SASRec")
+    config, masked, trainer, _ = run(tiny, "SASRec", mask_history=True)
+    assert [h["train_loss"] for h in masked["history"]] == [h["train_loss"] for h in plain["history"]]
+    batch, got, raw, _ = eval_batch(config, trainer)
+    seq, length = batch[0]["item_id_list"], batch[0]["item_length"]
+    seen = torch.zeros_like(raw, dtype=torch.bool)
+    for row, (s, n) in enumerate(zip(seq, length)):
+        seen[row, s[:n]] = True
+    seen[:, 0] = True
+    assert seen[:, 1:].sum() > 0 and torch.isinf(got[seen]).all()
+    torch.testing.assert_close(got[~seen], raw[~seen])

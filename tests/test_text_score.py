@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recbole_llmemb.model.text_score import TextScore, text_cosines, text_table
+from recbole_llmemb.model.text_score import TextMixture, TextScore, text_cosines, text_table
 from recbole_llmemb.pipeline.config import Config, UserError
 from recbole_llmemb.pipeline.quick_start import main
 from tests.conftest import tiny_config, write_tiny_dataset
@@ -127,3 +127,50 @@ def test_text_score_trainable_without_the_term_is_refused(tiny):
     with pytest.raises(UserError, match="there is no text term"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_score_trainable=False)).check_applicable()
     Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_score_trainable=False, text_score=2.0)).check_applicable()
+
+
+def test_the_mixture_matches_the_hand_computation():
+    """log((1 - s) softmax(scores) + s softmax(cos / tau)), the input items out of the text's part."""
+    rng = np.random.default_rng(3)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(8, 4))]).astype(np.float32)
+    scores = torch.as_tensor(rng.normal(size=(2, 9)), dtype=torch.float32)
+    seq, length = torch.tensor([[1, 2, 3, 4], [5, 0, 0, 0]]), torch.tensor([4, 1])
+    got = TextMixture(vectors, 0.3, 0.1, last=3)(scores, seq, length)
+    table = whitened_unit(vectors)
+    for row, history in enumerate([[1, 2, 3, 4], [5]]):
+        own = np.exp(scores[row].numpy().astype(np.float64))
+        own /= own.sum()
+        text = np.exp(table @ table[history[-3:]].mean(0) / 0.1)
+        text[[0] + history] = 0.0
+        want = 0.7 * own + 0.3 * text / text.sum()
+        np.testing.assert_allclose(got[row].exp().numpy(), want, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="share must be in"):
+        TextMixture(vectors, 1.0, 0.1, last=3)
+
+
+def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
+    """The training loss is the mixture's cross-entropy; evaluation ranks by the mixture's probabilities."""
+    config, results, trainer, _ = run(wide, "LLMEmbSASRec", text_mixture=0.4, llm_embedding_method="plain",
+                                      rat_init="scratch", alpha=0)
+    model = trainer.model
+    batch, got, raw, _ = eval_batch(config, trainer)
+    interaction = batch[0]
+    torch.testing.assert_close(raw.exp().sum(1), torch.ones(len(raw)), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        saved, model.text_mixture = model.text_mixture, None
+        own = model.full_sort_predict(interaction)
+        model.text_mixture = saved
+        want = saved(own, interaction["item_id_list"], interaction["item_length"])
+    torch.testing.assert_close(raw, want)
+    with torch.no_grad():  # eval mode (no dropout): the loss on these rows is their mean negative log-probability
+        loss = model.calculate_loss(interaction)
+    target = interaction["item_id"]
+    torch.testing.assert_close(loss, -raw[torch.arange(len(raw)), target].mean(), rtol=1e-4, atol=1e-5)
+    assert np.isfinite(results["test"]["overall"]["ndcg@10"]) and results["history"][-1]["losses"]["rec"] > 0
+
+
+def test_the_mixture_is_refused_where_undefined(tiny):
+    with pytest.raises(UserError, match="text_mixture=0.3: .*represents masked positions"):
+        run(tiny, "LLMEmbBERT4Rec", text_mixture=0.3)
+    with pytest.raises(UserError, match="there is none"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_tau=0.1)).check_applicable()

@@ -13,6 +13,10 @@ evaluates with the benchmark's long-tail groups; beta is compared on validation,
 ``--scale=raw`` adds ``beta * cosine`` to the model's raw scores instead (the form of the models'
 ``text_score`` term, whose learned weight is in these units).
 
+``--scale=mixture`` ranks by a mixture of the two next-item distributions instead of a sum of scores,
+``log((1 - beta) softmax(scores) + beta softmax(cosine / tau))`` (the user's history left out of both
+softmaxes): the text's confident picks come first, and where it is unsure the model's order stands.
+
 ``--candidates=tail`` applies the text term to tail items only (head items keep the model's score).
 
 ``--gate`` scales beta per user: ``tail`` by the share of the user's last ``--last`` items that are
@@ -44,7 +48,9 @@ def main():
     parser.add_argument("--gate", default="none", choices=["none", "tail", "entropy"])
     parser.add_argument("--candidates", default="all", choices=["all", "tail"],
                         help="tail: the text term only for tail items (head items keep the model's score)")
-    parser.add_argument("--scale", default="z", choices=["z", "raw"], help="z: standardised per user; raw: scores + beta * cosine")
+    parser.add_argument("--scale", default="z", choices=["z", "raw", "mixture"],
+                        help="z: standardised per user; raw: scores + beta * cosine; mixture: of the two softmaxes")
+    parser.add_argument("--tau", type=float, default=0.05, help="the text softmax's temperature (--scale=mixture)")
     parser.add_argument("--method", default="scft", help="the generator whose vectors make the text score (plain: no SCFT)")
     args = parser.parse_args()
 
@@ -75,6 +81,13 @@ def main():
             logp = torch.log_softmax(scores[:, 1:].float(), dim=1)
             weight = (-(logp.exp() * logp).sum(1) / math.log(logp.shape[1])).unsqueeze(1)
         only = is_tail[: text.shape[1]].unsqueeze(0) if args.candidates == "tail" else 1.0
+        if args.scale == "mixture":
+            seen = torch.zeros_like(text, dtype=torch.bool).scatter_(1, seq.clamp(max=text.shape[1] - 1), True)
+            seen[:, 0] = True
+            own_logp = torch.log_softmax(scores.float().masked_fill(seen, -torch.inf), dim=1)
+            text_logp = torch.log_softmax((text / args.tau).masked_fill(seen, -torch.inf), dim=1)
+            mixed = torch.logaddexp(own_logp + math.log1p(-beta["value"]), text_logp + math.log(beta["value"]))
+            return mixed.masked_fill(seen, -1e9)
         if args.scale == "raw":
             return scores + beta["value"] * weight * text * only
         return zscore_rows(scores) + beta["value"] * weight * zscore_rows(text) * only
@@ -89,7 +102,7 @@ def main():
     if args.out:
         checkpoint_probe.append_run(args.out, {
             "checkpoint": os.path.relpath(args.checkpoint, ROOT), "model": args.model, "method": args.method,
-            "norm": "whiten", "last": args.last, "gate": args.gate, "scale": args.scale, "candidates": args.candidates, "command": " ".join(sys.argv), "rows": rows})
+            "norm": "whiten", "last": args.last, "gate": args.gate, "scale": args.scale, "tau": args.tau if args.scale == "mixture" else None, "candidates": args.candidates, "command": " ".join(sys.argv), "rows": rows})
 
 
 if __name__ == "__main__":

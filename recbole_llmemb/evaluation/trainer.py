@@ -14,6 +14,7 @@ from recbole.utils import EvaluatorType
 
 from recbole_llmemb import distributed
 from recbole_llmemb.errors import UserError
+from recbole_llmemb.settings import read
 from recbole_llmemb.evaluation.diagnostics import table_diagnostics
 from recbole_llmemb.evaluation.longtail import RankAccumulator, format_table, group_metrics
 
@@ -35,6 +36,8 @@ class LongTailMixin:
         self.saved_model_file = os.path.join(self.checkpoint_dir, f"{self.run_id}.pth")
         self.ks = list(config["topk"])
         self.accumulator = RankAccumulator(max(self.ks))
+        #: the input sequence's field when its items are left out of a sequential model's full ranking (``mask_history``)
+        self.mask_field = model.ITEM_SEQ if read(config, "mask_history") and isinstance(model, SequentialRecommender) else None
         self.last_groups = None
         self.history = []
 
@@ -48,6 +51,8 @@ class LongTailMixin:
             scores[:, 0] = -np.inf
             if history_index is not None:
                 scores[history_index] = -np.inf
+        if self.mask_field is not None:  # padding is item 0, already out of the ranking
+            scores.scatter_(1, interaction[self.mask_field].to(scores.device), -np.inf)
         self.accumulator.add(scores, interaction[self.config["USER_ID_FIELD"]], positive_u, positive_i)
         return interaction, scores, positive_u, positive_i
 

@@ -25,7 +25,7 @@ from recbole_llmemb.errors import UserError
 from recbole_llmemb.model.adapter import AdaptedItemEmbedding, adapter_precision
 from recbole_llmemb.model.alignment import CollaborativeAlignment
 from recbole_llmemb.model.self_distill import UserSelfDistillation, text_neighbours, training_histories
-from recbole_llmemb.model.text_score import TextScore
+from recbole_llmemb.model.text_score import TextMixture, TextScore
 from recbole_llmemb.settings import read
 
 
@@ -92,6 +92,7 @@ class RATMixin:
         if held_out is not None:  # new items (``new_items``): their text alone
             self.item_embedding.hold_out_ids(held_out, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
         self.text_score = self._text_score(config, dataset)
+        self.text_mixture = self._text_mixture(config, dataset)
         self.self_distill_weight = float(read(config, "self_distill"))
         self.self_distill = self._self_distill(config, dataset)
         #: the last training step's loss terms, and their sums since the trainer last asked (per-epoch means)
@@ -148,6 +149,21 @@ class RATMixin:
         return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail, gate,
                          trainable=bool(read(config, "text_score_trainable")))
 
+    def _text_mixture(self, config, dataset):
+        """The text's next-item distribution mixed with the model's (``text_mixture`` > 0), else ``None``."""
+        share = float(read(config, "text_mixture"))
+        if share <= 0:
+            return None
+        if not isinstance(self, (SASRec, GRU4Rec)) or self.loss_type != "CE":
+            raise UserError(f"text_mixture={share}: the mixture is of next-item distributions over every item, defined "
+                            "for SASRec and GRU4Rec backbones trained with cross-entropy (loss_type CE); leave "
+                            "text_mixture out.")
+        vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
+        if vectors is None:
+            raise UserError(f"text_mixture={share}: the text vectors are not on the dataset (dataset.{BLEND_ITEM_EMB_ATTR}); "
+                            "run through run_recbole_llmemb.py, which builds them.")
+        return TextMixture(vectors, share, float(read(config, "text_mixture_tau")), read(config, "text_blend_last"))
+
     def _self_distill(self, config, dataset):
         """LLM-ESR's self-distillation towards text-retrieved users (``self_distill`` > 0), else ``None``."""
         if self.self_distill_weight <= 0:
@@ -191,7 +207,10 @@ class RATMixin:
                 return dot + self._text_term(interaction, items) if text else dot
             return self.loss_fct(score(pos), score(interaction[self.NEG_ITEM_ID])), seq_output
         logits = seq_output @ self.item_embedding.weight.T
-        return self.loss_fct(logits + self._text_term(interaction) if text else logits, pos), seq_output
+        logits = logits + self._text_term(interaction) if text else logits
+        if self.text_mixture is not None:  # log-probabilities: the cross-entropy of them is the mixture's
+            logits = self.text_mixture(logits, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return self.loss_fct(logits, pos), seq_output
 
     def forward(self, *args, **kwargs):
         """The backbone's forward; its lookups of the input sequence scaled by ``seq_input_scale``."""
@@ -201,7 +220,7 @@ class RATMixin:
     def calculate_loss(self, interaction):
         """The backbone's loss, plus ``alpha *`` the alignment of the batch's target items."""
         with self.item_embedding.cached():
-            if self.text_score is None and self.self_distill is None:
+            if self.text_score is None and self.self_distill is None and self.text_mixture is None:
                 loss = super().calculate_loss(interaction)
             else:
                 loss, seq_output = self._next_item_loss(interaction)
@@ -226,6 +245,9 @@ class RATMixin:
         return loss
 
     def predict(self, interaction):
+        if self.text_mixture is not None:  # one candidate's probability needs the whole distribution
+            items = interaction[self.ITEM_ID]
+            return self.full_sort_predict(interaction).gather(1, items.unsqueeze(1)).squeeze(1)
         with self.item_embedding.cached():
             scores = super().predict(interaction)
         return scores if self.text_score is None else scores + self._text_term(interaction, interaction[self.ITEM_ID])
@@ -233,7 +255,10 @@ class RATMixin:
     def full_sort_predict(self, interaction):
         with self.item_embedding.cached():
             scores = super().full_sort_predict(interaction)
-        return scores if self.text_score is None else scores + self._text_term(interaction)
+        scores = scores if self.text_score is None else scores + self._text_term(interaction)
+        if self.text_mixture is not None:
+            scores = self.text_mixture(scores, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return scores
 
     def pop_epoch_losses(self):
         """Each loss term's mean over the steps since the last call (the trainer logs it per epoch)."""

@@ -90,3 +90,33 @@ class TextScore(nn.Module):
         cosines = text_cosines(self.table, item_seq, item_seq_len, self.last, items)
         factor = gate_factor(self.is_tail, self.gate, item_seq, item_seq_len, self.last, items)
         return self.weight * (cosines if factor is None else factor * cosines)
+
+
+class TextMixture(nn.Module):
+    """The text as a second next-item distribution beside the model's, mixed rather than added:
+    ``p(i) = (1 - share) softmax(scores)_i + share softmax(cos(t_i, q_u) / tau)_i``, the user's input items
+    left out of the text's part (each is the query's own neighbour). A sum of scores multiplies the two
+    distributions, so an item needs both to rank it; in a mixture the text's confident picks rank by
+    themselves, and the model has nothing to gain from undoing the text on the targets it misses.
+    ``share`` and ``tau`` are fixed settings (a weight the training loss sets falls below what
+    validation wants: docs/results.md)."""
+
+    def __init__(self, vectors, share, tau, last):
+        super().__init__()
+        if not 0 < share < 1 or tau <= 0:
+            raise ValueError(f"share must be in (0, 1) and tau > 0, got {share}, {tau}")
+        self.register_buffer("table", text_table(vectors), persistent=False)
+        self.share, self.tau, self.last = float(share), float(tau), int(last)
+
+    def text_log_probs(self, item_seq, item_seq_len):
+        """``(B, n_items)``: log of the text's next-item distribution (input items and padding excluded)."""
+        logits = text_cosines(self.table, item_seq, item_seq_len, self.last) / self.tau
+        seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, item_seq, True)
+        seen[:, 0] = True
+        return torch.log_softmax(logits.masked_fill(seen, -torch.inf), dim=1)
+
+    def forward(self, scores, item_seq, item_seq_len):
+        """``(B, n_items)`` log-probabilities of the mixture; ``scores`` are the model's over every item."""
+        own = torch.log_softmax(scores.float(), dim=1) + np.log1p(-self.share)
+        text = self.text_log_probs(item_seq, item_seq_len)[:, : scores.shape[1]] + np.log(self.share)
+        return torch.logaddexp(own, text)

@@ -64,7 +64,7 @@ def uses_text_query(config, plugin_model):
     """Whether the run reads the text vectors of the re-ranker or of a plugin model's ``text_score`` or
     ``self_distill``."""
     return float(config["text_blend"] or 0) > 0 or (
-        plugin_model and (float(config["text_score"] or 0) > 0 or float(config["self_distill"] or 0) > 0))
+        plugin_model and any(float(config[k] or 0) > 0 for k in ("text_score", "self_distill", "text_mixture")))
 
 
 def unused_keys(config, plugin_model):
@@ -115,7 +115,10 @@ def check_applicable(config, plugin_model, command_line_keys):
                                                    or config["MODEL_TYPE"] != ModelType.SEQUENTIAL):
         raise UserError(f"target_weights=recent weighs a cross-entropy loss; {model} trains with another (BPR, or "
                         "BERT4Rec's own, or a general model's): leave target_weights out.")
-    for key in ("text_score", "self_distill"):  # both read the user at the last position
+    if plugin_model and "text_mixture_tau" in command_line_keys and not float(config["text_mixture"] or 0) > 0:
+        raise UserError("text_mixture_tau is the temperature of the text's part of the mixture, and there is none "
+                        "(text_mixture=0): give --text_mixture=0.3 or leave text_mixture_tau out.")
+    for key in ("text_score", "self_distill", "text_mixture"):  # each reads the user at the last position
         if plugin_model and float(config[key] or 0) > 0 and model.endswith("BERT4Rec"):
             raise UserError(f"{key}={config[key]}: {model} represents masked positions, and {key} is defined for "
                             "models that represent a user by the last position (SASRec, GRU4Rec backbones); "
