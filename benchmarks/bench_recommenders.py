@@ -202,7 +202,7 @@ ROWS = {
 #: the comparisons that hold all else equal: (row, against, what differs); each ratio with its paired interval
 #: rows evaluated again from their checkpoints with the input items out of the ranking (``mask_history``;
 #: RecBole ranks them for sequential models, and Beauty has no repeat interaction)
-MASKED = ["SASRec", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec, no text (random vectors)",
+MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec, no text (random vectors)",
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture"]
 ROWS.update({f"{label}, history masked": (
@@ -211,8 +211,9 @@ ROWS.update({f"{label}, history masked": (
 
 LIKE_FOR_LIKE = [
     ("SASRec, history masked", "SASRec", "the input items out of the ranking vs RecBole's full ranking (evaluation only)"),
-    ("LLMEmbSASRec, history masked", "SASRec, history masked", "the LM's table and alignment, and the warm start's 20 more epochs, both masked"),
-    ("LLMEmbSASRec, no text (random vectors), history masked", "SASRec, history masked", "the pipeline without text, both masked"),
+    ("LLMEmbSASRec, history masked", "SASRec, 40 epochs, history masked", "the LM's table and alignment (both allowed 20 epochs beyond the SASRec row), both masked"),
+    ("LLMEmbSASRec, text mixture, history masked", "SASRec, 40 epochs, history masked", "the LM's table, alignment and text mixture (both allowed 20 epochs beyond the SASRec row), both masked"),
+    ("LLMEmbSASRec, no text (random vectors), history masked", "SASRec, 40 epochs, history masked", "the pipeline without text (both allowed 20 epochs more), both masked"),
     ("LLMEmbSASRec, history masked", "LLMEmbSASRec, no text (random vectors), history masked", "the text, both masked"),
     ("LLMEmbSASRec, text mixture", "LLMEmbSASRec", "the text's distribution mixed with the model's, in training and evaluation"),
     ("LLMEmbSASRec, text mixture", "SASRec", "the LM's table, alignment, text mixture and the warm start's 20 more epochs"),
