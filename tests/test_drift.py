@@ -7,7 +7,7 @@ from recbole_llmemb.data.drift import recent_mix_weights, weight_loss
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.pipeline.config import Config
 from recbole_llmemb.pipeline.quick_start import run_recbole_llmemb
-from tests.conftest import tiny_config, write_tiny_dataset
+from tests.conftest import REPO, SHARED_DATASETS, tiny_config, write_tiny_dataset
 
 pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
@@ -70,3 +70,18 @@ def test_a_plugin_model_warm_starts_from_a_sasrec_trained_with_target_weights(tm
     results = run_recbole_llmemb("LLMEmbSASRec", "tiny", config_dict=tiny_config(
         tmp_path, target_weights="recent", llm_embedding_method="random", epochs=1))
     assert results["test"]["n_rows"] > 0 and results["config"]["rat_init"] == "collaborative"
+
+
+@pytest.mark.skipif(not (SHARED_DATASETS / "amazon-beauty").is_dir(), reason="../shared/datasets/amazon-beauty is absent")
+def test_settings_at_their_defaults_keep_the_alignment_sasrec_s_cache_key():
+    """A setting added later, at its default, must not retrain every cached alignment SASRec: the key of
+    the benchmark's Beauty SASRec is the one its cache entries were made under (2026-12-02)."""
+    from recbole_llmemb.pipeline.collaborative import cache_entry
+
+    def key(**extra):
+        config = Config("LLMEmbSASRec", "amazon-beauty", [str(REPO / "benchmarks" / "beauty.yaml")],
+                        {"data_path": str(SHARED_DATASETS), **extra})
+        return cache_entry(config)[1][:16]
+
+    assert key() == key(mask_history=False, target_weights="none", new_items=0) == "a47801b57a0236f3"
+    assert len({key(), key(mask_history=True), key(target_weights="recent")}) == 3

@@ -92,6 +92,8 @@ def cache_entry(config):
         snapshot.pop("new_items_negatives", None)
     if snapshot.get("target_weights") == "none":  # the default: the key entries made before the setting had
         snapshot.pop("target_weights", None)
+    if not snapshot.get("mask_history"):  # likewise; masked, validation (so the best epoch) differs
+        snapshot.pop("mask_history", None)
     # several processes deal the training batches otherwise (each rank its sampler's share): another
     # SASRec, keyed by their number (one process keeps the key it always had)
     if snapshot.get("single_spec") is False:
