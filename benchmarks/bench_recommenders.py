@@ -44,6 +44,8 @@ RERANK_PAPER = "text_blend=0.3,text_blend_gate=none"  # under the paper's protoc
 #: the text mixture's share and temperature, chosen on validation by probe_text_fusion --scale=mixture on the
 #: SASRec row's checkpoint (benchmarks/results/probes/text_mixture.json)
 TEXT_MIXTURE = "text_mixture=0.5,text_mixture_tau=0.05"
+#: the same mixture after training, as a re-ranker of any model
+RERANK_MIXTURE = "text_blend=0.5,text_blend_gate=none,text_blend_mode=mixture,text_mixture_tau=0.05"
 #: label -> (protocol, model, overrides, what the row tests). Every plugin row runs the shipped defaults (no
 #: re-ranker) unless its overrides say otherwise; a "+ re-ranker" row evaluates another row's checkpoint.
 ROWS = {
@@ -53,6 +55,14 @@ ROWS = {
                            "the SASRec row's checkpoint re-ranked with the text (props/rerank.yaml; nothing retrained)"),
     "SASRec + re-ranker on tail items": ("full", "SASRec", RERANK_TAIL_ITEMS + ",eval_checkpoint={ckpt:SASRec}",
                                          "the SASRec row's checkpoint, the text term added to tail items only"),
+    "SASRec + text mixture": ("full", "SASRec", RERANK_MIXTURE + ",eval_checkpoint={ckpt:SASRec}",
+                              "the SASRec row's checkpoint ranked by the text mixture (text_blend_mode=mixture; "
+                              "nothing retrained)"),
+    "SASRec + text mixture, history masked": ("full", "SASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:SASRec}",
+                                              "the SASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
+    "LLMEmbSASRec + text mixture, history masked": (
+        "full", "LLMEmbSASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
+        "the LLMEmbSASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
     "SASRec, 40 epochs": ("full", "SASRec", "epochs=40,resume_checkpoint={ckpt:SASRec}",
                           "control for the warm start: the SASRec row trained on for 20 more epochs (resumed), as long "
                           "as a warm-started plugin row trains in all"),
@@ -216,6 +226,11 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, no text (random vectors), history masked", "SASRec, 40 epochs, history masked", "the pipeline without text (both allowed 20 epochs more), both masked"),
     ("LLMEmbSASRec, history masked", "LLMEmbSASRec, no text (random vectors), history masked", "the text, both masked"),
     ("LLMEmbSASRec, text mixture", "LLMEmbSASRec", "the text's distribution mixed with the model's, in training and evaluation"),
+    ("SASRec + text mixture", "SASRec", "the text mixture after training"),
+    ("SASRec + text mixture, history masked", "SASRec, history masked", "the text mixture after training, both masked"),
+    ("LLMEmbSASRec, text mixture", "SASRec + text mixture", "the LM's table and alignment, the mixture in training too vs after it"),
+    ("LLMEmbSASRec, text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment, the mixture in training too vs after it, both masked"),
+    ("LLMEmbSASRec, text mixture, history masked", "LLMEmbSASRec + text mixture, history masked", "the mixture in training too vs after it, same LM table, both masked"),
     ("LLMEmbSASRec, text mixture", "SASRec", "the LM's table, alignment, text mixture and the warm start's 20 more epochs"),
     ("LLMEmbSASRec, text mixture, history masked", "LLMEmbSASRec, history masked", "the text mixture, both masked"),
     ("LLMEmbSASRec, text mixture, history masked", "SASRec, history masked", "the LM's table, alignment, text mixture and the warm start's 20 more epochs, both masked"),

@@ -203,3 +203,20 @@ def test_mask_history_leaves_the_input_items_out_of_a_sequential_ranking_and_cha
     seen[:, 0] = True
     assert seen[:, 1:].sum() > 0 and torch.isinf(got[seen]).all()
     torch.testing.assert_close(got[~seen], raw[~seen])
+
+
+def test_the_mixture_re_ranker_ranks_recbole_s_sasrec_by_the_mixture_and_refuses_a_share_it_cannot_use(wide):
+    """``text_blend_mode: mixture``: the same mixture a plugin model trains with (``TextMixture``), after training."""
+    from recbole_llmemb.model.text_score import TextMixture
+
+    config, results, trainer, _ = run(wide, "SASRec", text_blend=0.4, text_blend_gate="none", text_blend_mode="mixture",
+                                      text_mixture_tau=0.1)
+    batch, got, raw, dataset = eval_batch(config, trainer)
+    interaction = batch[0]
+    want = TextMixture(dataset.blend_item_emb, 0.4, 0.1, last=3)(raw, interaction["item_id_list"], interaction["item_length"])
+    want[:, 0] = -np.inf
+    torch.testing.assert_close(got, want)
+    assert results["config"]["text_blend_mode"] == "mixture"
+    for bad, words in (({"text_blend": 1.0, "text_blend_gate": "none"}, "in \\(0, 1\\)"), ({"text_blend": 0.4}, "not tail")):
+        with pytest.raises(UserError, match=words):
+            run(wide, "SASRec", text_blend_mode="mixture", **bad)

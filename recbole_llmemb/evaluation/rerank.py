@@ -10,6 +10,10 @@ items are popular keep the model's ranking); with ``tail_items`` the text term i
 items only (head items keep the model's standardised score). Nothing is trained differently: the training loss
 is the model's alone; the re-ranked validation scores pick the best epoch.
 
+With ``text_blend_mode: mixture`` the ranking is instead by the mixture of the two next-item
+distributions, ``(1 - w) softmax(scores) + w softmax(cos / text_mixture_tau)``
+(:class:`~recbole_llmemb.model.text_score.TextMixture`, which a plugin model can also train with).
+
 Off by default (``text_blend: 0``); ``props/rerank.yaml`` turns it on.
 """
 import numpy as np
@@ -17,7 +21,7 @@ import torch
 
 from recbole_llmemb.errors import UserError
 from recbole_llmemb import settings
-from recbole_llmemb.model.text_score import gate_factor, text_cosines, text_table
+from recbole_llmemb.model.text_score import TextMixture, gate_factor, text_cosines, text_table
 
 #: ``text_blend_gate``: none (every user the same weight) | tail (the weight times the tail share of the
 #: last items) | tail_items (the text term on tail items only)
@@ -51,9 +55,17 @@ class TextReranker:
     """Blends a batch's ``(users, items)`` score matrix with the text score (see the module doc)."""
 
     def __init__(self, vectors, weight, tail_items=None, last=3, seq_fields=None, user_history=None,
-                 user_field=None, gate=None):
+                 user_field=None, gate=None, mixture_tau=None):
         if weight <= 0:
             raise UserError(f"text_blend={weight}: the re-ranker needs a weight > 0 (0 turns it off).")
+        #: the mixture's text part (``text_blend_mode: mixture``), else ``None``
+        self.mixture = None
+        if mixture_tau is not None:
+            if weight >= 1 or (gate or "none") != "none":
+                raise UserError(f"text_blend_mode=mixture: text_blend={weight} is the text's share of the mixture, in "
+                                f"(0, 1), and the share is the same for every user and item (text_blend_gate=none, "
+                                f"not {gate}).")
+            self.mixture = TextMixture(vectors, weight, mixture_tau, last)
         self.table = text_table(vectors)
         self.weight = float(weight)
         self.tail = None if tail_items is None else torch.as_tensor(tail_items, dtype=torch.float32)
@@ -76,14 +88,16 @@ class TextReranker:
         if gate != "none":  # tail by the evaluation's own definition (training counts)
             tail = ~np.asarray(is_head, dtype=bool)
             tail[0] = False
+        tau = float(settings.read(config, "text_mixture_tau")) if settings.read(config, "text_blend_mode") == "mixture" else None
         if sequential:
             fields = (config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"], config["ITEM_LIST_LENGTH_FIELD"])
-            return cls(vectors, weight, tail, last, seq_fields=fields, gate=gate)
+            return cls(vectors, weight, tail, last, seq_fields=fields, gate=gate, mixture_tau=tau)
         return cls(vectors, weight, tail, last, user_history=last_items(train_dataset, last),
-                   user_field=config["USER_ID_FIELD"], gate=gate)
+                   user_field=config["USER_ID_FIELD"], gate=gate, mixture_tau=tau)
 
     def to(self, device):
         self.table = self.table.to(device)
+        self.mixture = None if self.mixture is None else self.mixture.to(device)
         self.tail = None if self.tail is None else self.tail.to(device)
         if self.user_history is not None:
             self.user_history = tuple(t.to(device) for t in self.user_history)
@@ -112,6 +126,8 @@ class TextReranker:
     def __call__(self, scores, interaction):
         """The re-ranked ``scores`` (one row per interaction row, one column per item id)."""
         seq, length = self.history(interaction)
+        if self.mixture is not None:
+            return self.mixture(scores[:, : self.table.shape[0]], seq, length)
         text = self.text_scores(seq, length)
         n = text.shape[1]
         return zscore_rows(scores[:, :n].float()) + self.weights(seq, length).to(scores.device) * zscore_rows(text).to(scores.device)

@@ -115,9 +115,12 @@ def check_applicable(config, plugin_model, command_line_keys):
                                                    or config["MODEL_TYPE"] != ModelType.SEQUENTIAL):
         raise UserError(f"target_weights=recent weighs a cross-entropy loss; {model} trains with another (BPR, or "
                         "BERT4Rec's own, or a general model's): leave target_weights out.")
-    if plugin_model and "text_mixture_tau" in command_line_keys and not float(config["text_mixture"] or 0) > 0:
-        raise UserError("text_mixture_tau is the temperature of the text's part of the mixture, and there is none "
-                        "(text_mixture=0): give --text_mixture=0.3 or leave text_mixture_tau out.")
+    mixed = (plugin_model and float(config["text_mixture"] or 0) > 0) or (
+        float(config["text_blend"] or 0) > 0 and config["text_blend_mode"] == "mixture")
+    if "text_mixture_tau" in command_line_keys and not mixed:
+        raise UserError("text_mixture_tau is the temperature of the text's part of a mixture, and there is none "
+                        "(text_mixture=0, and no re-ranker with text_blend_mode=mixture): give --text_mixture=0.3 "
+                        "or leave text_mixture_tau out.")
     for key in ("text_score", "self_distill", "text_mixture"):  # each reads the user at the last position
         if plugin_model and float(config[key] or 0) > 0 and model.endswith("BERT4Rec"):
             raise UserError(f"{key}={config[key]}: {model} represents masked positions, and {key} is defined for "
