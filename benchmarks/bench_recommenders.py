@@ -475,6 +475,9 @@ def run_row(label, args):
     print(f"[bench] {label}: {seconds:.0f}s -> {record['results_file']}", flush=True)
 
 
+STORES_DIR = os.path.join(ROOT, "benchmarks", "results", "stores")
+
+
 def stage_file(method, protocol):
     return os.path.join(ROWS_DIR, f"stage-{method}-{protocol}.json")
 
@@ -493,11 +496,22 @@ def run_stage(method, args):
               "threads": args.threads or "default", "wall_seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb, 1),
               "peak_gpu_mib": int(gpu.group(1)) if gpu else None, "commit": git_commit(),
               "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+    meta = {}
+    if record["store"]:
+        with open(os.path.join(ROOT, record["store"], "meta.json")) as f:
+            meta = json.load(f)
+    stats = meta.get(method, {})
     resumed = re.search(r"resuming at epoch \d+, step (\d+) \(.*?, (\d+)s of training so far\)", text)
     if resumed:  # a stage stopped before (its progress saved) and finished by this run: its whole training time
-        with open(os.path.join(ROOT, record["store"], "meta.json")) as f:
-            stats = json.load(f).get(method, {})
         record.update(resumed_at_step=int(resumed.group(1)), training_seconds_all_sittings=stats.get("seconds"))
+    # did the stage learn? its own measure against the baseline that knows nothing of the item or user
+    learned = re.findall(r"^.*(?:loss [\d.]+ vs .*baseline.*)$", text, re.M)
+    if learned:
+        record["learned"] = learned[-1].split(" INFO ", 1)[-1].strip()
+    if meta:  # the store's record, its item tokens left out, beside the row records
+        os.makedirs(STORES_DIR, exist_ok=True)
+        with open(os.path.join(STORES_DIR, f"{os.path.basename(record['store'])}.meta.json"), "w") as f:
+            json.dump({k: v for k, v in meta.items() if k != "tokens"}, f, indent=2)
     os.makedirs(ROWS_DIR, exist_ok=True)
     with open(stage_file(method, args.protocol), "w") as f:
         json.dump(record, f, indent=2)
