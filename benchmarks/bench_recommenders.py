@@ -137,7 +137,8 @@ ROWS = {
     "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
                    "no alignment"),
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
-                     "of 16 latent categories of the alignment SASRec's items) through the default RAT"),
+                     "of 16 latent categories of the alignment SASRec's items, histories of 32 tokens an item) "
+                     "through the default RAT (no alignment)"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
     "GRU4Rec, 40 epochs": ("full", "GRU4Rec", "epochs=40,resume_checkpoint={ckpt:GRU4Rec}",
                            "control for the extra epochs: the GRU4Rec row trained on for 20 more epochs (resumed)"),
@@ -214,7 +215,7 @@ ROWS = {
 #: RecBole ranks them for sequential models, and Beauty has no repeat interaction)
 MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec, no text (random vectors)",
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
-          "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture"]
+          "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture", "TSLRecSASRec"]
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -227,6 +228,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, history masked", "LLMEmbSASRec, no text (random vectors), history masked", "the text, both masked"),
     ("LLMEmbSASRec, text mixture", "LLMEmbSASRec", "the text's distribution mixed with the model's, in training and evaluation"),
     ("SASRec + text mixture", "SASRec", "the text mixture after training"),
+    ("TSLRecSASRec", "SASRec, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row)"),
+    ("TSLRecSASRec", "LLMEmbSASRec", "the vectors and RAT's alignment: TSLRec's (alpha 0) vs LLMEmb's"),
+    ("TSLRecSASRec, history masked", "SASRec, 40 epochs, history masked", "TSLRec's vectors through RAT, both masked"),
     ("SASRec + text mixture, history masked", "SASRec, history masked", "the text mixture after training, both masked"),
     ("LLMEmbSASRec, text mixture", "SASRec + text mixture", "the LM's table and alignment, the mixture in training too vs after it"),
     ("LLMEmbSASRec, text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment, the mixture in training too vs after it, both masked"),
