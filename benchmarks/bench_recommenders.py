@@ -169,6 +169,11 @@ ROWS = {
         "new items", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items,text_score_trainable=False",
         "the text term on tail items (new items among them) at a fixed weight, in training and evaluation"),
     # ---- new items kept as negatives of the training softmax (new_items_negatives; the rows run before it existed)
+    **{f"{label} + text mixture{masked}": (
+        "new items", label.split(",")[0], RERANK_MIXTURE + (",mask_history=True" if masked else "") + f",eval_checkpoint={{ckpt:{label}}}",
+        f"the '{label}' row's checkpoint ranked by the text mixture (new items reach the text's part like any item)"
+        + (", input items out of the ranking" if masked else ""))
+       for label in ("SASRec, new items", "LLMEmbSASRec, new items") for masked in ("", ", history masked")},
     "SASRec, new items as negatives": ("new items as negatives", "SASRec", "", "baseline (the alignment SASRec of the new-items rows): 10% of the "
                           "items held out of training; it has only untrained rows for them"),
     "LLMEmbSASRec, new items as negatives": ("new items as negatives", "LLMEmbSASRec", "", "the defaults; new items read by their text alone"),
@@ -228,6 +233,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, history masked", "LLMEmbSASRec, no text (random vectors), history masked", "the text, both masked"),
     ("LLMEmbSASRec, text mixture", "LLMEmbSASRec", "the text's distribution mixed with the model's, in training and evaluation"),
     ("SASRec + text mixture", "SASRec", "the text mixture after training"),
+    ("SASRec, new items + text mixture", "SASRec, new items", "the text mixture after training, new items held out"),
+    ("LLMEmbSASRec, new items + text mixture", "SASRec, new items + text mixture", "the LM's table and alignment, both with the text mixture, new items held out"),
+    ("LLMEmbSASRec, new items + text mixture, history masked", "SASRec, new items + text mixture, history masked", "the same, both masked"),
     ("TSLRecSASRec", "SASRec, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("TSLRecSASRec", "LLMEmbSASRec", "the vectors and RAT's alignment: TSLRec's (alpha 0) vs LLMEmb's"),
     ("TSLRecSASRec, history masked", "SASRec, 40 epochs, history masked", "TSLRec's vectors through RAT, both masked"),
