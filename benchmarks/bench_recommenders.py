@@ -174,6 +174,8 @@ ROWS = {
         f"the '{label}' row's checkpoint ranked by the text mixture (new items reach the text's part like any item)"
         + (", input items out of the ranking" if masked else ""))
        for label in ("SASRec, new items", "LLMEmbSASRec, new items") for masked in ("", ", history masked")},
+    "SASRec, new items, history masked": ("new items", "SASRec", "mask_history=True,eval_checkpoint={ckpt:SASRec, new items}",
+                                          "the 'SASRec, new items' row's checkpoint, input items out of the ranking"),
     "SASRec, new items as negatives": ("new items as negatives", "SASRec", "", "baseline (the alignment SASRec of the new-items rows): 10% of the "
                           "items held out of training; it has only untrained rows for them"),
     "LLMEmbSASRec, new items as negatives": ("new items as negatives", "LLMEmbSASRec", "", "the defaults; new items read by their text alone"),
@@ -684,8 +686,10 @@ def summary(record):
 
 def baseline_of(label):
     """The row a row's ratios are taken against: its backbone's baseline, re-ranked alike when it is."""
-    protocol, model, _, _ = ROWS[label]
+    protocol, model, overrides, _ = ROWS[label]
     base = next((b for backbone, b in PAIRS.items() if backbone in model and label != b), BASELINE[protocol])
+    if "mask_history=True" in overrides and f"{base}, history masked" in ROWS and label != f"{base}, history masked":
+        base = f"{base}, history masked"  # a masked row against the baseline masked alike
     return base + " + re-ranker" if label.endswith(" + re-ranker") and label != base + " + re-ranker" else base
 
 
