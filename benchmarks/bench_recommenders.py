@@ -235,6 +235,7 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, history masked", "LLMEmbSASRec, no text (random vectors), history masked", "the text, both masked"),
     ("LLMEmbSASRec, text mixture", "LLMEmbSASRec", "the text's distribution mixed with the model's, in training and evaluation"),
     ("SASRec + text mixture", "SASRec", "the text mixture after training"),
+    ("LLMEmbSASRec + text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment (and 20 more epochs), both with the text mixture after training, both masked"),
     ("SASRec, new items + text mixture", "SASRec, new items", "the text mixture after training, new items held out"),
     ("LLMEmbSASRec, new items + text mixture", "SASRec, new items + text mixture", "the LM's table and alignment, both with the text mixture, new items held out"),
     ("LLMEmbSASRec, new items + text mixture, history masked", "SASRec, new items + text mixture, history masked", "the same, both masked"),
