@@ -124,6 +124,15 @@ class RATMixin:
             message += " and its encoder loaded"
         self.logger.info(set_color(message, "green"))
 
+    @staticmethod
+    def _text_vectors(dataset, setting):
+        """The text query's item vectors the pipeline attached to ``dataset`` (``setting`` names who asks)."""
+        vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
+        if vectors is None:
+            raise UserError(f"{setting}: the text vectors are not on the dataset (dataset.{BLEND_ITEM_EMB_ATTR}); "
+                            "run through run_recbole_llmemb.py, which builds them.")
+        return vectors
+
     def _text_score(self, config, dataset):
         """The learned text term of the scores (``text_score`` > 0), else ``None``."""
         weight = float(read(config, "text_score"))
@@ -133,10 +142,7 @@ class RATMixin:
             raise UserError(f"text_score={weight}: {type(self).__name__} scores masked positions, and the text term is "
                             "defined for models that score a user's next item from the last position (SASRec, "
                             "GRU4Rec backbones); use the re-ranker (text_blend) or leave text_score out.")
-        vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
-        if vectors is None:
-            raise UserError(f"text_score={weight}: the text vectors are not on the dataset (dataset.{BLEND_ITEM_EMB_ATTR}); "
-                            "run through run_recbole_llmemb.py, which builds them.")
+        vectors = self._text_vectors(dataset, f"text_score={weight}")
         is_tail, gate = None, read(config, "text_blend_gate")
         if gate != "none":
             is_head = getattr(dataset, ITEM_IS_HEAD_ATTR, None)
@@ -158,11 +164,7 @@ class RATMixin:
             raise UserError(f"text_mixture={share}: the mixture is of next-item distributions over every item, defined "
                             "for SASRec and GRU4Rec backbones trained with cross-entropy (loss_type CE); leave "
                             "text_mixture out.")
-        vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
-        if vectors is None:
-            raise UserError(f"text_mixture={share}: the text vectors are not on the dataset (dataset.{BLEND_ITEM_EMB_ATTR}); "
-                            "run through run_recbole_llmemb.py, which builds them.")
-        return TextMixture(vectors, share, float(read(config, "text_mixture_tau")), read(config, "text_blend_last"))
+        return TextMixture(self._text_vectors(dataset, f"text_mixture={share}"), share, float(read(config, "text_mixture_tau")), read(config, "text_blend_last"))
 
     def _self_distill(self, config, dataset):
         """LLM-ESR's self-distillation towards text-retrieved users (``self_distill`` > 0), else ``None``."""
@@ -172,10 +174,7 @@ class RATMixin:
             raise UserError(f"self_distill={self.self_distill_weight}: {type(self).__name__} represents masked positions, "
                             "and the distillation is defined for models that represent a user by the last position "
                             "(SASRec, GRU4Rec backbones); leave self_distill out.")
-        vectors = getattr(dataset, BLEND_ITEM_EMB_ATTR, None)
-        if vectors is None:
-            raise UserError(f"self_distill={self.self_distill_weight}: the text vectors are not on the dataset "
-                            f"(dataset.{BLEND_ITEM_EMB_ATTR}); run through run_recbole_llmemb.py, which builds them.")
+        vectors = self._text_vectors(dataset, f"self_distill={self.self_distill_weight}")
         self.USER_ID = config["USER_ID_FIELD"]
         histories, lengths = training_histories(dataset, self.USER_ID, self.ITEM_SEQ, self.ITEM_SEQ_LEN,
                                                 self.POS_ITEM_ID, self.max_seq_length)
