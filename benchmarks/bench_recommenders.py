@@ -174,6 +174,9 @@ ROWS = {
         f"the '{label}' row's checkpoint ranked by the text mixture (new items reach the text's part like any item)"
         + (", input items out of the ranking" if masked else ""))
        for label in ("SASRec, new items", "LLMEmbSASRec, new items") for masked in ("", ", history masked")},
+    "LLMEmbSASRec, new items + text mixture at 0.7": (
+        "new items", "LLMEmbSASRec", RERANK_MIXTURE.replace("text_blend=0.5", "text_blend=0.7") + ",eval_checkpoint={ckpt:LLMEmbSASRec, new items}",
+        "the same at share 0.7 (0.5 was chosen on validation; this row measures what a larger share does for new items)"),
     "SASRec, new items, history masked": ("new items", "SASRec", "mask_history=True,eval_checkpoint={ckpt:SASRec, new items}",
                                           "the 'SASRec, new items' row's checkpoint, input items out of the ranking"),
     "SASRec, new items as negatives": ("new items as negatives", "SASRec", "", "baseline (the alignment SASRec of the new-items rows): 10% of the "
