@@ -119,6 +119,12 @@ ROWS = {
                                    "the defaults plus the text's own next-item distribution mixed with the model's "
                                    "(share 0.5, temperature 0.05; the input items out of the text's part), in training "
                                    "and evaluation"),
+    "LLMEmbSASRec, text mixture and own loss": ("full", "LLMEmbSASRec", TEXT_MIXTURE + ",text_mixture_own_loss=1",
+                                                "'LLMEmbSASRec, text mixture' with the model's own cross-entropy added "
+                                                "to the mixture's in training (weight 1): does the model trained beside "
+                                                "the text stay a whole recommender?"),
+    "LLMEmbSASRec + text mixture": ("full", "LLMEmbSASRec", RERANK_MIXTURE + ",eval_checkpoint={ckpt:LLMEmbSASRec}",
+                                    "the LLMEmbSASRec row's checkpoint ranked by the text mixture (nothing retrained)"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
     # ---- the language model as the one difference (plain vectors: no SCFT on any of them)
@@ -134,8 +140,13 @@ ROWS = {
     "LLMEmbSASRec, LM vectors trained": ("full", "LLMEmbSASRec", "freeze_emb=False",
                                          "the defaults with the SCFT item matrix trained with the model (end to end "
                                          "from the LM vectors on), not frozen"),
-    "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM, frozen, 3 passes) through the default RAT, "
-                   "no alignment"),
+    "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM frozen, masked-token head, 10 passes over "
+                   "the items) through the default RAT, no alignment"),
+    "SAIDSASRec + text mixture": ("full", "SAIDSASRec", RERANK_MIXTURE + ",eval_checkpoint={ckpt:SAIDSASRec}",
+                                  "the SAIDSASRec row's checkpoint ranked by the text mixture (nothing retrained)"),
+    "SAIDSASRec + text mixture, history masked": (
+        "full", "SAIDSASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:SAIDSASRec}",
+        "the SAIDSASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
                      "of 16 latent categories of the alignment SASRec's items, histories of 32 tokens an item) "
                      "through the default RAT (no alignment)"),
@@ -225,7 +236,8 @@ ROWS = {
 #: RecBole ranks them for sequential models, and Beauty has no repeat interaction)
 MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec, no text (random vectors)",
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
-          "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture"]
+          "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
+          "LLMEmbSASRec, text mixture and own loss", "SAIDSASRec"]
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -237,6 +249,14 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, no text (random vectors), history masked", "SASRec, 40 epochs, history masked", "the pipeline without text (both allowed 20 epochs more), both masked"),
     ("LLMEmbSASRec, history masked", "LLMEmbSASRec, no text (random vectors), history masked", "the text, both masked"),
     ("LLMEmbSASRec, text mixture", "LLMEmbSASRec", "the text's distribution mixed with the model's, in training and evaluation"),
+    ("LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture", "the model's own cross-entropy beside the mixture's in training"),
+    ("LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec + text mixture", "the mixture (beside the own loss) in training too vs after it only, same LM table"),
+    ("LLMEmbSASRec, text mixture and own loss", "SASRec + text mixture", "the LM's table and alignment, the mixture (beside the own loss) in training too vs after it"),
+    ("LLMEmbSASRec, text mixture and own loss, history masked", "SASRec + text mixture, history masked", "the same, both masked"),
+    ("LLMEmbSASRec, text mixture and own loss, history masked", "SASRec, 40 epochs, history masked", "the LM's table, alignment and text mixture with the own loss (both allowed 20 epochs beyond the SASRec row), both masked"),
+    ("SAIDSASRec", "SASRec, 40 epochs", "SAID's vectors (repaired stage) through RAT (both allowed 20 epochs beyond the SASRec row)"),
+    ("SAIDSASRec, history masked", "SASRec, 40 epochs, history masked", "the same, both masked"),
+    ("SAIDSASRec + text mixture, history masked", "SASRec + text mixture, history masked", "SAID's vectors through RAT, both with the text mixture after training, both masked"),
     ("SASRec + text mixture", "SASRec", "the text mixture after training"),
     ("LLMEmbSASRec + text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment (and 20 more epochs), both with the text mixture after training, both masked"),
     ("SASRec, new items + text mixture", "SASRec, new items", "the text mixture after training, new items held out"),

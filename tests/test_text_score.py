@@ -165,7 +165,14 @@ def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
     with torch.no_grad():  # eval mode (no dropout): the loss on these rows is their mean negative log-probability
         loss = model.calculate_loss(interaction)
     target = interaction["item_id"]
-    torch.testing.assert_close(loss, -raw[torch.arange(len(raw)), target].mean(), rtol=1e-4, atol=1e-5)
+    rows = torch.arange(len(raw))
+    torch.testing.assert_close(loss, -raw[rows, target].mean(), rtol=1e-4, atol=1e-5)
+    model.text_mixture_own_loss = 0.5  # text_mixture_own_loss: the model's own cross-entropy joins the mixture's
+    with torch.no_grad():
+        both = model.calculate_loss(interaction)
+    own_nll = -torch.log_softmax(own, dim=1)[rows, target].mean()
+    torch.testing.assert_close(both, loss + 0.5 * own_nll, rtol=1e-4, atol=1e-5)
+    assert own_nll > 0.1
     assert np.isfinite(results["test"]["overall"]["ndcg@10"]) and results["history"][-1]["losses"]["rec"] > 0
 
 
@@ -174,3 +181,5 @@ def test_the_mixture_is_refused_where_undefined(tiny):
         run(tiny, "LLMEmbBERT4Rec", text_mixture=0.3)
     with pytest.raises(UserError, match="there is none"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_tau=0.1)).check_applicable()
+    with pytest.raises(UserError, match="no model is trained with a mixture"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_own_loss=1.0)).check_applicable()

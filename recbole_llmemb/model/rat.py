@@ -93,6 +93,7 @@ class RATMixin:
             self.item_embedding.hold_out_ids(held_out, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
         self.text_score = self._text_score(config, dataset)
         self.text_mixture = self._text_mixture(config, dataset)
+        self.text_mixture_own_loss = float(read(config, "text_mixture_own_loss"))
         self.self_distill_weight = float(read(config, "self_distill"))
         self.self_distill = self._self_distill(config, dataset)
         #: the last training step's loss terms, and their sums since the trainer last asked (per-epoch means)
@@ -207,9 +208,12 @@ class RATMixin:
             return self.loss_fct(score(pos), score(interaction[self.NEG_ITEM_ID])), seq_output
         logits = seq_output @ self.item_embedding.weight.T
         logits = logits + self._text_term(interaction) if text else logits
-        if self.text_mixture is not None:  # log-probabilities: the cross-entropy of them is the mixture's
-            logits = self.text_mixture(logits, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return self.loss_fct(logits, pos), seq_output
+        if self.text_mixture is None:
+            return self.loss_fct(logits, pos), seq_output
+        # log-probabilities: the cross-entropy of them is the mixture's
+        loss = self.loss_fct(self.text_mixture(logits, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]), pos)
+        own = self.text_mixture_own_loss
+        return (loss + own * self.loss_fct(logits, pos) if own > 0 else loss), seq_output
 
     def forward(self, *args, **kwargs):
         """The backbone's forward; its lookups of the input sequence scaled by ``seq_input_scale``."""

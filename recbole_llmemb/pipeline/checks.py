@@ -121,6 +121,10 @@ def check_applicable(config, plugin_model, command_line_keys):
         raise UserError("text_mixture_tau is the temperature of the text's part of a mixture, and there is none "
                         "(text_mixture=0, and no re-ranker with text_blend_mode=mixture): give --text_mixture=0.3 "
                         "or leave text_mixture_tau out.")
+    if plugin_model and "text_mixture_own_loss" in command_line_keys and not float(config["text_mixture"] or 0) > 0:
+        raise UserError("text_mixture_own_loss weighs the model's own loss beside the mixture's in training, and no "
+                        "model is trained with a mixture (text_mixture=0): give --text_mixture=0.5 or leave "
+                        "text_mixture_own_loss out.")
     for key in ("text_score", "self_distill", "text_mixture"):  # each reads the user at the last position
         if plugin_model and float(config[key] or 0) > 0 and model.endswith("BERT4Rec"):
             raise UserError(f"{key}={config[key]}: {model} represents masked positions, and {key} is defined for "
