@@ -21,14 +21,24 @@ def add_arguments(parser):
     parser.add_argument("--dataset", default="amazon-beauty")
     parser.add_argument("--data_path", default=os.path.join(os.path.dirname(ROOT), "shared", "datasets"))
     parser.add_argument("--out", default=None)
+    parser.add_argument("--paper", action="store_true", help="the paper's protocol: props/paper.yaml after beauty.yaml")
+    parser.add_argument("--set", default="", help="key=value,... more settings (llm_path=all-mpnet-base-v2: that model's vectors)")
+
+
+def settings_of(args):
+    """The extra settings of ``--set``, values read as YAML (numbers, booleans, words)."""
+    import yaml
+
+    return {k: yaml.safe_load(v) for k, v in (kv.split("=", 1) for kv in args.set.split(",") if kv)}
 
 
 def load(args, before_split=None):
     """``(config, dataset, model, trainer, valid, test, extra)`` for ``args.checkpoint`` (weights loaded,
     eval mode); ``extra = before_split(config, dataset)``, called on the dataset as loaded (the split
     turns its item table into tensors)."""
-    config = Config(args.model, args.dataset, [os.path.join(ROOT, "benchmarks", "beauty.yaml")],
-                    {"data_path": args.data_path, "eval_checkpoint": args.checkpoint, "show_progress": False})
+    files = [os.path.join(ROOT, "benchmarks", "beauty.yaml")] + ([os.path.join(ROOT, "props", "paper.yaml")] if args.paper else [])
+    config = Config(args.model, args.dataset, files, {"data_path": args.data_path, "eval_checkpoint": args.checkpoint,
+                                                      "show_progress": False, **settings_of(args)})
     init_logger(config)
     init_seed(config["seed"], config["reproducibility"])
     dataset = load_dataset(config)
