@@ -60,6 +60,11 @@ ROWS = {
                               "nothing retrained)"),
     "SASRec + text mixture, history masked": ("full", "SASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:SASRec}",
                                               "the SASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
+    "SASRec + text mixture, all-mpnet-base-v2, history masked": (
+        "full", "SASRec", "text_blend=0.7,text_blend_gate=none,text_blend_mode=mixture,text_mixture_tau=0.05,"
+        "llm_path=all-mpnet-base-v2,mask_history=True,eval_checkpoint={ckpt:SASRec}",
+        "the SASRec row's checkpoint ranked by the mixture with all-mpnet-base-v2's plain vectors (share 0.7, tau 0.05: "
+        "validation's choice for them, benchmarks/results/probes/text_mixture_mpnet.json), input items out of the ranking"),
     "LLMEmbSASRec + text mixture, history masked": (
         "full", "LLMEmbSASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
         "the LLMEmbSASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
@@ -270,6 +275,7 @@ LIKE_FOR_LIKE = [
     ("TSLRecSASRec", "SASRec, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("TSLRecSASRec", "LLMEmbSASRec", "the vectors and RAT's alignment: TSLRec's (alpha 0) vs LLMEmb's"),
     ("SASRec + text mixture, history masked", "SASRec, history masked", "the text mixture after training, both masked"),
+    ("SASRec + text mixture, all-mpnet-base-v2, history masked", "SASRec + text mixture, history masked", "the text's encoder: all-mpnet-base-v2 vs the packaged MiniLM (each at its validation's share), both mixed after training, both masked"),
     ("LLMEmbSASRec, text mixture", "SASRec + text mixture", "the LM's table and alignment, the mixture in training too vs after it"),
     ("LLMEmbSASRec, text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment, the mixture in training too vs after it, both masked"),
     ("LLMEmbSASRec, text mixture, history masked", "LLMEmbSASRec + text mixture, history masked", "the mixture in training too vs after it, same LM table, both masked"),
