@@ -16,7 +16,9 @@ evaluates with the benchmark's long-tail groups; beta is compared on validation,
 ``--scale=mixture`` ranks by a mixture of the two next-item distributions instead of a sum of scores,
 ``log((1 - beta) softmax(scores) + beta softmax(cosine / tau))`` (the user's history left out of both
 softmaxes): the text's confident picks come first, and where it is unsure the model's order stands.
-``--own_tau`` divides the model's scores before its softmax (how sure the model's part is).
+``--own_tau`` divides the model's scores before its softmax (how sure the model's part is);
+``--own_over=all`` takes that softmax over every item, as the package's mixture does (the input
+items then masked), instead of over the items outside the input sequence.
 
 ``--candidates=tail`` applies the text term to tail items only (head items keep the model's score).
 
@@ -52,6 +54,9 @@ def main():
     parser.add_argument("--scale", default="z", choices=["z", "raw", "mixture"],
                         help="z: standardised per user; raw: scores + beta * cosine; mixture: of the two softmaxes")
     parser.add_argument("--tau", type=float, default=0.05, help="the text softmax's temperature (--scale=mixture)")
+    parser.add_argument("--own_over", default="rest", choices=["rest", "all"],
+                        help="the model softmax's items (--scale=mixture): those outside the input sequence, or every "
+                             "item as the package's TextMixture (the input items then masked)")
     parser.add_argument("--own_tau", type=float, default=1.0,
                         help="the model softmax's temperature (--scale=mixture; 1: its scores as trained)")
     parser.add_argument("--method", default="scft", help="the generator whose vectors make the text score (plain: no SCFT)")
@@ -87,7 +92,8 @@ def main():
         if args.scale == "mixture":
             seen = torch.zeros_like(text, dtype=torch.bool).scatter_(1, seq.clamp(max=text.shape[1] - 1), True)
             seen[:, 0] = True
-            own_logp = torch.log_softmax((scores.float() / args.own_tau).masked_fill(seen, -torch.inf), dim=1)
+            own = scores.float() / args.own_tau
+            own_logp = torch.log_softmax(own if args.own_over == "all" else own.masked_fill(seen, -torch.inf), dim=1)
             text_logp = torch.log_softmax((text / args.tau).masked_fill(seen, -torch.inf), dim=1)
             mixed = torch.logaddexp(own_logp + math.log1p(-beta["value"]), text_logp + math.log(beta["value"]))
             return mixed.masked_fill(seen, -1e9)
@@ -105,7 +111,7 @@ def main():
     if args.out:
         checkpoint_probe.append_run(args.out, {
             "checkpoint": os.path.relpath(args.checkpoint, ROOT), "model": args.model, "method": args.method,
-            "norm": "whiten", "last": args.last, "gate": args.gate, "scale": args.scale, "tau": args.tau if args.scale == "mixture" else None, "own_tau": args.own_tau if args.scale == "mixture" else None, "candidates": args.candidates, "command": " ".join(sys.argv), "rows": rows})
+            "norm": "whiten", "last": args.last, "gate": args.gate, "scale": args.scale, "tau": args.tau if args.scale == "mixture" else None, "own_tau": args.own_tau if args.scale == "mixture" else None, "own_over": args.own_over if args.scale == "mixture" else None, "candidates": args.candidates, "command": " ".join(sys.argv), "rows": rows})
 
 
 if __name__ == "__main__":
