@@ -92,8 +92,8 @@ def main():
         if args.scale == "mixture":
             seen = torch.zeros_like(text, dtype=torch.bool).scatter_(1, seq.clamp(max=text.shape[1] - 1), True)
             seen[:, 0] = True
-            own = scores.float() / args.own_tau
-            own_logp = torch.log_softmax(own if args.own_over == "all" else own.masked_fill(seen, -torch.inf), dim=1)
+            own_scores = scores.float() / args.own_tau
+            own_logp = torch.log_softmax(own_scores if args.own_over == "all" else own_scores.masked_fill(seen, -torch.inf), dim=1)
             text_logp = torch.log_softmax((text / args.tau).masked_fill(seen, -torch.inf), dim=1)
             mixed = torch.logaddexp(own_logp + math.log1p(-beta["value"]), text_logp + math.log(beta["value"]))
             return mixed.masked_fill(seen, -1e9)
