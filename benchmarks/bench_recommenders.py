@@ -46,6 +46,10 @@ RERANK_PAPER = "text_blend=0.3,text_blend_gate=none"  # under the paper's protoc
 TEXT_MIXTURE = "text_mixture=0.5,text_mixture_tau=0.05"
 #: the same mixture after training, as a re-ranker of any model
 RERANK_MIXTURE = "text_blend=0.5,text_blend_gate=none,text_blend_mode=mixture,text_mixture_tau=0.05"
+#: the re-ranker's share chosen on validation in the package's own form of the mixture (the model's softmax
+#: over every item; probe_text_fusion --own_over=all, benchmarks/results/probes/text_mixture.json): 0.3 under
+#: full ranking; under the paper's protocol (text_mixture_paper.json) PAPER_SHARE
+RERANK_MIXTURE_03 = RERANK_MIXTURE.replace("text_blend=0.5", "text_blend=0.3")
 #: label -> (protocol, model, overrides, what the row tests). Every plugin row runs the shipped defaults (no
 #: re-ranker) unless its overrides say otherwise; a "+ re-ranker" row evaluates another row's checkpoint.
 ROWS = {
@@ -65,6 +69,13 @@ ROWS = {
         "llm_path=all-mpnet-base-v2,mask_history=True,eval_checkpoint={ckpt:SASRec}",
         "the SASRec row's checkpoint ranked by the mixture with all-mpnet-base-v2's plain vectors (share 0.7, tau 0.05: "
         "validation's choice for them, benchmarks/results/probes/text_mixture_mpnet.json), input items out of the ranking"),
+    "SASRec + text mixture at 0.3, history masked": (
+        "full", "SASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:SASRec}",
+        "the SASRec row's checkpoint ranked by the text mixture at share 0.3 (validation's choice in the package's "
+        "form of the mixture), input items out of the ranking"),
+    "LLMEmbSASRec + text mixture at 0.3, history masked": (
+        "full", "LLMEmbSASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
+        "the LLMEmbSASRec row's checkpoint ranked by the text mixture at share 0.3, input items out of the ranking"),
     "LLMEmbSASRec + text mixture, history masked": (
         "full", "LLMEmbSASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
         "the LLMEmbSASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
@@ -275,6 +286,8 @@ LIKE_FOR_LIKE = [
     ("TSLRecSASRec", "SASRec, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("TSLRecSASRec", "LLMEmbSASRec", "the vectors and RAT's alignment: TSLRec's (alpha 0) vs LLMEmb's"),
     ("SASRec + text mixture, history masked", "SASRec, history masked", "the text mixture after training, both masked"),
+    ("SASRec + text mixture at 0.3, history masked", "SASRec, history masked", "the text mixture after training at validation's share, both masked"),
+    ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec + text mixture at 0.3, history masked", "the LM's table and alignment (and 20 more epochs), both with the mixture at 0.3, both masked"),
     ("SASRec + text mixture, all-mpnet-base-v2, history masked", "SASRec + text mixture, history masked", "the text's encoder: all-mpnet-base-v2 vs the packaged MiniLM (each at its validation's share), both mixed after training, both masked"),
     ("LLMEmbSASRec, text mixture", "SASRec + text mixture", "the LM's table and alignment, the mixture in training too vs after it"),
     ("LLMEmbSASRec, text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment, the mixture in training too vs after it, both masked"),
