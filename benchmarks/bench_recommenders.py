@@ -75,6 +75,9 @@ ROWS = {
         "full", "SASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:SASRec}",
         "the SASRec row's checkpoint ranked by the text mixture at share 0.3 (validation's choice in the package's "
         "form of the mixture), input items out of the ranking"),
+    "SASRec, 40 epochs + text mixture at 0.3, history masked": (
+        "full", "SASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:SASRec, 40 epochs}",
+        "the 'SASRec, 40 epochs' row's checkpoint ranked by the text mixture at share 0.3, input items out of the ranking"),
     "LLMEmbSASRec + text mixture at 0.3, history masked": (
         "full", "LLMEmbSASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
         "the LLMEmbSASRec row's checkpoint ranked by the text mixture at share 0.3, input items out of the ranking"),
@@ -246,6 +249,9 @@ ROWS = {
     "SASRec paper + text mixture at 0.03": ("paper", "SASRec", RERANK_MIXTURE_PAPER + ",eval_checkpoint={ckpt:SASRec paper}",
                                             "the SASRec paper row's checkpoint ranked by the text mixture at share 0.03, "
                                             "validation's choice in the package's form under this protocol"),
+    "SASRec paper, 40 epochs + text mixture at 0.03": (
+        "paper", "SASRec", RERANK_MIXTURE_PAPER + ",eval_checkpoint={ckpt:SASRec paper, 40 epochs}",
+        "the 'SASRec paper, 40 epochs' row's checkpoint ranked by the text mixture at share 0.03"),
     "LLMEmbSASRec paper + text mixture at 0.03": (
         "paper", "LLMEmbSASRec", RERANK_MIXTURE_PAPER + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
         "the LLMEmbSASRec paper row's checkpoint ranked by the text mixture at share 0.03"),
@@ -299,6 +305,7 @@ LIKE_FOR_LIKE = [
     ("SASRec + text mixture, history masked", "SASRec, history masked", "the text mixture after training, both masked"),
     ("SASRec + text mixture at 0.3, history masked", "SASRec, history masked", "the text mixture after training at validation's share, both masked"),
     ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec + text mixture at 0.3, history masked", "the LM's table and alignment (and 20 more epochs), both with the mixture at 0.3, both masked"),
+    ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "the LM's table and alignment (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
     ("SASRec + text mixture, all-mpnet-base-v2, history masked", "SASRec + text mixture, history masked", "the text's encoder: all-mpnet-base-v2 vs the packaged MiniLM (each at its validation's share), both mixed after training, both masked"),
     ("LLMEmbSASRec, text mixture", "SASRec + text mixture", "the LM's table and alignment, the mixture in training too vs after it"),
     ("LLMEmbSASRec, text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment, the mixture in training too vs after it, both masked"),
@@ -324,6 +331,7 @@ LIKE_FOR_LIKE = [
     ("SASRec paper + text mixture", "SASRec paper", "the text mixture after training (share 0.5), paper protocol"),
     ("SASRec paper + text mixture at 0.03", "SASRec paper", "the text mixture after training at validation's share, paper protocol"),
     ("LLMEmbSASRec paper + text mixture at 0.03", "SASRec paper + text mixture at 0.03", "the LM's table and alignment (and the warm start's extra epochs), both with the text mixture after training"),
+    ("LLMEmbSASRec paper + text mixture at 0.03", "SASRec paper, 40 epochs + text mixture at 0.03", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper), both with the text mixture after training"),
     ("SAIDSASRec paper", "SASRec paper, 40 epochs", "SAID's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
