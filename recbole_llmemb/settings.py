@@ -119,6 +119,7 @@ _TABLE = [
     _s("self_distill_users", "int", 10, "with self_distill: how many text-retrieved users teach each user", "rat", "model", low=1),
     _s("text_mixture", "float", 0, "share of the next-item distribution given to the text's own: log((1 - s) softmax(model scores) + s softmax(cos / text_mixture_tau)), the cosine as text_score's, the user's input items out of the text's part; in training (the cross-entropy of the mixture) and evaluation; 0 = off (SASRec and GRU4Rec backbones, CE)", "rat", "model", low=0, high=1, high_open=True),
     _s("text_mixture_own_loss", "float", 0, "with text_mixture: weight of the model's own cross-entropy added to the mixture's in training (the model's distribution kept a whole recommender, not only the text's complement); 0 = the mixture's alone", "rat", "model", low=0),
+    _s("text_mixture_over", "word", "all", "with text_mixture or text_blend_mode: mixture: the items the model's softmax covers, all (every item) | new (the items outside the user's input, as the text's part; the input items then leave the ranking)", "rat", "text", ("all", "new")),
     _s("text_mixture_tau", "float", 0.05, "with text_mixture or text_blend_mode: mixture: the temperature of the text's softmax over cosines", "rat", "text", low=0, low_open=True),
     _s("text_score_trainable", "bool", True, "with text_score: learn its weight with the model (False: keep the start weight)", "rat", "model"),
     _s("output_bias", "bool", False, "BERT4Rec backbones: RecBole's trainable per-item output bias (a free popularity term)", "rat", "model"),

@@ -217,6 +217,12 @@ def test_the_mixture_re_ranker_ranks_recbole_s_sasrec_by_the_mixture_and_refuses
     want[:, 0] = -np.inf
     torch.testing.assert_close(got, want)
     assert results["config"]["text_blend_mode"] == "mixture"
+    config["text_mixture_over"] = "new"  # the model's part over the items outside the input: the setting reaches it
+    trainer.reranker = TextReranker.from_config(config, dataset.blend_item_emb, None, None, sequential=True)
+    with torch.no_grad():
+        _, got, _, _ = trainer._full_sort_batch_eval(batch)
+    want = TextMixture(dataset.blend_item_emb, 0.4, 0.1, last=3, over="new")(raw, interaction["item_id_list"], interaction["item_length"])
+    torch.testing.assert_close(got, want)
     for bad, words in (({"text_blend": 1.0, "text_blend_gate": "none"}, "in \\(0, 1\\)"), ({"text_blend": 0.4}, "not tail")):
         with pytest.raises(UserError, match=words):
             run(wide, "SASRec", text_blend_mode="mixture", **bad)

@@ -148,6 +148,32 @@ def test_the_mixture_matches_the_hand_computation():
         TextMixture(vectors, 1.0, 0.1, last=3)
 
 
+def test_the_mixture_over_new_items_renormalises_the_model_outside_the_input():
+    """``over="new"``: the model's softmax over the items outside the input (as the text's), input items out of
+    the ranking; in training a target that repeats an input item keeps the model's part."""
+    rng = np.random.default_rng(4)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(8, 4))]).astype(np.float32)
+    scores = torch.as_tensor(rng.normal(size=(2, 9)) * 3, dtype=torch.float32)
+    seq, length = torch.tensor([[1, 2, 3, 4], [5, 0, 0, 0]]), torch.tensor([4, 1])
+    mixture = TextMixture(vectors, 0.3, 0.1, last=3, over="new")
+    got = mixture(scores, seq, length)
+    table = whitened_unit(vectors)
+    for row, history in enumerate([[1, 2, 3, 4], [5]]):
+        own = np.exp(scores[row].numpy().astype(np.float64))
+        own[[0] + history] = 0.0
+        text = np.exp(table @ table[history[-3:]].mean(0) / 0.1)
+        text[[0] + history] = 0.0
+        want = 0.7 * own / own.sum() + 0.3 * text / text.sum()
+        np.testing.assert_allclose(got[row].exp().numpy(), want, rtol=1e-4, atol=1e-7)
+    assert torch.isneginf(got[0, [0, 1, 2, 3, 4]]).all() and torch.isfinite(got[0, 5:]).all()
+    repeat = mixture(scores, seq, length, target=torch.tensor([2, 6]))
+    assert torch.isfinite(repeat[0, 2]) and torch.isneginf(repeat[0, 1])
+    # the two forms differ: "all" leaves the model's mass on the input items, so less on the rest
+    assert (TextMixture(vectors, 0.3, 0.1, last=3)(scores, seq, length)[0, 5:] < got[0, 5:]).all()
+    with pytest.raises(ValueError, match="over all or new"):
+        TextMixture(vectors, 0.3, 0.1, last=3, over="rest")
+
+
 def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
     """The training loss is the mixture's cross-entropy; evaluation ranks by the mixture's probabilities."""
     config, results, trainer, _ = run(wide, "LLMEmbSASRec", text_mixture=0.4, llm_embedding_method="plain",
@@ -179,7 +205,9 @@ def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
 def test_the_mixture_is_refused_where_undefined(tiny):
     with pytest.raises(UserError, match="text_mixture=0.3: .*represents masked positions"):
         run(tiny, "LLMEmbBERT4Rec", text_mixture=0.3)
-    with pytest.raises(UserError, match="there is none"):
+    with pytest.raises(UserError, match="text_mixture_tau is the temperature .* no mixture"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_tau=0.1)).check_applicable()
+    with pytest.raises(UserError, match="text_mixture_over is the items .* no mixture"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_over="new")).check_applicable()
     with pytest.raises(UserError, match="no model is trained with a mixture"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_own_loss=1.0)).check_applicable()

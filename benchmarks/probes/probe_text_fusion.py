@@ -17,8 +17,9 @@ evaluates with the benchmark's long-tail groups; beta is compared on validation,
 ``log((1 - beta) softmax(scores) + beta softmax(cosine / tau))`` (the user's history left out of both
 softmaxes): the text's confident picks come first, and where it is unsure the model's order stands.
 ``--own_tau`` divides the model's scores before its softmax (how sure the model's part is);
-``--own_over=all`` takes that softmax over every item, as the package's mixture does (the input
-items then masked), instead of over the items outside the input sequence.
+``--own_over=all`` takes that softmax over every item (``text_mixture_over: all``, the package's default;
+the input items then masked) instead of over the items outside the input sequence (``rest``:
+``text_mixture_over: new``). The mixture is the package's :class:`TextMixture`.
 
 ``--candidates=tail`` applies the text term to tail items only (head items keep the model's score).
 
@@ -41,6 +42,7 @@ from benchmarks.probes import checkpoint_probe  # noqa: E402
 from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
 from recbole_llmemb.pipeline.generate import item_embeddings  # noqa: E402
 from recbole_llmemb.evaluation.rerank import TextReranker, zscore_rows  # noqa: E402
+from recbole_llmemb.model.text_score import TextMixture, input_items  # noqa: E402
 
 
 def main():
@@ -71,6 +73,7 @@ def main():
     is_tail = torch.as_tensor(~trainer.groups.is_head, dtype=torch.float32)
     is_tail[0] = 0.0
     own = model.full_sort_predict
+    mixture = TextMixture(vectors, 0.5, args.tau, args.last, over="new" if args.own_over == "rest" else "all")
     beta = {"value": 0.0}
 
     def fused(interaction):
@@ -89,14 +92,10 @@ def main():
             logp = torch.log_softmax(scores[:, 1:].float(), dim=1)
             weight = (-(logp.exp() * logp).sum(1) / math.log(logp.shape[1])).unsqueeze(1)
         only = is_tail[: text.shape[1]].unsqueeze(0) if args.candidates == "tail" else 1.0
-        if args.scale == "mixture":
-            seen = torch.zeros_like(text, dtype=torch.bool).scatter_(1, seq.clamp(max=text.shape[1] - 1), True)
-            seen[:, 0] = True
-            own_scores = scores.float() / args.own_tau
-            own_logp = torch.log_softmax(own_scores if args.own_over == "all" else own_scores.masked_fill(seen, -torch.inf), dim=1)
-            text_logp = torch.log_softmax((text / args.tau).masked_fill(seen, -torch.inf), dim=1)
-            mixed = torch.logaddexp(own_logp + math.log1p(-beta["value"]), text_logp + math.log(beta["value"]))
-            return mixed.masked_fill(seen, -1e9)
+        if args.scale == "mixture":  # the package's mixture (the re-ranker's), the input items out of the ranking
+            mixture.share = beta["value"]
+            mixed = mixture(scores.float() / args.own_tau, seq, seq_len)
+            return mixed.masked_fill(input_items(seq, mixed.shape[1]), -1e9)
         if args.scale == "raw":
             return scores + beta["value"] * weight * text * only
         return zscore_rows(scores) + beta["value"] * weight * zscore_rows(text) * only

@@ -12,7 +12,8 @@ is the model's alone; the re-ranked validation scores pick the best epoch.
 
 With ``text_blend_mode: mixture`` the ranking is instead by the mixture of the two next-item
 distributions, ``(1 - w) softmax(scores) + w softmax(cos / text_mixture_tau)``
-(:class:`~recbole_llmemb.model.text_score.TextMixture`, which a plugin model can also train with).
+(:class:`~recbole_llmemb.model.text_score.TextMixture`, which a plugin model can also train with;
+``text_mixture_over: new`` takes the model's softmax over the items outside the user's input only).
 
 Off by default (``text_blend: 0``); ``props/rerank.yaml`` turns it on.
 """
@@ -55,7 +56,7 @@ class TextReranker:
     """Blends a batch's ``(users, items)`` score matrix with the text score (see the module doc)."""
 
     def __init__(self, vectors, weight, tail_items=None, last=3, seq_fields=None, user_history=None,
-                 user_field=None, gate=None, mixture_tau=None):
+                 user_field=None, gate=None, mixture_tau=None, mixture_over="all"):
         if weight <= 0:
             raise UserError(f"text_blend={weight}: the re-ranker needs a weight > 0 (0 turns it off).")
         #: the mixture's text part (``text_blend_mode: mixture``), else ``None``
@@ -65,7 +66,7 @@ class TextReranker:
                 raise UserError(f"text_blend_mode=mixture: text_blend={weight} is the text's share of the mixture, in "
                                 f"(0, 1), and the share is the same for every user and item (text_blend_gate=none, "
                                 f"not {gate}).")
-            self.mixture = TextMixture(vectors, weight, mixture_tau, last)
+            self.mixture = TextMixture(vectors, weight, mixture_tau, last, mixture_over)
         self.table = text_table(vectors)
         self.weight = float(weight)
         self.tail = None if tail_items is None else torch.as_tensor(tail_items, dtype=torch.float32)
@@ -88,12 +89,15 @@ class TextReranker:
         if gate != "none":  # tail by the evaluation's own definition (training counts)
             tail = ~np.asarray(is_head, dtype=bool)
             tail[0] = False
-        tau = float(settings.read(config, "text_mixture_tau")) if settings.read(config, "text_blend_mode") == "mixture" else None
+        mixture = {}
+        if settings.read(config, "text_blend_mode") == "mixture":
+            mixture = {"mixture_tau": float(settings.read(config, "text_mixture_tau")),
+                       "mixture_over": settings.read(config, "text_mixture_over")}
         if sequential:
             fields = (config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"], config["ITEM_LIST_LENGTH_FIELD"])
-            return cls(vectors, weight, tail, last, seq_fields=fields, gate=gate, mixture_tau=tau)
+            return cls(vectors, weight, tail, last, seq_fields=fields, gate=gate, **mixture)
         return cls(vectors, weight, tail, last, user_history=last_items(train_dataset, last),
-                   user_field=config["USER_ID_FIELD"], gate=gate, mixture_tau=tau)
+                   user_field=config["USER_ID_FIELD"], gate=gate, **mixture)
 
     def to(self, device):
         self.table = self.table.to(device)

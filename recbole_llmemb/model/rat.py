@@ -165,7 +165,8 @@ class RATMixin:
             raise UserError(f"text_mixture={share}: the mixture is of next-item distributions over every item, defined "
                             "for SASRec and GRU4Rec backbones trained with cross-entropy (loss_type CE); leave "
                             "text_mixture out.")
-        return TextMixture(self._text_vectors(dataset, f"text_mixture={share}"), share, float(read(config, "text_mixture_tau")), read(config, "text_blend_last"))
+        return TextMixture(self._text_vectors(dataset, f"text_mixture={share}"), share, float(read(config, "text_mixture_tau")),
+                           read(config, "text_blend_last"), read(config, "text_mixture_over"))
 
     def _self_distill(self, config, dataset):
         """LLM-ESR's self-distillation towards text-retrieved users (``self_distill`` > 0), else ``None``."""
@@ -211,7 +212,7 @@ class RATMixin:
         if self.text_mixture is None:
             return self.loss_fct(logits, pos), seq_output
         # log-probabilities: the cross-entropy of them is the mixture's
-        loss = self.loss_fct(self.text_mixture(logits, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN]), pos)
+        loss = self.loss_fct(self.text_mixture(logits, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], pos), pos)
         own = self.text_mixture_own_loss
         return (loss + own * self.loss_fct(logits, pos) if own > 0 else loss), seq_output
 

@@ -92,6 +92,14 @@ class TextScore(nn.Module):
         return self.weight * (cosines if factor is None else factor * cosines)
 
 
+def input_items(item_seq, n_items):
+    """``(B, n_items)`` mask of each row's input items, padding (id 0) included."""
+    seen = torch.zeros((len(item_seq), n_items), dtype=torch.bool, device=item_seq.device)
+    seen.scatter_(1, item_seq.clamp(max=n_items - 1), True)
+    seen[:, 0] = True
+    return seen
+
+
 class TextMixture(nn.Module):
     """The text as a second next-item distribution beside the model's, mixed rather than added:
     ``p(i) = (1 - share) softmax(scores)_i + share softmax(cos(t_i, q_u) / tau)_i``, the user's input items
@@ -99,24 +107,36 @@ class TextMixture(nn.Module):
     distributions, so an item needs both to rank it; in a mixture the text's confident picks rank by
     themselves, and the model has nothing to gain from undoing the text on the targets it misses.
     ``share`` and ``tau`` are fixed settings (a weight the training loss sets falls below what
-    validation wants: docs/results.md)."""
+    validation wants: docs/results.md).
 
-    def __init__(self, vectors, share, tau, last):
+    ``over`` says which items the model's softmax covers: ``all`` (every item), or ``new`` (those outside
+    the input, as the text's part): the two parts are then distributions over the same items, and a
+    model that puts much of its mass on the user's own items (a BPR model does) keeps its say on the
+    rest. Under ``new`` the input items leave the ranking; in training a target that repeats an input
+    item stays in the model's part (its loss would be infinite)."""
+
+    def __init__(self, vectors, share, tau, last, over="all"):
         super().__init__()
-        if not 0 < share < 1 or tau <= 0:
-            raise ValueError(f"share must be in (0, 1) and tau > 0, got {share}, {tau}")
+        if not 0 < share < 1 or tau <= 0 or over not in ("all", "new"):
+            raise ValueError(f"share must be in (0, 1), tau > 0 and over all or new, got {share}, {tau}, {over!r}")
         self.register_buffer("table", text_table(vectors), persistent=False)
-        self.share, self.tau, self.last = float(share), float(tau), int(last)
+        self.share, self.tau, self.last, self.over = float(share), float(tau), int(last), over
 
-    def text_log_probs(self, item_seq, item_seq_len):
+    def text_log_probs(self, item_seq, item_seq_len, seen=None):
         """``(B, n_items)``: log of the text's next-item distribution (input items and padding excluded)."""
         logits = text_cosines(self.table, item_seq, item_seq_len, self.last) / self.tau
-        seen = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, item_seq, True)
-        seen[:, 0] = True
+        seen = input_items(item_seq, logits.shape[1]) if seen is None else seen
         return torch.log_softmax(logits.masked_fill(seen, -torch.inf), dim=1)
 
-    def forward(self, scores, item_seq, item_seq_len):
-        """``(B, n_items)`` log-probabilities of the mixture; ``scores`` are the model's over every item."""
-        own = torch.log_softmax(scores.float(), dim=1) + np.log1p(-self.share)
-        text = self.text_log_probs(item_seq, item_seq_len)[:, : scores.shape[1]] + np.log(self.share)
+    def forward(self, scores, item_seq, item_seq_len, target=None):
+        """``(B, n_items)`` log-probabilities of the mixture; ``scores`` are the model's over every item,
+        ``target`` (training) each row's next item."""
+        n = min(scores.shape[1], self.table.shape[0])
+        scores = scores[:, :n].float()
+        seen = input_items(item_seq, self.table.shape[0])
+        if self.over == "new":
+            hide = seen[:, :n] if target is None else seen[:, :n].scatter(1, target.unsqueeze(1), False)
+            scores = scores.masked_fill(hide, -torch.inf)
+        own = torch.log_softmax(scores, dim=1) + np.log1p(-self.share)
+        text = self.text_log_probs(item_seq, item_seq_len, seen)[:, :n] + np.log(self.share)
         return torch.logaddexp(own, text)

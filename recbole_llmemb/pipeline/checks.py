@@ -117,10 +117,11 @@ def check_applicable(config, plugin_model, command_line_keys):
                         "BERT4Rec's own, or a general model's): leave target_weights out.")
     mixed = (plugin_model and float(config["text_mixture"] or 0) > 0) or (
         float(config["text_blend"] or 0) > 0 and config["text_blend_mode"] == "mixture")
-    if "text_mixture_tau" in command_line_keys and not mixed:
-        raise UserError("text_mixture_tau is the temperature of the text's part of a mixture, and there is none "
-                        "(text_mixture=0, and no re-ranker with text_blend_mode=mixture): give --text_mixture=0.3 "
-                        "or leave text_mixture_tau out.")
+    for key, what in (("text_mixture_tau", "the temperature of the text's part of a mixture"),
+                      ("text_mixture_over", "the items the model's part of a mixture covers")):
+        if key in command_line_keys and not mixed:
+            raise UserError(f"{key} is {what}, and there is no mixture (text_mixture=0, and no re-ranker with "
+                            f"text_blend_mode=mixture): give --text_mixture=0.3 or leave {key} out.")
     if plugin_model and "text_mixture_own_loss" in command_line_keys and not float(config["text_mixture"] or 0) > 0:
         raise UserError("text_mixture_own_loss weighs the model's own loss beside the mixture's in training, and no "
                         "model is trained with a mixture (text_mixture=0): give --text_mixture=0.5 or leave "
