@@ -52,6 +52,10 @@ RERANK_MIXTURE = "text_blend=0.5,text_blend_gate=none,text_blend_mode=mixture,te
 #: sits on the user's own input items, which are never among the sampled candidates)
 RERANK_MIXTURE_03 = RERANK_MIXTURE.replace("text_blend=0.5", "text_blend=0.3")
 RERANK_MIXTURE_PAPER = RERANK_MIXTURE.replace("text_blend=0.5", "text_blend=0.03")
+#: the mixture whose model part covers only the items outside the user's input (text_mixture_over: new; the
+#: probe's own form, probe_text_fusion --own_over=rest): under the paper's protocol validation picks share 0.5
+#: (0.3749 / 0.3784 / 0.3766 at 0.3 / 0.5 / 0.7 on the SASRec paper row's checkpoint, text_mixture_paper.json)
+RERANK_MIXTURE_NEW = RERANK_MIXTURE + ",text_mixture_over=new"
 #: label -> (protocol, model, overrides, what the row tests). Every plugin row runs the shipped defaults (no
 #: re-ranker) unless its overrides say otherwise; a "+ re-ranker" row evaluates another row's checkpoint.
 ROWS = {
@@ -255,6 +259,16 @@ ROWS = {
     "LLMEmbSASRec paper + text mixture at 0.03": (
         "paper", "LLMEmbSASRec", RERANK_MIXTURE_PAPER + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
         "the LLMEmbSASRec paper row's checkpoint ranked by the text mixture at share 0.03"),
+    "SASRec paper + text mixture over new items": (
+        "paper", "SASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:SASRec paper}",
+        "the SASRec paper row's checkpoint ranked by the text mixture with the model's part over the items outside "
+        "the input (text_mixture_over=new), at validation's share 0.5"),
+    "SASRec paper, 40 epochs + text mixture over new items": (
+        "paper", "SASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:SASRec paper, 40 epochs}",
+        "the 'SASRec paper, 40 epochs' row's checkpoint ranked by the same mixture"),
+    "LLMEmbSASRec paper + text mixture over new items": (
+        "paper", "LLMEmbSASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
+        "the LLMEmbSASRec paper row's checkpoint ranked by the same mixture"),
     "LLMEmbSASRec paper + re-ranker": ("paper", "LLMEmbSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
                                        "the LLMEmbSASRec paper row's checkpoint re-ranked (every user alike)"),
     "SAIDSASRec paper": ("paper", "SAIDSASRec", "", "the defaults, no re-ranker"),
@@ -332,6 +346,9 @@ LIKE_FOR_LIKE = [
     ("SASRec paper + text mixture at 0.03", "SASRec paper", "the text mixture after training at validation's share, paper protocol"),
     ("LLMEmbSASRec paper + text mixture at 0.03", "SASRec paper + text mixture at 0.03", "the LM's table and alignment (and the warm start's extra epochs), both with the text mixture after training"),
     ("LLMEmbSASRec paper + text mixture at 0.03", "SASRec paper, 40 epochs + text mixture at 0.03", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper), both with the text mixture after training"),
+    ("SASRec paper + text mixture over new items", "SASRec paper", "the text mixture (model part over new items) after training, paper protocol"),
+    ("SASRec paper + text mixture over new items", "SASRec paper + text mixture at 0.03", "the mixture's model part over the items outside the input vs over every item, each at validation's share"),
+    ("LLMEmbSASRec paper + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper), both with the mixture over new items"),
     ("SAIDSASRec paper", "SASRec paper, 40 epochs", "SAID's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
