@@ -226,3 +226,13 @@ def test_the_mixture_re_ranker_ranks_recbole_s_sasrec_by_the_mixture_and_refuses
     for bad, words in (({"text_blend": 1.0, "text_blend_gate": "none"}, "in \\(0, 1\\)"), ({"text_blend": 0.4}, "not tail")):
         with pytest.raises(UserError, match=words):
             run(wide, "SASRec", text_blend_mode="mixture", **bad)
+
+
+def test_the_mixture_re_ranker_gives_new_items_their_own_share(wide):
+    """``text_mixture_new_share``: the run's held-out items (``new_items``) mix at their own share."""
+    _, results, trainer, _ = run(wide, "SASRec", new_items=0.2, text_blend=0.4, text_blend_gate="none",
+                                 text_blend_mode="mixture", text_mixture_new_share=0.9)
+    is_new = torch.as_tensor(trainer.groups.is_new)
+    share = trainer.reranker.mixture.item_share
+    assert is_new.sum() == 100 and results["test"]["groups"]["item_new"]["size"] > 0
+    torch.testing.assert_close(share, torch.where(is_new, 0.9, 0.4).double())

@@ -174,6 +174,27 @@ def test_the_mixture_over_new_items_renormalises_the_model_outside_the_input():
         TextMixture(vectors, 0.3, 0.1, last=3, over="rest")
 
 
+def test_the_mixture_gives_new_items_their_own_share():
+    """``new_share``: the held-out items mix at their own share, the others at the common one."""
+    rng = np.random.default_rng(5)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(8, 4))]).astype(np.float32)
+    scores = torch.as_tensor(rng.normal(size=(1, 9)), dtype=torch.float32)
+    seq, length = torch.tensor([[1, 2]]), torch.tensor([2])
+    is_new = np.zeros(9, dtype=bool)
+    is_new[[6, 7]] = True
+    got = TextMixture(vectors, 0.3, 0.1, last=3, new_share=0.8, is_new=is_new)(scores, seq, length)[0].exp().numpy()
+    own = np.exp(scores[0].numpy().astype(np.float64))
+    own /= own.sum()
+    table = whitened_unit(vectors)
+    text = np.exp(table @ table[[1, 2]].mean(0) / 0.1)
+    text[[0, 1, 2]] = 0.0
+    text /= text.sum()
+    share = np.where(is_new, 0.8, 0.3)
+    np.testing.assert_allclose(got, (1 - share) * own + share * text, rtol=1e-4, atol=1e-7)
+    with pytest.raises(ValueError, match="come together"):
+        TextMixture(vectors, 0.3, 0.1, last=3, new_share=0.8)
+
+
 def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
     """The training loss is the mixture's cross-entropy; evaluation ranks by the mixture's probabilities."""
     config, results, trainer, _ = run(wide, "LLMEmbSASRec", text_mixture=0.4, llm_embedding_method="plain",
@@ -209,5 +230,7 @@ def test_the_mixture_is_refused_where_undefined(tiny):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_tau=0.1)).check_applicable()
     with pytest.raises(UserError, match="text_mixture_over is the items .* no mixture"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_over="new")).check_applicable()
+    with pytest.raises(UserError, match="no item is held out"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture=0.3, text_mixture_new_share=0.7)).check_applicable()
     with pytest.raises(UserError, match="no model is trained with a mixture"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tiny, text_mixture_own_loss=1.0)).check_applicable()

@@ -13,7 +13,8 @@ is the model's alone; the re-ranked validation scores pick the best epoch.
 With ``text_blend_mode: mixture`` the ranking is instead by the mixture of the two next-item
 distributions, ``(1 - w) softmax(scores) + w softmax(cos / text_mixture_tau)``
 (:class:`~recbole_llmemb.model.text_score.TextMixture`, which a plugin model can also train with;
-``text_mixture_over: new`` takes the model's softmax over the items outside the user's input only).
+``text_mixture_over: new`` takes the model's softmax over the items outside the user's input only;
+``text_mixture_new_share`` gives the items held out of training, ``new_items``, a share of their own).
 
 Off by default (``text_blend: 0``); ``props/rerank.yaml`` turns it on.
 """
@@ -56,7 +57,7 @@ class TextReranker:
     """Blends a batch's ``(users, items)`` score matrix with the text score (see the module doc)."""
 
     def __init__(self, vectors, weight, tail_items=None, last=3, seq_fields=None, user_history=None,
-                 user_field=None, gate=None, mixture_tau=None, mixture_over="all"):
+                 user_field=None, gate=None, mixture_tau=None, mixture_over="all", mixture_new_share=None, is_new=None):
         if weight <= 0:
             raise UserError(f"text_blend={weight}: the re-ranker needs a weight > 0 (0 turns it off).")
         #: the mixture's text part (``text_blend_mode: mixture``), else ``None``
@@ -66,7 +67,8 @@ class TextReranker:
                 raise UserError(f"text_blend_mode=mixture: text_blend={weight} is the text's share of the mixture, in "
                                 f"(0, 1), and the share is the same for every user and item (text_blend_gate=none, "
                                 f"not {gate}).")
-            self.mixture = TextMixture(vectors, weight, mixture_tau, last, mixture_over)
+            self.mixture = TextMixture(vectors, weight, mixture_tau, last, mixture_over, mixture_new_share,
+                                       None if mixture_new_share is None else is_new)
         self.table = text_table(vectors)
         self.weight = float(weight)
         self.tail = None if tail_items is None else torch.as_tensor(tail_items, dtype=torch.float32)
@@ -79,8 +81,9 @@ class TextReranker:
         self.user_field = user_field
 
     @classmethod
-    def from_config(cls, config, vectors, train_dataset, is_head, sequential):
-        """The re-ranker a run's settings ask for (``None`` when ``text_blend`` is 0)."""
+    def from_config(cls, config, vectors, train_dataset, is_head, sequential, is_new=None):
+        """The re-ranker a run's settings ask for (``None`` when ``text_blend`` is 0); ``is_new``: the items
+        held out of training (``new_items``), for the mixture's ``text_mixture_new_share``."""
         weight = float(config["text_blend"] or 0)
         if weight <= 0:
             return None
@@ -93,6 +96,9 @@ class TextReranker:
         if settings.read(config, "text_blend_mode") == "mixture":
             mixture = {"mixture_tau": float(settings.read(config, "text_mixture_tau")),
                        "mixture_over": settings.read(config, "text_mixture_over")}
+            new_share = settings.read(config, "text_mixture_new_share")
+            if new_share is not None and is_new is not None and np.any(is_new):
+                mixture.update(mixture_new_share=float(new_share), is_new=is_new)
         if sequential:
             fields = (config["ITEM_ID_FIELD"] + config["LIST_SUFFIX"], config["ITEM_LIST_LENGTH_FIELD"])
             return cls(vectors, weight, tail, last, seq_fields=fields, gate=gate, **mixture)

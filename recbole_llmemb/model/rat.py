@@ -92,7 +92,7 @@ class RATMixin:
         if held_out is not None:  # new items (``new_items``): their text alone
             self.item_embedding.hold_out_ids(held_out, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
         self.text_score = self._text_score(config, dataset)
-        self.text_mixture = self._text_mixture(config, dataset)
+        self.text_mixture = self._text_mixture(config, dataset, held_out)
         self.text_mixture_own_loss = float(read(config, "text_mixture_own_loss"))
         self.self_distill_weight = float(read(config, "self_distill"))
         self.self_distill = self._self_distill(config, dataset)
@@ -156,7 +156,7 @@ class RATMixin:
         return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail, gate,
                          trainable=bool(read(config, "text_score_trainable")))
 
-    def _text_mixture(self, config, dataset):
+    def _text_mixture(self, config, dataset, held_out=None):
         """The text's next-item distribution mixed with the model's (``text_mixture`` > 0), else ``None``."""
         share = float(read(config, "text_mixture"))
         if share <= 0:
@@ -165,8 +165,10 @@ class RATMixin:
             raise UserError(f"text_mixture={share}: the mixture is of next-item distributions over every item, defined "
                             "for SASRec and GRU4Rec backbones trained with cross-entropy (loss_type CE); leave "
                             "text_mixture out.")
+        new_share = read(config, "text_mixture_new_share") if held_out is not None else None
         return TextMixture(self._text_vectors(dataset, f"text_mixture={share}"), share, float(read(config, "text_mixture_tau")),
-                           read(config, "text_blend_last"), read(config, "text_mixture_over"))
+                           read(config, "text_blend_last"), read(config, "text_mixture_over"),
+                           None if new_share is None else float(new_share), None if new_share is None else held_out)
 
     def _self_distill(self, config, dataset):
         """LLM-ESR's self-distillation towards text-retrieved users (``self_distill`` > 0), else ``None``."""

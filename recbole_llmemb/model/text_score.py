@@ -113,14 +113,33 @@ class TextMixture(nn.Module):
     the input, as the text's part): the two parts are then distributions over the same items, and a
     model that puts much of its mass on the user's own items (a BPR model does) keeps its say on the
     rest. Under ``new`` the input items leave the ranking; in training a target that repeats an input
-    item stays in the model's part (its loss would be infinite)."""
+    item stays in the model's part (its loss would be infinite).
 
-    def __init__(self, vectors, share, tau, last, over="all"):
+    ``new_share`` with ``is_new`` (a bool per item id) gives the items that training never saw
+    (``new_items``) a share of their own: the model's part knows them least, so the text's share that
+    suits them is larger than the one that suits the rest. (Per item, the mixture ranks; it no longer
+    sums to one.)"""
+
+    def __init__(self, vectors, share, tau, last, over="all", new_share=None, is_new=None):
         super().__init__()
-        if not 0 < share < 1 or tau <= 0 or over not in ("all", "new"):
-            raise ValueError(f"share must be in (0, 1), tau > 0 and over all or new, got {share}, {tau}, {over!r}")
+        shares = [share] + ([] if new_share is None else [new_share])
+        if not all(0 < s < 1 for s in shares) or tau <= 0 or over not in ("all", "new"):
+            raise ValueError(f"share must be in (0, 1), tau > 0 and over all or new, got {shares}, {tau}, {over!r}")
+        if (new_share is None) != (is_new is None):
+            raise ValueError("new_share and is_new come together")
         self.register_buffer("table", text_table(vectors), persistent=False)
+        item_share = None
+        if new_share is not None:
+            item_share = torch.where(torch.as_tensor(np.asarray(is_new, dtype=bool)), float(new_share), float(share)).double()
+        self.register_buffer("item_share", item_share, persistent=False)
         self.share, self.tau, self.last, self.over = float(share), float(tau), int(last), over
+
+    def log_shares(self, n):
+        """``(log(1 - s), log(s))``: scalars, or rows over the first ``n`` item ids with ``new_share``."""
+        if self.item_share is None:
+            return np.log1p(-self.share), np.log(self.share)
+        s = self.item_share[:n]
+        return torch.log1p(-s).float(), torch.log(s).float()
 
     def text_log_probs(self, item_seq, item_seq_len, seen=None):
         """``(B, n_items)``: log of the text's next-item distribution (input items and padding excluded)."""
@@ -137,6 +156,7 @@ class TextMixture(nn.Module):
         if self.over == "new":
             hide = seen[:, :n] if target is None else seen[:, :n].scatter(1, target.unsqueeze(1), False)
             scores = scores.masked_fill(hide, -torch.inf)
-        own = torch.log_softmax(scores, dim=1) + np.log1p(-self.share)
-        text = self.text_log_probs(item_seq, item_seq_len, seen)[:, :n] + np.log(self.share)
+        own_share, text_share = self.log_shares(n)
+        own = torch.log_softmax(scores, dim=1) + own_share
+        text = self.text_log_probs(item_seq, item_seq_len, seen)[:, :n] + text_share
         return torch.logaddexp(own, text)

@@ -118,10 +118,14 @@ def check_applicable(config, plugin_model, command_line_keys):
     mixed = (plugin_model and float(config["text_mixture"] or 0) > 0) or (
         float(config["text_blend"] or 0) > 0 and config["text_blend_mode"] == "mixture")
     for key, what in (("text_mixture_tau", "the temperature of the text's part of a mixture"),
-                      ("text_mixture_over", "the items the model's part of a mixture covers")):
+                      ("text_mixture_over", "the items the model's part of a mixture covers"),
+                      ("text_mixture_new_share", "the text's share of a mixture for the new items")):
         if key in command_line_keys and not mixed:
             raise UserError(f"{key} is {what}, and there is no mixture (text_mixture=0, and no re-ranker with "
                             f"text_blend_mode=mixture): give --text_mixture=0.3 or leave {key} out.")
+    if "text_mixture_new_share" in command_line_keys and not float(config["new_items"] or 0) > 0:
+        raise UserError("text_mixture_new_share is the text's share of the mixture for the new items, and no item is "
+                        "held out of training (new_items=0): give --new_items=0.1 or leave text_mixture_new_share out.")
     if plugin_model and "text_mixture_own_loss" in command_line_keys and not float(config["text_mixture"] or 0) > 0:
         raise UserError("text_mixture_own_loss weighs the model's own loss beside the mixture's in training, and no "
                         "model is trained with a mixture (text_mixture=0): give --text_mixture=0.5 or leave "

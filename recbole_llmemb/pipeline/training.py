@@ -95,7 +95,7 @@ def build_reranker(config, dataset, train_dataset, groups):
         raise UserError(f"text_blend={config['text_blend']}: the re-ranker's text vectors are not on the dataset "
                         f"(dataset.{BLEND_ITEM_EMB_ATTR}); run through run_recbole_llmemb.py, which builds them.")
     sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
-    reranker = TextReranker.from_config(config, vectors, train_dataset, groups.is_head, sequential)
+    reranker = TextReranker.from_config(config, vectors, train_dataset, groups.is_head, sequential, groups.is_new)
     getLogger().info(set_color("text re-ranker", "green") + f": z(model) + {config['text_blend']} x z(text cosine to the "
                      f"last {config['text_blend_last']} items; {config['text_blend_vectors']} vectors), gate "
                      f"{config['text_blend_gate']}")
