@@ -214,6 +214,12 @@ ROWS = {
         "new items", label.split(",")[0], RERANK_MIXTURE_03 + f",mask_history=True,eval_checkpoint={{ckpt:{label}}}",
         f"the '{label}' row's checkpoint ranked by the text mixture at 0.3 (validation's share in the package's form "
         "without new items), input items out of the ranking") for label in ("SASRec, new items", "LLMEmbSASRec, new items")},
+    **{f"{label} + text mixture at 0.3, new items at {new}, history masked": (
+        "new items", label.split(",")[0],
+        RERANK_MIXTURE_03 + f",text_mixture_new_share={new},mask_history=True,eval_checkpoint={{ckpt:{label}}}",
+        f"the '{label}' row's checkpoint ranked by the text mixture at 0.3, the new items at their own share {new} "
+        "(text_mixture_new_share; validation decides), input items out of the ranking")
+       for label in ("SASRec, new items", "LLMEmbSASRec, new items") for new in ("0.5", "0.7", "0.9")},
     "LLMEmbSASRec, new items + text mixture at 0.7": (
         "new items", "LLMEmbSASRec", RERANK_MIXTURE.replace("text_blend=0.5", "text_blend=0.7") + ",eval_checkpoint={ckpt:LLMEmbSASRec, new items}",
         "the same at share 0.7 (0.5 was chosen on validation; this row measures what a larger share does for new items)"),
