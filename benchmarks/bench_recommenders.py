@@ -172,6 +172,10 @@ ROWS = {
     "SAIDSASRec + text mixture, history masked": (
         "full", "SAIDSASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:SAIDSASRec}",
         "the SAIDSASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
+    "SAIDSASRec + text mixture at 0.3, history masked": (
+        "full", "SAIDSASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:SAIDSASRec}",
+        "the SAIDSASRec row's checkpoint ranked by the text mixture at 0.3 (validation's share in the package's form), "
+        "input items out of the ranking"),
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
                      "of 16 latent categories of the alignment SASRec's items, histories of 32 tokens an item) "
                      "through the default RAT (no alignment)"),
@@ -315,6 +319,7 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec", "SASRec, 40 epochs", "SAID's vectors (repaired stage) through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("SAIDSASRec, history masked", "SASRec, 40 epochs, history masked", "the same, both masked"),
     ("SAIDSASRec + text mixture, history masked", "SASRec + text mixture, history masked", "SAID's vectors through RAT, both with the text mixture after training, both masked"),
+    ("SAIDSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "SAID's vectors through RAT (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
     ("SASRec + text mixture", "SASRec", "the text mixture after training"),
     ("LLMEmbSASRec + text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment (and 20 more epochs), both with the text mixture after training, both masked"),
     ("SASRec, new items + text mixture", "SASRec, new items", "the text mixture after training, new items held out"),
