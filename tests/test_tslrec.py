@@ -171,6 +171,20 @@ def test_tslrec_models_end_to_end(tmp_path, llama_dir, model):  # noqa: F811
     assert results["config"]["alpha"] == 0.0 and list((tmp_path / "cache" / "tiny").glob("tslrec-*"))
 
 
+def test_a_checkpoint_evaluated_with_its_history_masked_reads_the_stages_it_was_trained_with(tmp_path, llama_dir):  # noqa: F811
+    """``mask_history`` keys the alignment SASRec (it picks the best epoch), and TSLRec's stage reads that
+    SASRec: an evaluation of a trained checkpoint finds them by the checkpoint's own settings, not its own."""
+    write_tiny_dataset(tmp_path)
+    cfg = small_config(tmp_path, llm_path=llama_dir)
+    trained = run_recbole_llmemb("TSLRecSASRec", "tiny", config_dict=cfg)
+    cache = tmp_path / "cache" / "tiny"
+    before = sorted(p.name for p in cache.iterdir())
+    masked = run_recbole_llmemb("TSLRecSASRec", "tiny", config_dict=dict(cfg, mask_history=True, eval_checkpoint=trained["checkpoint"]))
+    assert sorted(p.name for p in cache.iterdir()) == before  # nothing trained again
+    assert masked["history"] == [] and masked["config"]["mask_history"] is True
+    assert np.isfinite(masked["test"]["overall"]["ndcg@10"])
+
+
 @pytest.mark.parametrize("split", [{"LS": "test_only"}, {"RS": [0.6, 0.2, 0.2]}])
 def test_no_batch_of_the_fine_tuning_holds_a_held_out_interaction(tmp_path, split):
     """Every batch of a whole SFT epoch: each user's history and target come from training interactions only."""

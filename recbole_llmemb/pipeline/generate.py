@@ -51,6 +51,19 @@ def entry_path(config, method, key):
     return os.path.join(store.cache_root(config), str(config["dataset"]), f"{method}-{key[:16]}")
 
 
+def trained_config(config):
+    """The config of the run that trained ``eval_checkpoint`` (else ``config``): the alignment SASRec a
+    stage reads is keyed by its training settings, and an evaluation may change those that only pick
+    the best epoch (``mask_history``, ``eval_args``); keyed by the evaluation's own, the stages the
+    checkpoint read would be trained again."""
+    if not config["eval_checkpoint"]:
+        return config
+    from recbole_llmemb.compat import load_checkpoint
+
+    trained = load_checkpoint(config["eval_checkpoint"]).get("config")
+    return config if trained is None else trained
+
+
 def sasrec_table(config, dataset):
     """The alignment SASRec's item table in ``dataset``'s id order (trained now or reused)."""
     es = collaborative_store(config)
@@ -74,8 +87,9 @@ def item_embeddings(config, dataset, method="scft", progress=True):
     dtype = read(config, "store_dtype")
     if dtype != "float32":  # (float32 entries keep the keys they had before the setting existed)
         settings["store_dtype"] = dtype
+    sasrec_config = trained_config(config) if builder.needs_collaborative else None
     if builder.needs_collaborative:  # the alignment SASRec it reads is part of what it builds from
-        settings["sasrec"] = cache_entry_of_sasrec(config)[1]
+        settings["sasrec"] = cache_entry_of_sasrec(sasrec_config)[1]
     key = cache_key(method, tokens, texts, settings)
     folder = entry_path(config, method, key)
 
@@ -84,7 +98,7 @@ def item_embeddings(config, dataset, method="scft", progress=True):
     es = _reusable(folder, key, tokens, method, start) if distributed.is_main() else None
     if distributed.broadcast_object(es is not None):
         return es or _reusable(folder, key, tokens, method, start)
-    table = sasrec_table(config, dataset) if builder.needs_collaborative else None  # every rank: it may train
+    table = sasrec_table(sasrec_config, dataset) if builder.needs_collaborative else None  # every rank: it may train
     sharded = builder.shardable and distributed.is_distributed()
     if distributed.is_main() or sharded:
         if distributed.is_main():
