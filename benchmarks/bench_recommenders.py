@@ -179,6 +179,9 @@ ROWS = {
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
                      "of 16 latent categories of the alignment SASRec's items, histories of 32 tokens an item) "
                      "through the default RAT (no alignment)"),
+    "TSLRecSASRec + text mixture at 0.3, history masked": (
+        "full", "TSLRecSASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:TSLRecSASRec}",
+        "the TSLRecSASRec row's checkpoint ranked by the text mixture at 0.3, input items out of the ranking"),
     "GRU4Rec": ("full", "GRU4Rec", "", "baseline"),
     "GRU4Rec, 40 epochs": ("full", "GRU4Rec", "epochs=40,resume_checkpoint={ckpt:GRU4Rec}",
                            "control for the extra epochs: the GRU4Rec row trained on for 20 more epochs (resumed)"),
@@ -299,7 +302,7 @@ ROWS = {
 MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec, no text (random vectors)",
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
-          "LLMEmbSASRec, text mixture and own loss", "SAIDSASRec"]
+          "LLMEmbSASRec, text mixture and own loss", "SAIDSASRec", "TSLRecSASRec"]
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -327,6 +330,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, new items + text mixture, history masked", "SASRec, new items + text mixture, history masked", "the same, both masked"),
     ("TSLRecSASRec", "SASRec, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("TSLRecSASRec", "LLMEmbSASRec", "the vectors and RAT's alignment: TSLRec's (alpha 0) vs LLMEmb's"),
+    ("TSLRecSASRec, history masked", "SASRec, 40 epochs, history masked", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row), both masked"),
+    ("TSLRecSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
     ("SASRec + text mixture, history masked", "SASRec, history masked", "the text mixture after training, both masked"),
     ("SASRec + text mixture at 0.3, history masked", "SASRec, history masked", "the text mixture after training at validation's share, both masked"),
     ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec + text mixture at 0.3, history masked", "the LM's table and alignment (and 20 more epochs), both with the mixture at 0.3, both masked"),
