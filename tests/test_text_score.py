@@ -165,9 +165,12 @@ def test_the_mixture_over_new_items_renormalises_the_model_outside_the_input():
         text[[0] + history] = 0.0
         want = 0.7 * own / own.sum() + 0.3 * text / text.sum()
         np.testing.assert_allclose(got[row].exp().numpy(), want, rtol=1e-4, atol=1e-7)
-    assert torch.isneginf(got[0, [0, 1, 2, 3, 4]]).all() and torch.isfinite(got[0, 5:]).all()
+    assert (got[0, [0, 1, 2, 3, 4]] < -1e8).all() and (got[0, 5:] > -100).all()  # input items: last
     repeat = mixture(scores, seq, length, target=torch.tensor([2, 6]))
-    assert torch.isfinite(repeat[0, 2]) and torch.isneginf(repeat[0, 1])
+    assert repeat[0, 2] > -100 and repeat[0, 1] < -1e8
+    scores.requires_grad_(True)  # finite gradients, the hidden items' included (training takes this path)
+    mixture(scores, seq, length, target=torch.tensor([2, 6])).gather(1, torch.tensor([[2], [6]])).sum().backward()
+    assert torch.isfinite(scores.grad).all() and scores.grad[0, 1] == 0
     # the two forms differ: "all" leaves the model's mass on the input items, so less on the rest
     assert (TextMixture(vectors, 0.3, 0.1, last=3)(scores, seq, length)[0, 5:] < got[0, 5:]).all()
     with pytest.raises(ValueError, match="over all or new"):
@@ -221,6 +224,30 @@ def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
     torch.testing.assert_close(both, loss + 0.5 * own_nll, rtol=1e-4, atol=1e-5)
     assert own_nll > 0.1
     assert np.isfinite(results["test"]["overall"]["ndcg@10"]) and results["history"][-1]["losses"]["rec"] > 0
+
+
+def test_a_model_trained_with_bpr_takes_the_pairwise_loss_on_the_mixture(wide):
+    """``loss_type: BPR`` (the paper's protocol): -log sigmoid(log p(pos) - log p(neg)) under the mixture."""
+    config, results, trainer, _ = run(wide, "LLMEmbSASRec", text_mixture=0.4, text_mixture_over="new", loss_type="BPR",
+                                      train_neg_sample_args={"distribution": "uniform", "sample_num": 1},
+                                      llm_embedding_method="plain", rat_init="scratch", alpha=0)
+    model = trainer.model
+    batch, _, _, _ = eval_batch(config, trainer)
+    interaction = batch[0]
+    pos, seq, length = interaction["item_id"], interaction["item_id_list"], interaction["item_length"]
+    neg = (pos * 7 + 3) % (model.n_items - 1) + 1
+    interaction["neg_item_id"] = neg
+    with torch.no_grad():
+        loss = model.calculate_loss(interaction)
+        saved, model.text_mixture = model.text_mixture, None
+        own = model.full_sort_predict(interaction)
+        model.text_mixture = saved
+        mixed = saved(own, seq, length, target=pos)  # the target stays in the model's part, as in training
+    rows = torch.arange(len(pos))
+    want = -torch.log(1e-10 + torch.sigmoid(mixed[rows, pos] - mixed[rows, neg]))
+    torch.testing.assert_close(loss, want.mean(), rtol=1e-4, atol=1e-5)
+    assert (mixed[rows, pos] > -100).all() and np.isfinite(results["test"]["overall"]["ndcg@10"])
+    assert results["history"][-1]["losses"]["rec"] > 0
 
 
 def test_the_mixture_is_refused_where_undefined(tiny):

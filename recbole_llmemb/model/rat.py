@@ -161,10 +161,9 @@ class RATMixin:
         share = float(read(config, "text_mixture"))
         if share <= 0:
             return None
-        if not isinstance(self, (SASRec, GRU4Rec)) or self.loss_type != "CE":
+        if not isinstance(self, (SASRec, GRU4Rec)):
             raise UserError(f"text_mixture={share}: the mixture is of next-item distributions over every item, defined "
-                            "for SASRec and GRU4Rec backbones trained with cross-entropy (loss_type CE); leave "
-                            "text_mixture out.")
+                            "for SASRec and GRU4Rec backbones; leave text_mixture out.")
         new_share = read(config, "text_mixture_new_share") if held_out is not None else None
         return TextMixture(self._text_vectors(dataset, f"text_mixture={share}"), share, float(read(config, "text_mixture_tau")),
                            read(config, "text_blend_last"), read(config, "text_mixture_over"),
@@ -204,6 +203,15 @@ class RATMixin:
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         pos = interaction[self.POS_ITEM_ID]
         text = self.text_score is not None
+        if self.loss_type == "BPR" and self.text_mixture is not None:  # the pair's log-probabilities in the mixture
+            logits = seq_output @ self.item_embedding.weight.T
+            logits = logits + self._text_term(interaction) if text else logits
+            mixed = self.text_mixture(logits, interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN], pos)
+            pair = torch.stack([pos, interaction[self.NEG_ITEM_ID]], dim=1)
+            chosen, raw = mixed.gather(1, pair), logits.gather(1, pair)
+            loss = self.loss_fct(chosen[:, 0], chosen[:, 1])
+            own = self.text_mixture_own_loss
+            return (loss + own * self.loss_fct(raw[:, 0], raw[:, 1]) if own > 0 else loss), seq_output
         if self.loss_type == "BPR":
             def score(items):
                 dot = (seq_output * self.item_embedding(items)).sum(-1)

@@ -155,7 +155,8 @@ class TextMixture(nn.Module):
         seen = input_items(item_seq, self.table.shape[0])
         if self.over == "new":
             hide = seen[:, :n] if target is None else seen[:, :n].scatter(1, target.unsqueeze(1), False)
-            scores = scores.masked_fill(hide, -torch.inf)
+            # far below any score, but finite: where both parts are -inf, logaddexp's gradient is nan
+            scores = scores.masked_fill(hide, -1e9)
         own_share, text_share = self.log_shares(n)
         own = torch.log_softmax(scores, dim=1) + own_share
         text = self.text_log_probs(item_seq, item_seq_len, seen)[:, :n] + text_share
