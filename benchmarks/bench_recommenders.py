@@ -282,6 +282,10 @@ ROWS = {
     "LLMEmbSASRec paper + text mixture over new items": (
         "paper", "LLMEmbSASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
         "the LLMEmbSASRec paper row's checkpoint ranked by the same mixture"),
+    "LLMEmbSASRec paper, text mixture over new items": (
+        "paper", "LLMEmbSASRec", "text_mixture=0.5,text_mixture_tau=0.05,text_mixture_over=new",
+        "the defaults trained and evaluated with the text mixture over new items at 0.5 (the re-ranker's choice on "
+        "SASRec paper's validation), BPR on the mixture's log-probabilities: part of the model, not a re-ranker"),
     "LLMEmbSASRec paper + re-ranker": ("paper", "LLMEmbSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
                                        "the LLMEmbSASRec paper row's checkpoint re-ranked (every user alike)"),
     "SAIDSASRec paper": ("paper", "SAIDSASRec", "", "the defaults, no re-ranker"),
@@ -365,6 +369,8 @@ LIKE_FOR_LIKE = [
     ("SASRec paper + text mixture over new items", "SASRec paper", "the text mixture (model part over new items) after training, paper protocol"),
     ("SASRec paper + text mixture over new items", "SASRec paper + text mixture at 0.03", "the mixture's model part over the items outside the input vs over every item, each at validation's share"),
     ("LLMEmbSASRec paper + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper), both with the mixture over new items"),
+    ("LLMEmbSASRec paper, text mixture over new items", "SASRec paper, 40 epochs", "the LM's table, alignment and trained text mixture (both allowed 20 epochs beyond SASRec paper), no re-ranker on either side"),
+    ("LLMEmbSASRec paper, text mixture over new items", "LLMEmbSASRec paper + text mixture over new items", "the mixture in training vs after it, same model"),
     ("SAIDSASRec paper", "SASRec paper, 40 epochs", "SAID's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
