@@ -112,8 +112,8 @@ class TextMixture(nn.Module):
     ``over`` says which items the model's softmax covers: ``all`` (every item), or ``new`` (those outside
     the input, as the text's part): the two parts are then distributions over the same items, and a
     model that puts much of its mass on the user's own items (a BPR model does) keeps its say on the
-    rest. Under ``new`` the input items leave the ranking; in training a target that repeats an input
-    item stays in the model's part (its loss would be infinite).
+    rest. Under ``new`` the input items rank last (-1e9, finite for the gradient); in training a target
+    that repeats an input item stays in the model's part (its loss would be infinite).
 
     ``new_share`` with ``is_new`` (a bool per item id) gives the items that training never saw
     (``new_items``) a share of their own: the model's part knows them least, so the text's share that
