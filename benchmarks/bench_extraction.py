@@ -11,7 +11,9 @@ Measured in one run, on one machine:
 * SCFT optimiser steps per second (batch 32 items, two views each, LoRA);
 * the stage-1 command on ml-100k with the defaults, built, then again from the store.
 
-Writes ``benchmarks/results/extraction.json`` and ``.md``.
+Writes ``benchmarks/results/extraction.json`` and ``.md``. ``--llm_path=SmolLM2-135M`` measures another
+model (``extraction-SmolLM2-135M.json``); ``--items``, ``--dtypes`` and ``--repeats`` keep a large one
+within minutes.
 """
 import argparse
 import json
@@ -50,9 +52,13 @@ def gemm_peak(dtype, seconds=2.0):
 
 
 def model_flops(hf_config, lengths):
-    """Forward FLOPs of a BERT-style encoder over sequences of the given (unpadded) lengths."""
+    """Forward FLOPs of a transformer over sequences of the given (unpadded) lengths: a BERT-style
+    encoder (two MLP matrices) or a LLaMA-style decoder (grouped K/V heads, three MLP matrices)."""
     h, f, n_layers = hf_config.hidden_size, hf_config.intermediate_size, hf_config.num_hidden_layers
-    per_token = 2 * (4 * h * h + 2 * h * f)  # Q, K, V, O projections and the two MLP matrices
+    heads = hf_config.num_attention_heads
+    kv = h * getattr(hf_config, "num_key_value_heads", heads) // heads
+    gated = getattr(hf_config, "hidden_act", "") == "silu"  # LLaMA's SwiGLU: gate, up and down
+    per_token = 2 * (2 * h * h + 2 * h * kv + (3 if gated else 2) * h * f)
     total = 0
     for length in lengths:
         total += n_layers * (per_token * length + 2 * 2 * h * length * length)  # + QK^T and AV
@@ -78,7 +84,12 @@ def main():
     ap.add_argument("--batch_sizes", default="64,256")
     ap.add_argument("--scft_steps", type=int, default=10)
     ap.add_argument("--skip_cli", action="store_true", help="skip the ml-100k stage-1 command")
+    ap.add_argument("--llm_path", default=None, help="a packaged model's name or a folder (default: the package's)")
+    ap.add_argument("--dtypes", default="float32,bfloat16")
+    ap.add_argument("--items", type=int, default=0, help="time the first N texts of a seeded shuffle (0: all)")
+    ap.add_argument("--repeats", type=int, default=2, help="timed extractions per dtype and batch (the best counts)")
     args = ap.parse_args()
+    model_settings = {"llm_path": args.llm_path} if args.llm_path else {}
     torch.manual_seed(0)
     out = {"command": "python benchmarks/bench_extraction.py " + " ".join(sys.argv[1:]),
            "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -92,10 +103,12 @@ def main():
         out[f"gemm_peak_{name}"] = {"gflops": round(peak / 1e9, 1), "by_shape_gflops": {k: round(v / 1e9, 1) for k, v in shapes.items()}}
         print(f"peak GEMM {name}: {peak / 1e9:.1f} GFLOP/s", flush=True)
 
-    config = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path})
+    config = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, **model_settings})
     dataset = load_dataset(config)
     instr = instruction(config)
     attributes = item_attributes(config, dataset)
+    if args.items:
+        attributes = [attributes[i] for i in torch.randperm(len(attributes))[:args.items].tolist()]
     texts = [render(instr, a) for a in attributes]
     _, _, info = load_backbone(config)
     from transformers import AutoConfig
@@ -111,10 +124,10 @@ def main():
 
     runs = []
     reference = None
-    for dtype in ("float32", "bfloat16"):
+    for dtype in args.dtypes.split(","):
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
-            cfg = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, "llm_dtype": dtype})
-            seconds, vectors, _, _ = time_extraction(cfg, texts, bs)
+            cfg = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, "llm_dtype": dtype, **model_settings})
+            seconds, vectors, _, _ = time_extraction(cfg, texts, bs, args.repeats)
             if reference is None:
                 reference = vectors
             cos = torch.nn.functional.cosine_similarity(torch.from_numpy(vectors).float(), torch.from_numpy(reference).float()).min()
@@ -125,7 +138,7 @@ def main():
             print(run, flush=True)
     out["extraction"] = runs
 
-    cfg = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path})
+    cfg = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, **model_settings})
     tokenizer, model, info = load_backbone(cfg, lora=True)
     trainer = SCFTTrainer(cfg, tokenizer, model, info, attributes, instr)
     trainer.step()  # warm-up
@@ -150,9 +163,10 @@ def main():
         out["ml100k_generate_cli"] = {"command": "python -m recbole_llmemb.pipeline.generate --method=scft --dataset=ml-100k", "runs": cli}
 
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "extraction.json"), "w") as f:
+    name = "extraction" + (f"-{os.path.basename(args.llm_path.rstrip('/'))}" if args.llm_path else "")
+    with open(os.path.join(args.out, name + ".json"), "w") as f:
         json.dump(out, f, indent=2)
-    with open(os.path.join(args.out, "extraction.md"), "w") as f:
+    with open(os.path.join(args.out, name + ".md"), "w") as f:
         f.write(markdown(out))
     print(markdown(out))
 
