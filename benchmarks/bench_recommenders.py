@@ -75,6 +75,11 @@ ROWS = {
         "llm_path=all-mpnet-base-v2,mask_history=True,eval_checkpoint={ckpt:SASRec}",
         "the SASRec row's checkpoint ranked by the mixture with all-mpnet-base-v2's plain vectors (share 0.7, tau 0.05: "
         "validation's choice for them, benchmarks/results/probes/text_mixture_mpnet.json), input items out of the ranking"),
+    "SASRec + text mixture, SmolLM2-135M, history masked": (
+        "full", "SASRec", RERANK_MIXTURE + ",llm_path=SmolLM2-135M,mask_history=True,eval_checkpoint={ckpt:SASRec}",
+        "the SASRec row's checkpoint ranked by the mixture with the decoder SmolLM2-135M's plain vectors (share 0.5, "
+        "tau 0.05: validation's choice for them in the package's form, benchmarks/results/probes/"
+        "text_mixture_smollm2.json), input items out of the ranking"),
     "SASRec + text mixture at 0.3, history masked": (
         "full", "SASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:SASRec}",
         "the SASRec row's checkpoint ranked by the text mixture at share 0.3 (validation's choice in the package's "
@@ -303,7 +308,8 @@ ROWS = {
 #: the comparisons that hold all else equal: (row, against, what differs); each ratio with its paired interval
 #: rows evaluated again from their checkpoints with the input items out of the ranking (``mask_history``;
 #: RecBole ranks them for sequential models, and Beauty has no repeat interaction)
-MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec, no text (random vectors)",
+MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vectors", "LLMEmbSASRec plain vectors, SmolLM2-135M",
+          "LLMEmbSASRec, no text (random vectors)",
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
           "LLMEmbSASRec, text mixture and own loss", "SAIDSASRec", "TSLRecSASRec"]
@@ -340,6 +346,7 @@ LIKE_FOR_LIKE = [
     ("SASRec + text mixture at 0.3, history masked", "SASRec, history masked", "the text mixture after training at validation's share, both masked"),
     ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec + text mixture at 0.3, history masked", "the LM's table and alignment (and 20 more epochs), both with the mixture at 0.3, both masked"),
     ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "the LM's table and alignment (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
+    ("SASRec + text mixture, SmolLM2-135M, history masked", "SASRec + text mixture, history masked", "the text's encoder: the decoder SmolLM2-135M vs the packaged MiniLM (both at share 0.5), both mixed after training, both masked"),
     ("SASRec + text mixture, all-mpnet-base-v2, history masked", "SASRec + text mixture, history masked", "the text's encoder: all-mpnet-base-v2 vs the packaged MiniLM (each at its validation's share), both mixed after training, both masked"),
     ("LLMEmbSASRec, text mixture", "SASRec + text mixture", "the LM's table and alignment, the mixture in training too vs after it"),
     ("LLMEmbSASRec, text mixture, history masked", "SASRec + text mixture, history masked", "the LM's table and alignment, the mixture in training too vs after it, both masked"),
@@ -395,6 +402,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, LM vectors trained", "LLMEmbSASRec", "the SCFT item matrix trained with the model vs frozen"),
     ("LLMEmbSASRec plain vectors, all-mpnet-base-v2", "LLMEmbSASRec plain vectors", "the language model: mpnet vs MiniLM (plain vectors)"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M", "LLMEmbSASRec plain vectors", "the language model: SmolLM2-135M vs MiniLM (plain vectors)"),
+    ("LLMEmbSASRec plain vectors, SmolLM2-135M, history masked", "LLMEmbSASRec plain vectors, history masked", "the language model: SmolLM2-135M vs MiniLM (plain vectors), both masked"),
+    ("LLMEmbSASRec plain vectors, SmolLM2-135M, history masked", "SASRec, 40 epochs, history masked", "the decoder's table and alignment (both allowed 20 epochs beyond the SASRec row), both masked"),
     ("LLMEmbSASRec plain vectors", "LLMEmbSASRec", "the vectors: plain vs SCFT"),
     ("LLMEmbSASRec, text score", "SASRec + re-ranker", "the LM's table, alignment and learned text term vs SASRec re-ranked"),
     ("LLMEmbSASRec, text score on tail items", "LLMEmbSASRec + re-ranker on tail items", "the text term on tail items learned in training vs added after it"),
