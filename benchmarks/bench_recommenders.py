@@ -262,6 +262,9 @@ ROWS = {
     "SASRec paper, 40 epochs": ("paper", "SASRec", "epochs=40,resume_checkpoint={ckpt:SASRec paper}",
                                 "control for the warm start under the paper's protocol: the SASRec paper row trained on"),
     "LLMEmbSASRec paper": ("paper", "LLMEmbSASRec", "", "the defaults, no re-ranker"),
+    "LLMEmbSASRec paper, text only": ("paper", "LLMEmbSASRec", "item_id_emb=False",
+                                      "the paper's text-only table (no per-item id rows): every item scored through "
+                                      "the adapted text alone, under the paper's protocol"),
     "LLMEmbSASRec paper, no text (random vectors)": ("paper", "LLMEmbSASRec", "llm_embedding_method=random",
                                                      "the no-text ablation under the paper's protocol"),
     "SASRec paper + text mixture": ("paper", "SASRec", RERANK_MIXTURE + ",eval_checkpoint={ckpt:SASRec paper}",
@@ -367,6 +370,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec", "SASRec", "the LM's table and alignment, and 20 more epochs (warm start)"),
     ("LLMEmbSASRec paper", "SASRec paper, 40 epochs", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper)"),
     ("LLMEmbSASRec paper", "LLMEmbSASRec paper, no text (random vectors)", "the text, under the paper's protocol"),
+    ("LLMEmbSASRec paper, text only", "LLMEmbSASRec paper", "the table: the paper's text only vs text plus id rows"),
+    ("LLMEmbSASRec paper, text only", "SASRec paper, 40 epochs", "the paper's text-only table and alignment (both allowed 20 epochs beyond SASRec paper)"),
     ("LLMEmbSASRec paper", "SASRec paper", "the LM's table and alignment, and the warm start's extra epochs"),
     ("LLMEmbSASRec paper + re-ranker", "SASRec paper + re-ranker", "the LM's table and alignment, both re-ranked"),
     ("SASRec paper + text mixture", "SASRec paper", "the text mixture after training (share 0.5), paper protocol"),
