@@ -90,6 +90,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=2, help="timed extractions per dtype and batch (the best counts)")
     args = ap.parse_args()
     model_settings = {"llm_path": args.llm_path} if args.llm_path else {}
+
+    def config_for(**extra):
+        return Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, **model_settings, **extra})
+
     torch.manual_seed(0)
     out = {"command": "python benchmarks/bench_extraction.py " + " ".join(sys.argv[1:]),
            "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -103,18 +107,18 @@ def main():
         out[f"gemm_peak_{name}"] = {"gflops": round(peak / 1e9, 1), "by_shape_gflops": {k: round(v / 1e9, 1) for k, v in shapes.items()}}
         print(f"peak GEMM {name}: {peak / 1e9:.1f} GFLOP/s", flush=True)
 
-    config = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, **model_settings})
+    config = config_for()
     dataset = load_dataset(config)
     instr = instruction(config)
     attributes = item_attributes(config, dataset)
     if args.items:
         attributes = [attributes[i] for i in torch.randperm(len(attributes))[:args.items].tolist()]
     texts = [render(instr, a) for a in attributes]
-    _, _, info = load_backbone(config)
+    tokenizer, _, info = load_backbone(config)
     from transformers import AutoConfig
 
     hf_config = AutoConfig.from_pretrained(info["path"], local_files_only=True)
-    lengths = [len(x) for x in encode(load_backbone(config)[0], texts, int(config["llm_max_length"]))]
+    lengths = [len(x) for x in encode(tokenizer, texts, int(config["llm_max_length"]))]
     flops = model_flops(hf_config, lengths)
     out["items"] = len(texts)
     out["tokens"] = int(sum(lengths))
@@ -126,7 +130,7 @@ def main():
     reference = None
     for dtype in args.dtypes.split(","):
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
-            cfg = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, "llm_dtype": dtype, **model_settings})
+            cfg = config_for(llm_dtype=dtype)
             seconds, vectors, _, _ = time_extraction(cfg, texts, bs, args.repeats)
             if reference is None:
                 reference = vectors
@@ -138,7 +142,7 @@ def main():
             print(run, flush=True)
     out["extraction"] = runs
 
-    cfg = Config("SASRec", "amazon-beauty", config_dict={"data_path": args.data_path, **model_settings})
+    cfg = config_for()
     tokenizer, model, info = load_backbone(cfg, lora=True)
     trainer = SCFTTrainer(cfg, tokenizer, model, info, attributes, instr)
     trainer.step()  # warm-up
