@@ -303,8 +303,6 @@ ROWS = {
                                      "the SAIDSASRec paper row's checkpoint re-ranked (every user alike)"),
     "TSLRecSASRec paper": ("paper", "TSLRecSASRec", "", "the defaults, no re-ranker (categories of the paper protocol's "
                            "alignment SASRec)"),
-    "TSLRecSASRec paper, no text (random vectors)": ("paper", "TSLRecSASRec", "llm_embedding_method=random",
-                                                     "the no-text ablation of TSLRec's RAT: random vectors of the LM's width"),
     "TSLRecSASRec paper + re-ranker": ("paper", "TSLRecSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:TSLRecSASRec paper}",
                                        "the TSLRecSASRec paper row's checkpoint re-ranked (every user alike)"),
 }
@@ -387,7 +385,8 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
     ("TSLRecSASRec paper", "SASRec paper, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
-    ("TSLRecSASRec paper", "TSLRecSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT"),
+    ("TSLRecSASRec paper", "SAIDSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT "
+     "(SAID's control is TSLRec's: on random vectors the two models' configs differ only in the model's name)"),
     ("TSLRecSASRec paper + re-ranker", "SASRec paper + re-ranker", "TSLRec's vectors through RAT, both re-ranked"),
     ("LLMEmbGRU4Rec", "GRU4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),

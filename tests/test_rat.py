@@ -203,6 +203,15 @@ def test_item_id_table_with_warm_start_makes_the_start_the_sasrec(data_root, tmp
     assert model.item_embedding.id_weight.abs().sum() > 0
 
 
+def test_said_and_tslrec_models_on_random_vectors_are_one_run(data_root, tmp_path):  # noqa: F811
+    """The benchmark's no-text control of SAID serves TSLRec too: on random vectors the two models'
+    configs differ only in the model's name (both have alpha 0 and the same RAT)."""
+    said, tslrec = (make_config(data_root, m, tmp_path, llm_embedding_method="random").final_config_dict
+                    for m in ("SAIDSASRec", "TSLRecSASRec"))
+    assert {k for k in set(said) | set(tslrec) if said.get(k) != tslrec.get(k)} == {"model"}
+    assert said["alpha"] == 0.0
+
+
 # ----------------------------------------------------------------------------- BERT4Rec's bias
 def test_bert4rec_output_bias_off_by_default(data_root, tmp_path):  # noqa: F811
     _, _, model, (train_data, _, _) = build(data_root, "LLMEmbBERT4Rec", tmp_path)
