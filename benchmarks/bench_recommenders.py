@@ -206,6 +206,13 @@ ROWS = {
     "LLMEmbSASRec @uni100": ("full, checkpoints at uni100", "LLMEmbSASRec",
                              "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:LLMEmbSASRec}",
                              "the LLMEmbSASRec row's checkpoint"),
+    "SASRec, 40 epochs @uni100": ("full, checkpoints at uni100", "SASRec",
+                                  "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:SASRec, 40 epochs}",
+                                  "the 'SASRec, 40 epochs' row's checkpoint"),
+    "LLMEmbSASRec, no text (random vectors) @uni100": (
+        "full, checkpoints at uni100", "LLMEmbSASRec",
+        "eval_args={'mode': 'uni100'},eval_checkpoint={ckpt:LLMEmbSASRec, no text (random vectors)}",
+        "the no-text control's checkpoint: is the text's gain under the paper protocol its evaluation or its training?"),
     # ---- new items (item cold start), held out of the training softmax too (the default)
     "SASRec, new items": ("new items", "SASRec", "", "baseline (the alignment SASRec of the new-items rows): 10% of the "
                           "items held out of training, out of its softmax too; it has only untrained rows for them"),
@@ -388,6 +395,8 @@ LIKE_FOR_LIKE = [
     ("TSLRecSASRec paper", "SAIDSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT "
      "(SAID's control is TSLRec's: on random vectors the two models' configs differ only in the model's name)"),
     ("TSLRecSASRec paper + re-ranker", "SASRec paper + re-ranker", "TSLRec's vectors through RAT, both re-ranked"),
+    ("LLMEmbSASRec @uni100", "LLMEmbSASRec, no text (random vectors) @uni100", "the text, full-ranking training evaluated as the paper protocol evaluates"),
+    ("LLMEmbSASRec @uni100", "SASRec, 40 epochs @uni100", "the LM's table and alignment, full-ranking training evaluated at uni100"),
     ("LLMEmbGRU4Rec", "GRU4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),
     ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
