@@ -149,6 +149,9 @@ ROWS = {
                                    "the defaults plus the text's own next-item distribution mixed with the model's "
                                    "(share 0.5, temperature 0.05; the input items out of the text's part), in training "
                                    "and evaluation"),
+    "LLMEmbSASRec, text mixture at 0.3": ("full", "LLMEmbSASRec", TEXT_MIXTURE.replace("text_mixture=0.5", "text_mixture=0.3"),
+                                          "'LLMEmbSASRec, text mixture' at the share validation picks for the mixture "
+                                          "after training in the package's form (0.3)"),
     "LLMEmbSASRec, text mixture and own loss": ("full", "LLMEmbSASRec", TEXT_MIXTURE + ",text_mixture_own_loss=1",
                                                 "'LLMEmbSASRec, text mixture' with the model's own cross-entropy added "
                                                 "to the mixture's in training (weight 1): does the model trained beside "
@@ -320,7 +323,7 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "LLMEmbSASRec, no text (random vectors)",
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
-          "LLMEmbSASRec, text mixture and own loss", "SAIDSASRec", "TSLRecSASRec"]
+          "LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture at 0.3", "SAIDSASRec", "TSLRecSASRec"]
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -352,6 +355,8 @@ LIKE_FOR_LIKE = [
     ("TSLRecSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "TSLRec's vectors through RAT (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
     ("SASRec + text mixture, history masked", "SASRec, history masked", "the text mixture after training, both masked"),
     ("SASRec + text mixture at 0.3, history masked", "SASRec, history masked", "the text mixture after training at validation's share, both masked"),
+    ("LLMEmbSASRec, text mixture at 0.3, history masked", "LLMEmbSASRec + text mixture at 0.3, history masked", "the mixture at 0.3 in training too vs after it only, same LM table, both masked"),
+    ("LLMEmbSASRec, text mixture at 0.3, history masked", "SASRec, 40 epochs, history masked", "the LM's table, alignment and text mixture at 0.3 (both allowed 20 epochs beyond the SASRec row), no re-ranker on either side, both masked"),
     ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec + text mixture at 0.3, history masked", "the LM's table and alignment (and 20 more epochs), both with the mixture at 0.3, both masked"),
     ("LLMEmbSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "the LM's table and alignment (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
     ("SASRec + text mixture, SmolLM2-135M, history masked", "SASRec + text mixture, history masked", "the text's encoder: the decoder SmolLM2-135M vs the packaged MiniLM (both at share 0.5), both mixed after training, both masked"),
