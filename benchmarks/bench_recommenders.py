@@ -56,6 +56,11 @@ RERANK_MIXTURE_PAPER = RERANK_MIXTURE.replace("text_blend=0.5", "text_blend=0.03
 #: probe's own form, probe_text_fusion --own_over=rest): under the paper's protocol validation picks share 0.5
 #: (0.3749 / 0.3784 / 0.3766 at 0.3 / 0.5 / 0.7 on the SASRec paper row's checkpoint, text_mixture_paper.json)
 RERANK_MIXTURE_NEW = RERANK_MIXTURE + ",text_mixture_over=new"
+#: a share per user (text_mixture_tail_share): 0.1 for a user none of whose last 3 items is a tail item, 0.7 for one
+#: whose last 3 all are, linear between. probe_mixture_gate.py (benchmarks/results/probes/mixture_gate.json) picked,
+#: per group of validation users by that tail share, 0.1 / 0.3 / 0.5 at 0 / 1/3 / 2/3 or more: this line through them
+RERANK_MIXTURE_TAIL = RERANK_MIXTURE.replace("text_blend=0.5", "text_blend=0.1") + ",text_mixture_tail_share=0.7"
+TEXT_MIXTURE_TAIL = "text_mixture=0.1,text_mixture_tau=0.05,text_mixture_tail_share=0.7"
 #: label -> (protocol, model, overrides, what the row tests). Every plugin row runs the shipped defaults (no
 #: re-ranker) unless its overrides say otherwise; a "+ re-ranker" row evaluates another row's checkpoint.
 ROWS = {
@@ -90,6 +95,13 @@ ROWS = {
     "LLMEmbSASRec + text mixture at 0.3, history masked": (
         "full", "LLMEmbSASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
         "the LLMEmbSASRec row's checkpoint ranked by the text mixture at share 0.3, input items out of the ranking"),
+    "SASRec + text mixture per user, history masked": (
+        "full", "SASRec", RERANK_MIXTURE_TAIL + ",mask_history=True,eval_checkpoint={ckpt:SASRec}",
+        "the SASRec row's checkpoint ranked by the text mixture with a share per user (0.1 to 0.7 by the tail items "
+        "among the last 3), input items out of the ranking"),
+    "LLMEmbSASRec + text mixture per user, history masked": (
+        "full", "LLMEmbSASRec", RERANK_MIXTURE_TAIL + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
+        "the LLMEmbSASRec row's checkpoint ranked by the text mixture with a share per user, input items out of the ranking"),
     "LLMEmbSASRec + text mixture, history masked": (
         "full", "LLMEmbSASRec", RERANK_MIXTURE + ",mask_history=True,eval_checkpoint={ckpt:LLMEmbSASRec}",
         "the LLMEmbSASRec row's checkpoint ranked by the text mixture, input items out of the ranking"),
@@ -152,6 +164,9 @@ ROWS = {
     "LLMEmbSASRec, text mixture at 0.3": ("full", "LLMEmbSASRec", TEXT_MIXTURE.replace("text_mixture=0.5", "text_mixture=0.3"),
                                           "'LLMEmbSASRec, text mixture' at the share validation picks for the mixture "
                                           "after training in the package's form (0.3)"),
+    "LLMEmbSASRec, text mixture per user": ("full", "LLMEmbSASRec", TEXT_MIXTURE_TAIL,
+                                            "'LLMEmbSASRec, text mixture' with a share per user (0.1 to 0.7 by the tail "
+                                            "items among the last 3), in training and evaluation"),
     "LLMEmbSASRec, text mixture and own loss": ("full", "LLMEmbSASRec", TEXT_MIXTURE + ",text_mixture_own_loss=1",
                                                 "'LLMEmbSASRec, text mixture' with the model's own cross-entropy added "
                                                 "to the mixture's in training (weight 1): does the model trained beside "
@@ -323,7 +338,8 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "LLMEmbSASRec, no text (random vectors)",
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
-          "LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture at 0.3", "SAIDSASRec", "TSLRecSASRec"]
+          "LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture at 0.3",
+          "LLMEmbSASRec, text mixture per user", "SAIDSASRec", "TSLRecSASRec"]
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -402,6 +418,12 @@ LIKE_FOR_LIKE = [
     ("TSLRecSASRec paper + re-ranker", "SASRec paper + re-ranker", "TSLRec's vectors through RAT, both re-ranked"),
     ("LLMEmbSASRec @uni100", "LLMEmbSASRec, no text (random vectors) @uni100", "the text, full-ranking training evaluated as the paper protocol evaluates"),
     ("LLMEmbSASRec @uni100", "SASRec, 40 epochs @uni100", "the LM's table and alignment, full-ranking training evaluated at uni100"),
+    ("SASRec + text mixture per user, history masked", "SASRec + text mixture at 0.3, history masked",
+     "a share per user by the recent tail items vs validation's one share, same checkpoint"),
+    ("LLMEmbSASRec + text mixture per user, history masked", "SASRec + text mixture per user, history masked",
+     "the LM's table and alignment (and the warm start's 20 epochs), both mixed per user after training"),
+    ("LLMEmbSASRec, text mixture per user, history masked", "LLMEmbSASRec + text mixture per user, history masked",
+     "the per-user mixture in training vs after it"),
     ("LLMEmbGRU4Rec", "GRU4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),
     ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),

@@ -234,6 +234,20 @@ def test_the_mixture_re_ranker_gives_new_items_their_own_share(wide):
     _, results, trainer, _ = run(wide, "SASRec", new_items=0.2, text_blend=0.4, text_blend_gate="none",
                                  text_blend_mode="mixture", text_mixture_new_share=0.9)
     is_new = torch.as_tensor(trainer.groups.is_new)
-    share = trainer.reranker.mixture.item_share
+    share = trainer.reranker.mixture.shares(torch.tensor([[1]]), torch.tensor([1]), len(is_new))[0]
     assert is_new.sum() == 100 and results["test"]["groups"]["item_new"]["size"] > 0
     torch.testing.assert_close(share, torch.where(is_new, 0.9, 0.4).double())
+
+
+def test_the_mixture_re_ranker_gives_each_user_a_share_by_their_recent_tail_items(wide):
+    """``text_mixture_tail_share`` reaches the re-ranker's mixture with the run's own tail items, and is
+    refused where there is no mixture."""
+    _, _, trainer, _ = run(wide, "SASRec", text_blend=0.2, text_blend_gate="none", text_blend_mode="mixture",
+                           text_mixture_tail_share=0.7)
+    mixture = trainer.reranker.mixture
+    want = torch.as_tensor(~np.asarray(trainer.groups.is_head, dtype=bool), dtype=torch.float32)
+    want[0] = 0
+    assert mixture.tail_share == 0.7 and mixture.share == 0.2 and 0 < want.sum() < len(want) - 1
+    torch.testing.assert_close(mixture.is_tail, want)
+    with pytest.raises(UserError, match="there is no mixture"):
+        run(wide, "SASRec", text_blend=0.3, text_blend_gate="none", text_mixture_tail_share=0.7)

@@ -198,6 +198,36 @@ def test_the_mixture_gives_new_items_their_own_share():
         TextMixture(vectors, 0.3, 0.1, last=3, new_share=0.8)
 
 
+def test_the_mixture_gives_each_user_a_share_by_the_tail_items_among_their_last_items():
+    """``tail_share``: the common share for a user with no tail item among the last 3, ``tail_share`` for one
+    with only tail items, and a third of the way for one tail item in three; new items keep their own."""
+    rng = np.random.default_rng(6)
+    vectors = np.vstack([np.zeros((1, 4)), rng.normal(size=(8, 4))]).astype(np.float32)
+    scores = torch.as_tensor(rng.normal(size=(3, 9)), dtype=torch.float32)
+    is_tail = np.zeros(9, dtype=bool)
+    is_tail[[4, 5, 6]] = True
+    # last three items: none tail / all tail / one tail (item 4), the first row's oldest item (5) out of the window
+    seq, length = torch.tensor([[5, 1, 2, 3], [4, 5, 6, 0], [1, 2, 4, 0]]), torch.tensor([4, 3, 3])
+    got = TextMixture(vectors, 0.2, 0.1, last=3, tail_share=0.8, is_tail=is_tail)(scores, seq, length).exp().numpy()
+    table = whitened_unit(vectors)
+    for row, (history, share) in enumerate([([5, 1, 2, 3], 0.2), ([4, 5, 6], 0.8), ([1, 2, 4], 0.4)]):
+        own = np.exp(scores[row].numpy().astype(np.float64))
+        own /= own.sum()
+        text = np.exp(table @ table[history[-3:]].mean(0) / 0.1)
+        text[[0] + history] = 0.0
+        np.testing.assert_allclose(got[row], (1 - share) * own + share * text / text.sum(), rtol=1e-4, atol=1e-7)
+    is_new = np.zeros(9, dtype=bool)
+    is_new[7] = True
+    both = TextMixture(vectors, 0.2, 0.1, last=3, new_share=0.9, is_new=is_new, tail_share=0.8, is_tail=is_tail)
+    shares = both.shares(seq, length, 9)
+    assert shares.shape == (3, 9) and (shares[:, 7] == 0.9).all()
+    torch.testing.assert_close(shares[:, 1], torch.tensor([0.2, 0.8, 0.4], dtype=torch.float64))
+    with pytest.raises(ValueError, match="come together"):
+        TextMixture(vectors, 0.3, 0.1, last=3, tail_share=0.8)
+    with pytest.raises(ValueError, match="share must be in"):
+        TextMixture(vectors, 0.3, 0.1, last=3, tail_share=1.0, is_tail=is_tail)
+
+
 def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
     """The training loss is the mixture's cross-entropy; evaluation ranks by the mixture's probabilities."""
     config, results, trainer, _ = run(wide, "LLMEmbSASRec", text_mixture=0.4, llm_embedding_method="plain",
@@ -224,6 +254,17 @@ def test_a_model_with_the_mixture_trains_on_it_and_ranks_by_it(wide):
     torch.testing.assert_close(both, loss + 0.5 * own_nll, rtol=1e-4, atol=1e-5)
     assert own_nll > 0.1
     assert np.isfinite(results["test"]["overall"]["ndcg@10"]) and results["history"][-1]["losses"]["rec"] > 0
+
+
+def test_a_model_trained_with_the_mixture_takes_each_user_s_share_from_the_training_tail(wide):
+    """``text_mixture_tail_share`` in training: the model's mixture gates by the training split's tail items."""
+    _, _, trainer, _ = run(wide, "LLMEmbSASRec", text_mixture=0.2, text_mixture_tail_share=0.6,
+                           llm_embedding_method="plain", rat_init="scratch", alpha=0)
+    mixture = trainer.model.text_mixture
+    want = torch.as_tensor(~np.asarray(trainer.groups.is_head, dtype=bool), dtype=torch.float32)
+    want[0] = 0
+    assert (mixture.share, mixture.tail_share) == (0.2, 0.6) and 0 < want.sum() < len(want) - 1
+    torch.testing.assert_close(mixture.is_tail, want)
 
 
 def test_a_model_trained_with_bpr_takes_the_pairwise_loss_on_the_mixture(wide):

@@ -14,7 +14,8 @@ With ``text_blend_mode: mixture`` the ranking is instead by the mixture of the t
 distributions, ``(1 - w) softmax(scores) + w softmax(cos / text_mixture_tau)``
 (:class:`~recbole_llmemb.model.text_score.TextMixture`, which a plugin model can also train with;
 ``text_mixture_over: new`` takes the model's softmax over the items outside the user's input only;
-``text_mixture_new_share`` gives the items held out of training, ``new_items``, a share of their own).
+``text_mixture_new_share`` gives the items held out of training, ``new_items``, a share of their own;
+``text_mixture_tail_share`` gives each user a share by the tail items among their last items).
 
 Off by default (``text_blend: 0``); ``props/rerank.yaml`` turns it on.
 """
@@ -57,7 +58,8 @@ class TextReranker:
     """Blends a batch's ``(users, items)`` score matrix with the text score (see the module doc)."""
 
     def __init__(self, vectors, weight, tail_items=None, last=3, seq_fields=None, user_history=None,
-                 user_field=None, gate=None, mixture_tau=None, mixture_over="all", mixture_new_share=None, is_new=None):
+                 user_field=None, gate=None, mixture_tau=None, mixture_over="all", mixture_new_share=None, is_new=None,
+                 mixture_tail_share=None):
         if weight <= 0:
             raise UserError(f"text_blend={weight}: the re-ranker needs a weight > 0 (0 turns it off).")
         #: the mixture's text part (``text_blend_mode: mixture``), else ``None``
@@ -65,10 +67,11 @@ class TextReranker:
         if mixture_tau is not None:
             if weight >= 1 or (gate or "none") != "none":
                 raise UserError(f"text_blend_mode=mixture: text_blend={weight} is the text's share of the mixture, in "
-                                f"(0, 1), and the share is the same for every user and item (text_blend_gate=none, "
-                                f"not {gate}).")
+                                f"(0, 1), and text_blend_gate does not apply to it (text_blend_gate=none, not {gate}; "
+                                f"text_mixture_tail_share gives each user a share).")
             self.mixture = TextMixture(vectors, weight, mixture_tau, last, mixture_over, mixture_new_share,
-                                       None if mixture_new_share is None else is_new)
+                                       None if mixture_new_share is None else is_new, mixture_tail_share,
+                                       None if mixture_tail_share is None else tail_items)
         self.table = text_table(vectors)
         self.weight = float(weight)
         self.tail = None if tail_items is None else torch.as_tensor(tail_items, dtype=torch.float32)
@@ -89,13 +92,16 @@ class TextReranker:
             return None
         last = int(config["text_blend_last"])
         tail, gate = None, config["text_blend_gate"]
-        if gate != "none":  # tail by the evaluation's own definition (training counts)
+        mixed = settings.read(config, "text_blend_mode") == "mixture"
+        tail_share = settings.read(config, "text_mixture_tail_share") if mixed else None
+        if gate != "none" or tail_share is not None:  # tail by the evaluation's own definition (training counts)
             tail = ~np.asarray(is_head, dtype=bool)
             tail[0] = False
         mixture = {}
-        if settings.read(config, "text_blend_mode") == "mixture":
+        if mixed:
             mixture = {"mixture_tau": float(settings.read(config, "text_mixture_tau")),
-                       "mixture_over": settings.read(config, "text_mixture_over")}
+                       "mixture_over": settings.read(config, "text_mixture_over"),
+                       "mixture_tail_share": None if tail_share is None else float(tail_share)}
             new_share = settings.read(config, "text_mixture_new_share")
             if new_share is not None and is_new is not None and np.any(is_new):
                 mixture.update(mixture_new_share=float(new_share), is_new=is_new)

@@ -134,6 +134,17 @@ class RATMixin:
                             "run through run_recbole_llmemb.py, which builds them.")
         return vectors
 
+    @staticmethod
+    def _tail_items(dataset, setting, otherwise):
+        """Bool per item id: the tail items of the training split (padding not one), for ``setting``'s gate."""
+        is_head = getattr(dataset, ITEM_IS_HEAD_ATTR, None)
+        if is_head is None:
+            raise UserError(f"{setting} needs the head items on the training split (dataset.{ITEM_IS_HEAD_ATTR}); run "
+                            f"through run_recbole_llmemb.py, {otherwise}.")
+        is_tail = ~np.asarray(is_head, dtype=bool)
+        is_tail[0] = False
+        return is_tail
+
     def _text_score(self, config, dataset):
         """The learned text term of the scores (``text_score`` > 0), else ``None``."""
         weight = float(read(config, "text_score"))
@@ -144,15 +155,9 @@ class RATMixin:
                             "defined for models that score a user's next item from the last position (SASRec, "
                             "GRU4Rec backbones); use the re-ranker (text_blend) or leave text_score out.")
         vectors = self._text_vectors(dataset, f"text_score={weight}")
-        is_tail, gate = None, read(config, "text_blend_gate")
-        if gate != "none":
-            is_head = getattr(dataset, ITEM_IS_HEAD_ATTR, None)
-            if is_head is None:
-                raise UserError(f"text_score={weight} with text_blend_gate={gate} needs the head items on the training "
-                                f"split (dataset.{ITEM_IS_HEAD_ATTR}); run through run_recbole_llmemb.py, or set "
-                                "text_blend_gate=none.")
-            is_tail = ~np.asarray(is_head, dtype=bool)
-            is_tail[0] = False
+        gate = read(config, "text_blend_gate")
+        is_tail = None if gate == "none" else self._tail_items(
+            dataset, f"text_score={weight} with text_blend_gate={gate}", "or set text_blend_gate=none")
         return TextScore(vectors, weight, read(config, "text_blend_last"), is_tail, gate,
                          trainable=bool(read(config, "text_score_trainable")))
 
@@ -165,9 +170,13 @@ class RATMixin:
             raise UserError(f"text_mixture={share}: the mixture is of next-item distributions over every item, defined "
                             "for SASRec and GRU4Rec backbones; leave text_mixture out.")
         new_share = read(config, "text_mixture_new_share") if held_out is not None else None
+        tail_share = read(config, "text_mixture_tail_share")
+        is_tail = None if tail_share is None else self._tail_items(
+            dataset, f"text_mixture_tail_share={tail_share}", "or leave text_mixture_tail_share out")
         return TextMixture(self._text_vectors(dataset, f"text_mixture={share}"), share, float(read(config, "text_mixture_tau")),
                            read(config, "text_blend_last"), read(config, "text_mixture_over"),
-                           None if new_share is None else float(new_share), None if new_share is None else held_out)
+                           None if new_share is None else float(new_share), None if new_share is None else held_out,
+                           None if tail_share is None else float(tail_share), is_tail)
 
     def _self_distill(self, config, dataset):
         """LLM-ESR's self-distillation towards text-retrieved users (``self_distill`` > 0), else ``None``."""

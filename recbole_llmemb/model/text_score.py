@@ -118,27 +118,45 @@ class TextMixture(nn.Module):
     ``new_share`` with ``is_new`` (a bool per item id) gives the items that training never saw
     (``new_items``) a share of their own: the model's part knows them least, so the text's share that
     suits them is larger than the one that suits the rest. (Per item, the mixture ranks; it no longer
-    sums to one.)"""
+    sums to one.)
 
-    def __init__(self, vectors, share, tau, last, over="all", new_share=None, is_new=None):
+    ``tail_share`` with ``is_tail`` (a bool per item id) gives each user a share of their own: ``share`` for
+    a user none of whose last ``last`` items is a tail item, ``tail_share`` for one whose last items all
+    are, and in between by the tail items' share of them (the text is worth most to users whose recent
+    items the ids know least: docs/results.md, "A share per user")."""
+
+    def __init__(self, vectors, share, tau, last, over="all", new_share=None, is_new=None, tail_share=None, is_tail=None):
         super().__init__()
-        shares = [share] + ([] if new_share is None else [new_share])
+        shares = [s for s in (share, new_share, tail_share) if s is not None]
         if not all(0 < s < 1 for s in shares) or tau <= 0 or over not in ("all", "new"):
-            raise ValueError(f"share must be in (0, 1), tau > 0 and over all or new, got {shares}, {tau}, {over!r}")
-        if (new_share is None) != (is_new is None):
-            raise ValueError("new_share and is_new come together")
+            raise ValueError(f"every share must be in (0, 1), tau > 0 and over all or new, got {shares}, {tau}, {over!r}")
+        if (new_share is None) != (is_new is None) or (tail_share is None) != (is_tail is None):
+            raise ValueError("new_share and is_new come together, and so do tail_share and is_tail")
         self.register_buffer("table", text_table(vectors), persistent=False)
-        item_share = None
-        if new_share is not None:
-            item_share = torch.where(torch.as_tensor(np.asarray(is_new, dtype=bool)), float(new_share), float(share)).double()
-        self.register_buffer("item_share", item_share, persistent=False)
+        is_new = None if new_share is None else torch.as_tensor(np.asarray(is_new, dtype=bool))
+        self.register_buffer("is_new", is_new, persistent=False)
+        is_tail = None if tail_share is None else torch.as_tensor(np.asarray(is_tail, dtype=bool), dtype=torch.float32)
+        self.register_buffer("is_tail", is_tail, persistent=False)
         self.share, self.tau, self.last, self.over = float(share), float(tau), int(last), over
+        self.new_share = None if new_share is None else float(new_share)
+        self.tail_share = None if tail_share is None else float(tail_share)
 
-    def log_shares(self, n):
-        """``(log(1 - s), log(s))``: scalars, or rows over the first ``n`` item ids with ``new_share``."""
-        if self.item_share is None:
-            return np.log1p(-self.share), np.log(self.share)
-        s = self.item_share[:n]
+    def shares(self, item_seq, item_seq_len, n):
+        """The text's share: a number, ``(B, 1)`` per user with ``tail_share``, ``(B or 1, n)`` per item with
+        ``new_share`` (new items keep theirs whatever the user)."""
+        s = self.share
+        if self.tail_share is not None:
+            frac = tail_share(self.is_tail, item_seq, item_seq_len, self.last).double().unsqueeze(1)
+            s = self.share + (self.tail_share - self.share) * frac
+        if self.new_share is not None:
+            s = torch.where(self.is_new[:n].unsqueeze(0), self.new_share, torch.as_tensor(s, dtype=torch.float64))
+        return s
+
+    def log_shares(self, item_seq, item_seq_len, n):
+        """``(log(1 - s), log(s))`` of :meth:`shares`: scalars, or tensors broadcastable to ``(B, n)``."""
+        s = self.shares(item_seq, item_seq_len, n)
+        if not torch.is_tensor(s):
+            return np.log1p(-s), np.log(s)
         return torch.log1p(-s).float(), torch.log(s).float()
 
     def text_log_probs(self, item_seq, item_seq_len, seen=None):
@@ -157,7 +175,7 @@ class TextMixture(nn.Module):
             hide = seen[:, :n] if target is None else seen[:, :n].scatter(1, target.unsqueeze(1), False)
             # far below any score, but finite: where both parts are -inf, logaddexp's gradient is nan
             scores = scores.masked_fill(hide, -1e9)
-        own_share, text_share = self.log_shares(n)
+        own_share, text_share = self.log_shares(item_seq, item_seq_len, n)
         own = torch.log_softmax(scores, dim=1) + own_share
         text = self.text_log_probs(item_seq, item_seq_len, seen)[:, :n] + text_share
         return torch.logaddexp(own, text)

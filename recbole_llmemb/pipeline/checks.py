@@ -119,7 +119,8 @@ def check_applicable(config, plugin_model, command_line_keys):
         float(config["text_blend"] or 0) > 0 and config["text_blend_mode"] == "mixture")
     for key, what in (("text_mixture_tau", "the temperature of the text's part of a mixture"),
                       ("text_mixture_over", "the items the model's part of a mixture covers"),
-                      ("text_mixture_new_share", "the text's share of a mixture for the new items")):
+                      ("text_mixture_new_share", "the text's share of a mixture for the new items"),
+                      ("text_mixture_tail_share", "the text's share of a mixture for users whose last items are tail items")):
         if key in command_line_keys and not mixed:
             raise UserError(f"{key} is {what}, and there is no mixture (text_mixture=0, and no re-ranker with "
                             f"text_blend_mode=mixture): give --text_mixture=0.3 or leave {key} out.")
