@@ -339,7 +339,12 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "LLMEmbSASRec, self-distillation", "LLMEmbSASRec, LM vectors trained",
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
           "LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture at 0.3",
-          "LLMEmbSASRec, text mixture per user", "SAIDSASRec", "TSLRecSASRec"]
+          "LLMEmbSASRec, text mixture per user", "SAIDSASRec", "TSLRecSASRec",
+          "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)"]
+ROWS.update({f"{label} + text mixture per user, history masked": (
+    "full", ROWS[label][1], RERANK_MIXTURE_TAIL + f",mask_history=True,eval_checkpoint={{ckpt:{label}}}",
+    f"the '{label}' row's checkpoint ranked by the text mixture with a share per user, input items out of the ranking")
+    for label in ("SASRec, 40 epochs", "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)")})
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -424,6 +429,15 @@ LIKE_FOR_LIKE = [
      "the LM's table and alignment (and the warm start's 20 epochs), both mixed per user after training"),
     ("LLMEmbSASRec, text mixture per user, history masked", "LLMEmbSASRec + text mixture per user, history masked",
      "the per-user mixture in training vs after it"),
+    ("LLMEmbSASRec + text mixture per user, history masked", "SASRec, 40 epochs + text mixture per user, history masked",
+     "the LM's table and alignment (both allowed 20 epochs beyond the SASRec row), both mixed per user after training"),
+    ("LLMEmbGRU4Rec, history masked", "GRU4Rec, 40 epochs, history masked", "the LM's table, alignment and the SASRec's start, both masked"),
+    ("LLMEmbGRU4Rec, history masked", "LLMEmbGRU4Rec, no text (random vectors), history masked", "the text, on GRU4Rec, both masked"),
+    ("GRU4Rec + text mixture per user, history masked", "GRU4Rec, history masked", "the per-user text mixture after training, on GRU4Rec"),
+    ("LLMEmbGRU4Rec + text mixture per user, history masked", "GRU4Rec, 40 epochs + text mixture per user, history masked",
+     "the LM's table, alignment and the SASRec's start, both mixed per user"),
+    ("LLMEmbGRU4Rec + text mixture per user, history masked", "LLMEmbGRU4Rec, no text (random vectors) + text mixture per user, history masked",
+     "the text in the table, both mixed per user"),
     ("LLMEmbGRU4Rec", "GRU4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),
     ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
