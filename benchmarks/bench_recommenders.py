@@ -212,6 +212,14 @@ ROWS = {
     "LLMEmbGRU4Rec, no text (random vectors)": ("full", "LLMEmbGRU4Rec", "llm_embedding_method=random",
                                                 "the no-text ablation: the same start from the SASRec row's item table "
                                                 "and alignment, random vectors instead of the LM's"),
+    "SAIDGRU4Rec": ("full", "SAIDGRU4Rec", "", "SAID's vectors (the repaired stage, as SAIDSASRec's) through the default RAT on "
+                    "GRU4Rec (starts from the SASRec row's item table, no alignment)"),
+    "TSLRecGRU4Rec": ("full", "TSLRecGRU4Rec", "", "TSLRec's vectors (the repaired stage, as TSLRecSASRec's) through the "
+                      "default RAT on GRU4Rec (starts from the SASRec row's item table, no alignment)"),
+    "SAIDGRU4Rec, no text (random vectors)": ("full", "SAIDGRU4Rec", "llm_embedding_method=random",
+                                              "the no-text control of SAID's and TSLRec's GRU4Rec rows (on random vectors "
+                                              "their configs differ only in the model's name): the same start from the "
+                                              "SASRec row's item table, no alignment"),
     "BERT4Rec": ("full", "BERT4Rec", "", "baseline"),
     "BERT4Rec, 40 epochs": ("full", "BERT4Rec", "epochs=40,resume_checkpoint={ckpt:BERT4Rec}",
                             "control for the extra epochs: the BERT4Rec row trained on for 20 more epochs (resumed)"),
@@ -340,11 +348,13 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
           "LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture at 0.3",
           "LLMEmbSASRec, text mixture per user", "SAIDSASRec", "TSLRecSASRec",
-          "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)"]
+          "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
+          "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)"]
 ROWS.update({f"{label} + text mixture per user, history masked": (
     "full", ROWS[label][1], RERANK_MIXTURE_TAIL + f",mask_history=True,eval_checkpoint={{ckpt:{label}}}",
     f"the '{label}' row's checkpoint ranked by the text mixture with a share per user, input items out of the ranking")
-    for label in ("SASRec, 40 epochs", "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)")})
+    for label in ("SASRec, 40 epochs", "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
+                  "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)")})
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -440,6 +450,13 @@ LIKE_FOR_LIKE = [
      "the text in the table, both mixed per user"),
     ("LLMEmbGRU4Rec", "GRU4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)", "the text, on GRU4Rec"),
+    *[row for method in ("SAID", "TSLRec") for row in (
+        (f"{method}GRU4Rec", "GRU4Rec, 40 epochs", f"{method}'s vectors through RAT and the SASRec's start (both allowed 20 epochs more)"),
+        (f"{method}GRU4Rec", "SAIDGRU4Rec, no text (random vectors)", f"the text: {method}'s vectors vs random ones, same RAT, on GRU4Rec"),
+        (f"{method}GRU4Rec, history masked", "SAIDGRU4Rec, no text (random vectors), history masked", f"the text ({method}'s vectors), on GRU4Rec, both masked"),
+        (f"{method}GRU4Rec + text mixture per user, history masked", "SAIDGRU4Rec, no text (random vectors) + text mixture per user, history masked",
+         f"the text in the table ({method}'s vectors), both mixed per user"))],
+    ("SAIDGRU4Rec, no text (random vectors)", "GRU4Rec, 40 epochs", "the SASRec's start through RAT without text or alignment (both allowed 20 epochs more)"),
     ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbBERT4Rec", "LLMEmbBERT4Rec, no text (random vectors)", "the text, on BERT4Rec"),
     ("LLMEmbSASRec, text score", "LLMEmbSASRec + re-ranker", "the text's similarity learned in training vs added after it"),
