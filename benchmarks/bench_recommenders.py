@@ -220,6 +220,11 @@ ROWS = {
                                               "the no-text control of SAID's and TSLRec's GRU4Rec rows (on random vectors "
                                               "their configs differ only in the model's name): the same start from the "
                                               "SASRec row's item table, no alignment"),
+    **{f"{method}BERT4Rec": ("full", f"{method}BERT4Rec", "", f"{method}'s vectors (the repaired stage, as {method}SASRec's) "
+                             "through the default RAT on BERT4Rec (starts from the SASRec row's item table, no alignment)")
+       for method in ("SAID", "TSLRec")},
+    "SAIDBERT4Rec, no text (random vectors)": ("full", "SAIDBERT4Rec", "llm_embedding_method=random",
+                                               "the no-text control of SAID's and TSLRec's BERT4Rec rows"),
     "BERT4Rec": ("full", "BERT4Rec", "", "baseline"),
     "BERT4Rec, 40 epochs": ("full", "BERT4Rec", "epochs=40,resume_checkpoint={ckpt:BERT4Rec}",
                             "control for the extra epochs: the BERT4Rec row trained on for 20 more epochs (resumed)"),
@@ -456,6 +461,9 @@ LIKE_FOR_LIKE = [
         (f"{method}GRU4Rec, history masked", "SAIDGRU4Rec, no text (random vectors), history masked", f"the text ({method}'s vectors), on GRU4Rec, both masked"),
         (f"{method}GRU4Rec + text mixture per user, history masked", "SAIDGRU4Rec, no text (random vectors) + text mixture per user, history masked",
          f"the text in the table ({method}'s vectors), both mixed per user"))],
+    *[row for method in ("SAID", "TSLRec") for row in (
+        (f"{method}BERT4Rec", "BERT4Rec, 40 epochs", f"{method}'s vectors through RAT and the SASRec's start (both allowed 20 epochs more)"),
+        (f"{method}BERT4Rec", "SAIDBERT4Rec, no text (random vectors)", f"the text: {method}'s vectors vs random ones, same RAT, on BERT4Rec"))],
     ("SAIDGRU4Rec, no text (random vectors)", "GRU4Rec, 40 epochs", "the SASRec's start through RAT without text or alignment (both allowed 20 epochs more)"),
     ("LLMEmbBERT4Rec", "BERT4Rec, 40 epochs", "the LM's table, alignment and the SASRec's start (both allowed 20 epochs more)"),
     ("LLMEmbBERT4Rec", "LLMEmbBERT4Rec, no text (random vectors)", "the text, on BERT4Rec"),

@@ -88,7 +88,12 @@ job bert40 bert -- "${B[@]}" run "BERT4Rec, 40 epochs"
 job llmemb_gru_notext sasrec gru -- "${B[@]}" run "LLMEmbGRU4Rec, no text (random vectors)"
 job llmemb_bert_notext sasrec bert -- "${B[@]}" run "LLMEmbBERT4Rec, no text (random vectors)"
 job said_paper_notext sasrec_paper -- "${B[@]}" run "SAIDSASRec paper, no text (random vectors)"
-job tslrec_paper_notext sasrec_paper -- "${B[@]}" run "TSLRecSASRec paper, no text (random vectors)"
+for base in gru bert; do
+  b=$([ $base = gru ] && echo GRU4Rec || echo BERT4Rec)
+  job said_$base sasrec said $base -- "${B[@]}" run "SAID$b"
+  job tslrec_$base tslrec $base -- "${B[@]}" run "TSLRec$b"
+  job said_${base}_notext sasrec $base -- "${B[@]}" run "SAID$b, no text (random vectors)"
+done
 wait
 pkill -f run_recbole_llmemb 2>/dev/null; pkill -f recbole_llmemb 2>/dev/null
 echo "$(($(date +%s) - T0)) s: all jobs ended"
