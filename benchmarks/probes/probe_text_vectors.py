@@ -8,6 +8,8 @@ candidate vectors and input normalisations in minutes, on two figures:
 * ``ridge_r2_heldout``: a ridge map from the (normalised) text vectors to the alignment SASRec's
   item table, fitted on 80% of the items, R^2 on the other 20% (all of them, and their tail items):
   how much collaborative geometry the text can seed;
+* ``popularity_r2_heldout``: the same ridge, to each item's log training count (how much of an
+  item's popularity its vector tells a model that starts from it);
 * ``knn``: each test user's next item ranked among all items by cosine to the mean of the user's
   last ``--last`` history items' vectors (history items masked, as RecBole's full ranking does),
   NDCG@10 overall / head / tail with the benchmark's groups: how much sequential signal the text
@@ -146,6 +148,7 @@ def main():
     items = rng.permutation(np.arange(1, dataset.item_num))
     train, test = items[: int(0.8 * len(items))], items[int(0.8 * len(items)):]
     test_tail = test[~groups.is_head[test]]
+    log_count = np.log1p(item_count).astype(np.float64)[:, None]
     rows = []
     if args.mapped:
         row = {"variant": "alignment SASRec item table", "dim": int(sasrec.shape[1]),
@@ -164,9 +167,11 @@ def main():
             r2 = ridge_r2(x, sasrec, train, test)
             r2_tail = ridge_r2(x, sasrec, train, test_tail)
             best = max(r2, key=r2.get)
+            r2_pop = ridge_r2(x, log_count, train, test)
             row = {"variant": variant, "norm": norm, "dim": int(x.shape[1]), "status": es.meta.get("status"),
                    "stage_seconds": built, "ridge_r2_heldout": round(float(r2[best]), 4),
                    "ridge_r2_heldout_tail": round(float(r2_tail[best]), 4), "ridge_lambda": best,
+                   "popularity_r2_heldout": round(float(max(r2_pop.values())), 4),
                    "knn_ndcg@10": knn_ndcg(x, seqs, groups.is_head, args.last)}
             print(json.dumps(row), flush=True)
             rows.append(row)
