@@ -61,6 +61,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--epochs", type=float, default=10)
+    parser.add_argument("--id_init", choices=("random", "text"), default="random",
+                        help="text: start the id vectors from the plain text's top principal components "
+                             "(unit variance each, as the random start), a candidate for codes arranged by meaning")
     add_arguments(parser, "said_stage.json")
     args = parser.parse_args()
     config = config_for("SAIDSASRec", args)
@@ -70,6 +73,13 @@ def main():
     plain = align_item_embeddings(dataset, es.tokens, es.vectors, "plain")[1:]
     s = said.settings(config, len(texts))
     trainer = said.make_trainer(config, texts, s)
+    if args.id_init == "text":
+        body = torch.as_tensor(plain, dtype=torch.float64)
+        body = body - body.mean(0)
+        _, _, vt = torch.linalg.svd(body, full_matrices=False)
+        codes = body @ vt[: s["said_id_dim"]].T
+        with torch.no_grad():
+            trainer.soft.ids.weight.copy_((codes / codes.std(0)).float())
     trainer.items = sorted(random.Random(0).sample(range(len(texts)), min(args.items, len(texts))))
     shown = trainer.items[:512]
     before = trainer.evaluate(among=shown, sample=len(shown))
@@ -78,7 +88,7 @@ def main():
     start = time.perf_counter()
     stats = trainer.train(steps, progress=False)
     after = trainer.evaluate(among=shown, sample=len(shown))
-    record = {"command": " ".join(sys.argv), "settings": {k: v for k, v in s.items() if k != "model"},
+    record = {"command": " ".join(sys.argv), "settings": {k: v for k, v in s.items() if k != "model"}, "id_init": args.id_init,
               "items": {"all": len(texts), "trained": len(trainer.items), "evaluated": len(shown)},
               "passes": args.epochs, "steps": steps, "before": before, "after": after,
               "after_other_items_text": other_text_loss(trainer, shown),
