@@ -199,6 +199,11 @@ ROWS = {
         "full", "SAIDSASRec", RERANK_MIXTURE_03 + ",mask_history=True,eval_checkpoint={ckpt:SAIDSASRec}",
         "the SAIDSASRec row's checkpoint ranked by the text mixture at 0.3 (validation's share in the package's form), "
         "input items out of the ranking"),
+    "SAIDSASRec, text start": ("full", "SAIDSASRec", "said_id_init=text",
+                               "SAID's stage with the id vectors started from the base model's pooled item-text vectors "
+                               "(their top said_id_dim = 64 principal components, unit variance each), else as the SAIDSASRec row"),
+    "SAIDSASRec, no text (random vectors)": ("full", "SAIDSASRec", "llm_embedding_method=random",
+                                             "the no-text control of SAIDSASRec: the same RAT (no alignment) on random vectors"),
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
                      "of 16 latent categories of the alignment SASRec's items, histories of 32 tokens an item) "
                      "through the default RAT (no alignment)"),
@@ -339,6 +344,8 @@ ROWS = {
                                                    "the no-text ablation of SAID's RAT: random vectors of the LM's width"),
     "SAIDSASRec paper + re-ranker": ("paper", "SAIDSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SAIDSASRec paper}",
                                      "the SAIDSASRec paper row's checkpoint re-ranked (every user alike)"),
+    "SAIDSASRec paper, text start": ("paper", "SAIDSASRec", "said_id_init=text",
+                                     "the defaults with SAID's id vectors started from the text's principal components"),
     "TSLRecSASRec paper": ("paper", "TSLRecSASRec", "", "the defaults, no re-ranker (categories of the paper protocol's "
                            "alignment SASRec)"),
     "TSLRecSASRec paper + re-ranker": ("paper", "TSLRecSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:TSLRecSASRec paper}",
@@ -353,12 +360,13 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
           "LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture at 0.3",
           "LLMEmbSASRec, text mixture per user", "SAIDSASRec", "TSLRecSASRec",
+          "SAIDSASRec, text start", "SAIDSASRec, no text (random vectors)",
           "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
           "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)"]
 ROWS.update({f"{label} + text mixture per user, history masked": (
     "full", ROWS[label][1], RERANK_MIXTURE_TAIL + f",mask_history=True,eval_checkpoint={{ckpt:{label}}}",
     f"the '{label}' row's checkpoint ranked by the text mixture with a share per user, input items out of the ranking")
-    for label in ("SASRec, 40 epochs", "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
+    for label in ("SASRec, 40 epochs", "SAIDSASRec", "SAIDSASRec, text start", "SAIDSASRec, no text (random vectors)", "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
                   "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)")})
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
@@ -378,6 +386,14 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, text mixture and own loss, history masked", "SASRec, 40 epochs, history masked", "the LM's table, alignment and text mixture with the own loss (both allowed 20 epochs beyond the SASRec row), both masked"),
     ("SAIDSASRec", "SASRec, 40 epochs", "SAID's vectors (repaired stage) through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("SAIDSASRec, history masked", "SASRec, 40 epochs, history masked", "the same, both masked"),
+    ("SAIDSASRec", "SAIDSASRec, no text (random vectors)", "the text: SAID's vectors vs random ones, same RAT"),
+    ("SAIDSASRec, text start", "SAIDSASRec", "where SAID's id vectors start: the text's principal components vs random (one stage setting)"),
+    ("SAIDSASRec, text start, history masked", "SAIDSASRec, history masked", "the same, both masked"),
+    ("SAIDSASRec, text start", "SAIDSASRec, no text (random vectors)", "the text: SAID's vectors (text start) vs random ones, same RAT"),
+    ("SAIDSASRec, text start, history masked", "SAIDSASRec, no text (random vectors), history masked", "the same, both masked"),
+    ("SAIDSASRec, text start + text mixture per user, history masked", "SAIDSASRec, no text (random vectors) + text mixture per user, history masked",
+     "the text in the table (SAID, text start), both mixed per user after training"),
+    ("SAIDSASRec, text start", "SASRec, 40 epochs", "SAID's vectors (text start) through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("SAIDSASRec + text mixture, history masked", "SASRec + text mixture, history masked", "SAID's vectors through RAT, both with the text mixture after training, both masked"),
     ("SAIDSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "SAID's vectors through RAT (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
     ("SASRec + text mixture", "SASRec", "the text mixture after training"),
@@ -431,6 +447,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, text mixture over new items", "LLMEmbSASRec paper + text mixture over new items", "the mixture in training vs after it, same model"),
     ("SAIDSASRec paper", "SASRec paper, 40 epochs", "SAID's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
+    ("SAIDSASRec paper, text start", "SAIDSASRec paper", "where SAID's id vectors start: the text's principal components vs random"),
+    ("SAIDSASRec paper, text start", "SAIDSASRec paper, no text (random vectors)", "the text: SAID's vectors (text start) vs random ones, same RAT"),
+    ("SAIDSASRec paper, text start", "SASRec paper, 40 epochs", "SAID's vectors (text start) through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
     ("TSLRecSASRec paper", "SASRec paper, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("TSLRecSASRec paper", "SAIDSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT "

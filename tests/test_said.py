@@ -128,11 +128,29 @@ def test_vectors_are_stored_and_reused(tmp_path):
     assert ids.meta["status"] == "built" and ids.vectors.shape == (12, 64)
 
 
+def test_text_start_puts_the_id_vectors_on_the_texts_principal_components(tmp_path):
+    """said_id_init=text: the id vectors start at the plain method's vectors reduced by PCA (unit variance
+    each); one Adam step at lr 1e-3 moves a coordinate by about 1e-3, so the exported ids are still there.
+    The random start keeps its cache key (the setting enters it only when it is text)."""
+    config, dataset = setup(tmp_path, said_id_init="text", said_id_dim=8, said_export="id", said_steps=1)
+    plain = item_embeddings(config, dataset, "plain", progress=False).vectors
+    codes, explained = said.text_codes(plain, 8)
+    assert codes.shape == (12, 8) and torch.allclose(codes.std(0), torch.ones(8))
+    built = item_embeddings(config, dataset, "said", progress=False)
+    assert built.meta["said"]["id_start_from_text"]["explained_variance"] == pytest.approx(explained, abs=1e-4)
+    assert np.abs(built.vectors - codes.numpy()).max() < 3e-3
+    random_config = Config("SASRec", "tiny", config_dict={**config.user_config_dict, "said_id_init": "random"})
+    assert "said_id_init" not in said.settings(random_config, 12)
+    random_start = item_embeddings(random_config, dataset, "said", progress=False)
+    assert random_start.meta["key"] != built.meta["key"] and np.abs(random_start.vectors - codes.numpy()).max() > 0.5
+
+
 @pytest.mark.parametrize("override, words", [
     ({"said_tokens": 0}, "said_tokens=0"),
     ({"said_max_length": 600}, "limit of 512 positions"),
     ({"said_vocab": "all"}, "said_vocab=all"),
     ({"said_export": "pooled"}, "said_export=pooled"),
+    ({"said_id_init": "text", "said_id_dim": 64}, "at most 12 principal components"),
 ])
 def test_bad_settings_are_one_clear_message(tmp_path, capsys, override, words):
     write_tiny_dataset(tmp_path, n_users=8, n_items=12, per_user=4)

@@ -27,7 +27,6 @@ from benchmarks.probes.stage_probe import add_arguments, append_record, config_f
 from recbole_llmemb.data.item_text import item_attributes  # noqa: E402
 from recbole_llmemb.generator import said  # noqa: E402
 from recbole_llmemb.data.dataset import align_item_embeddings  # noqa: E402
-from recbole_llmemb.generator.extract import pca  # noqa: E402
 from recbole_llmemb.pipeline.generate import item_embeddings  # noqa: E402
 from recbole_llmemb.pipeline.training import load_dataset  # noqa: E402
 
@@ -75,9 +74,8 @@ def main():
     s = said.settings(config, len(texts))
     trainer = said.make_trainer(config, texts, s)
     if args.id_init == "text":
-        codes = torch.as_tensor(pca(plain, s["said_id_dim"])[0])
-        with torch.no_grad():
-            trainer.soft.ids.weight.copy_(codes / codes.std(0))
+        with torch.no_grad():  # the stage's said_id_init=text, from the cached plain vectors
+            trainer.soft.ids.weight.copy_(said.text_codes(plain, s["said_id_dim"])[0])
     trainer.items = sorted(random.Random(0).sample(range(len(texts)), min(args.items, len(texts))))
     shown = trainer.items[:512]
     before = trainer.evaluate(among=shown, sample=len(shown))

@@ -18,6 +18,10 @@ by its frequency in the item texts) and the same by position in the text
 (:func:`frequency_baselines`). Only a loss below the positional baseline says that the soft tokens
 carry something of their own item.
 
+The id vectors start at random (the paper) or, with ``said_id_init: text``, at the base model's
+pooled item-text vectors reduced by PCA (:func:`text_codes`): random codes barely move in the
+stage's few steps an item, so what the export carries is decided by where they start.
+
 The LM is frozen (``said_lora: False``) or LoRA-tuned. The exported vector of an item is the mean
 of its soft tokens (``said_export: tokens``, in the LM's input space) or its id vector (``id``).
 The item text is the attribute text without the instruction line (a constant line teaches nothing).
@@ -35,12 +39,20 @@ from recbole_llmemb import settings
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity, read_model_config
-from recbole_llmemb.generator.extract import check_pca
+from recbole_llmemb.generator.extract import check_pca, extract, pca
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 
 EXPORTS = settings.choices("said_export")
 VOCABS = settings.choices("said_vocab")
+
+
+def text_codes(vectors, dim):
+    """Id vectors that start arranged by meaning: the text vectors' top ``dim`` principal components,
+    each scaled to unit variance (the random start's scale); returns (codes, share of variance kept)."""
+    projected, info = pca(vectors, dim)
+    codes = torch.as_tensor(projected)
+    return codes / codes.std(0).clamp_min(1e-12), info["pca_explained_variance"]
 
 
 class SoftTokens(nn.Module):
@@ -151,6 +163,16 @@ class SAIDTrainer:
         #: the items trained on (all of them; a probe may train on fewer)
         self.items = list(range(len(self.text_ids)))
         self._order = []
+
+    def start_ids_from_text(self, texts, pooling, max_length, batch_size, progress=False):
+        """Set the id vectors to :func:`text_codes` of the backbone's pooled ``texts`` (the plain method's
+        vectors; LoRA, zero at the start, changes nothing); returns the vectors' explained variance."""
+        vectors = extract(self.body, self.tokenizer, texts, self.info, pooling=pooling, max_length=max_length,
+                          batch_size=batch_size, progress=progress)
+        codes, explained = text_codes(vectors, self.soft.ids.embedding_dim)
+        with torch.no_grad():
+            self.soft.ids.weight.copy_(codes.to(self.soft.ids.weight))
+        return explained
 
     # ------------------------------------------------------------------ one batch
     def _inputs(self, items, texts_of=None):
@@ -318,6 +340,12 @@ def settings(config, n_items):
         "pca_dim": check_pca(config, ident["hidden_size"], n_items),
         "seed": int(read(config, "seed", 2020)),
     }
+    if str(read(config, "said_id_init")) == "text":  # the random start keeps the key it had before this setting
+        limit = min(ident["hidden_size"], n_items)
+        if s["said_id_dim"] > limit:
+            raise UserError(f"said_id_init=text with said_id_dim={s['said_id_dim']}: the text gives at most {limit} "
+                            f"principal components here (the model's width and the number of items); lower said_id_dim.")
+        s.update(said_id_init="text", pooling=read(config, "llm_pooling"), max_length=int(read(config, "llm_max_length")))
     if s["said_steps"] < 1:
         raise UserError(f"said_steps={s['said_steps']}: SAID's vectors are learned; give at least one step.")
     if lora:
@@ -342,8 +370,14 @@ def build(ctx):
     """Train the soft tokens on the item texts, then export one vector per item."""
     s = ctx.settings
     trainer = make_trainer(ctx.config, said_texts(ctx.attributes), s)
+    start = {}
+    if s.get("said_id_init") == "text":
+        start["explained_variance"] = trainer.start_ids_from_text(ctx.texts, s["pooling"], s["max_length"],
+                                                                  int(read(ctx.config, "llm_batch_size")), ctx.progress)
     stats = trainer.train(s["said_steps"], progress=ctx.progress)
     stats["evaluation"] = e = trainer.evaluate()
+    if start:
+        stats["id_start_from_text"] = start
     logging.getLogger().info(
         f"SAID: {stats['steps']} steps in {stats['seconds']:.1f}s; reconstruction loss {e['loss']:.4f} vs word-frequency "
         f"baseline {e['word_frequency']:.4f} ({e['word_frequency_by_position']:.4f} by position) nats per token, "
