@@ -128,11 +128,14 @@ def test_vectors_are_stored_and_reused(tmp_path):
     assert ids.meta["status"] == "built" and ids.vectors.shape == (12, 64)
 
 
-def test_text_start_puts_the_id_vectors_on_the_texts_principal_components(tmp_path):
+@pytest.mark.parametrize("model", ["minilm", "llama"])
+def test_text_start_puts_the_id_vectors_on_the_texts_principal_components(tmp_path, llama_dir, model):  # noqa: F811
     """said_id_init=text: the id vectors start at the plain method's vectors reduced by PCA (unit variance
-    each); one Adam step at lr 1e-3 moves a coordinate by about 1e-3, so the exported ids are still there.
-    The random start keeps its cache key (the setting enters it only when it is text)."""
-    config, dataset = setup(tmp_path, said_id_init="text", said_id_dim=8, said_export="id", said_steps=1)
+    each), read through the encoder or the causal LM's body alike; one Adam step at lr 1e-3 moves a
+    coordinate by about 1e-3, so the exported ids are still there. The random start keeps its cache key
+    (the setting enters it only when it is text)."""
+    config, dataset = setup(tmp_path, llm_path=None if model == "minilm" else llama_dir, said_id_init="text",
+                            said_id_dim=8, said_export="id", said_steps=1)
     plain = item_embeddings(config, dataset, "plain", progress=False).vectors
     codes, explained = said.text_codes(plain, 8)
     assert codes.shape == (12, 8) and torch.allclose(codes.std(0), torch.ones(8))
