@@ -202,6 +202,11 @@ ROWS = {
     "SAIDSASRec, text start": ("full", "SAIDSASRec", "said_id_init=text",
                                "SAID's stage with the id vectors started from the base model's pooled item-text vectors "
                                "(their top said_id_dim = 64 principal components, unit variance each), else as the SAIDSASRec row"),
+    "SAIDSASRec, text start, text only": ("full", "SAIDSASRec", "said_id_init=text,item_id_emb=False",
+                                          "SAID's vectors (codes started from the text) in a text-only table: every item "
+                                          "scored through its adapted vector, no per-item id rows"),
+    "SAIDSASRec, no text (random vectors), text only": ("full", "SAIDSASRec", "llm_embedding_method=random,item_id_emb=False",
+                                                        "random vectors in the text-only table (the no-text control of the row above)"),
     "SAIDSASRec, no text (random vectors)": ("full", "SAIDSASRec", "llm_embedding_method=random",
                                              "the no-text control of SAIDSASRec: the same RAT (no alignment) on random vectors"),
     "TSLRecSASRec": ("full", "TSLRecSASRec", "", "TSLRec's vectors (packaged MiniLM, LoRA-tuned 1 epoch on users' shares "
@@ -346,6 +351,12 @@ ROWS = {
                                      "the SAIDSASRec paper row's checkpoint re-ranked (every user alike)"),
     "SAIDSASRec paper, text start": ("paper", "SAIDSASRec", "said_id_init=text",
                                      "the defaults with SAID's id vectors started from the text's principal components"),
+    "SAIDSASRec paper, text only": ("paper", "SAIDSASRec", "item_id_emb=False",
+                                    "SAID's vectors in the paper's text-only table (no per-item id rows), random start"),
+    "SAIDSASRec paper, text start, text only": ("paper", "SAIDSASRec", "said_id_init=text,item_id_emb=False",
+                                                "SAID's vectors (codes started from the text) in the text-only table"),
+    "SAIDSASRec paper, no text (random vectors), text only": ("paper", "SAIDSASRec", "llm_embedding_method=random,item_id_emb=False",
+                                                              "random vectors in the text-only table: an id table behind a frozen random projection"),
     "TSLRecSASRec paper": ("paper", "TSLRecSASRec", "", "the defaults, no re-ranker (categories of the paper protocol's "
                            "alignment SASRec)"),
     "TSLRecSASRec paper + re-ranker": ("paper", "TSLRecSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:TSLRecSASRec paper}",
@@ -393,6 +404,9 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec, text start, history masked", "SAIDSASRec, no text (random vectors), history masked", "the same, both masked"),
     ("SAIDSASRec, text start + text mixture per user, history masked", "SAIDSASRec, no text (random vectors) + text mixture per user, history masked",
      "the text in the table (SAID, text start), both mixed per user after training"),
+    ("SAIDSASRec, text start, text only", "SAIDSASRec, text start", "the per-item id rows beside SAID's vectors (text start): without vs with"),
+    ("SAIDSASRec, text start, text only", "SAIDSASRec, no text (random vectors), text only", "the text in a text-only table: SAID's vectors (text start) vs random ones"),
+    ("SAIDSASRec, text start, text only", "SASRec, 40 epochs", "SAID's text-only table (text start) vs SASRec trained as long"),
     ("SAIDSASRec, text start", "SASRec, 40 epochs", "SAID's vectors (text start) through RAT (both allowed 20 epochs beyond the SASRec row)"),
     ("SAIDSASRec + text mixture, history masked", "SASRec + text mixture, history masked", "SAID's vectors through RAT, both with the text mixture after training, both masked"),
     ("SAIDSASRec + text mixture at 0.3, history masked", "SASRec, 40 epochs + text mixture at 0.3, history masked", "SAID's vectors through RAT (both allowed 20 epochs beyond the SASRec row), both with the mixture at 0.3, both masked"),
@@ -450,6 +464,9 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec paper, text start", "SAIDSASRec paper", "where SAID's id vectors start: the text's principal components vs random"),
     ("SAIDSASRec paper, text start", "SAIDSASRec paper, no text (random vectors)", "the text: SAID's vectors (text start) vs random ones, same RAT"),
     ("SAIDSASRec paper, text start", "SASRec paper, 40 epochs", "SAID's vectors (text start) through RAT (both allowed 20 epochs beyond SASRec paper)"),
+    ("SAIDSASRec paper, text start, text only", "SAIDSASRec paper, text only", "where SAID's codes start, in the text-only table"),
+    ("SAIDSASRec paper, text start, text only", "SAIDSASRec paper, no text (random vectors), text only", "the text in the text-only table: SAID's vectors (text start) vs random ones"),
+    ("SAIDSASRec paper, text start, text only", "SASRec paper, 40 epochs", "SAID's text-only table (text start) vs SASRec paper trained as long"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
     ("TSLRecSASRec paper", "SASRec paper, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("TSLRecSASRec paper", "SAIDSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT "
