@@ -202,6 +202,9 @@ ROWS = {
     "SAIDSASRec, text start": ("full", "SAIDSASRec", "said_id_init=text",
                                "SAID's stage with the id vectors started from the base model's pooled item-text vectors "
                                "(their top said_id_dim = 64 principal components, unit variance each), else as the SAIDSASRec row"),
+    "SAIDSASRec, text start, id export": ("full", "SAIDSASRec", "said_id_init=text,said_export=id",
+                                          "the same stage as the row above (stored with both exports), exporting each "
+                                          "item's id vector (64-d) instead of the mean of its soft tokens (384-d)"),
     "SAIDSASRec, text start, text only": ("full", "SAIDSASRec", "said_id_init=text,item_id_emb=False",
                                           "SAID's vectors (codes started from the text) in a text-only table: every item "
                                           "scored through its adapted vector, no per-item id rows"),
@@ -351,6 +354,9 @@ ROWS = {
                                      "the SAIDSASRec paper row's checkpoint re-ranked (every user alike)"),
     "SAIDSASRec paper, text start": ("paper", "SAIDSASRec", "said_id_init=text",
                                      "the defaults with SAID's id vectors started from the text's principal components"),
+    "SAIDSASRec paper, text start, id export": ("paper", "SAIDSASRec", "said_id_init=text,said_export=id",
+                                                "SAID's stage (text start) exporting each item's id vector (64-d) instead "
+                                                "of the mean of its soft tokens"),
     "SAIDSASRec paper, text only": ("paper", "SAIDSASRec", "item_id_emb=False",
                                     "SAID's vectors in the paper's text-only table (no per-item id rows), random start"),
     "SAIDSASRec paper, text start, text only": ("paper", "SAIDSASRec", "said_id_init=text,item_id_emb=False",
@@ -371,7 +377,7 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "LLMEmbSASRec, fixed text score on tail items", "LLMEmbSASRec, text mixture",
           "LLMEmbSASRec, text mixture and own loss", "LLMEmbSASRec, text mixture at 0.3",
           "LLMEmbSASRec, text mixture per user", "SAIDSASRec", "TSLRecSASRec",
-          "SAIDSASRec, text start", "SAIDSASRec, no text (random vectors)",
+          "SAIDSASRec, text start", "SAIDSASRec, text start, id export", "SAIDSASRec, no text (random vectors)",
           "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
           "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)"]
 ROWS.update({f"{label} + text mixture per user, history masked": (
@@ -401,6 +407,8 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec, text start", "SAIDSASRec", "where SAID's id vectors start: the text's principal components vs random (one stage setting)"),
     ("SAIDSASRec, text start, history masked", "SAIDSASRec, history masked", "the same, both masked"),
     ("SAIDSASRec, text start", "SAIDSASRec, no text (random vectors)", "the text: SAID's vectors (text start) vs random ones, same RAT"),
+    ("SAIDSASRec, text start, id export", "SAIDSASRec, text start", "SAID's export: the id vectors vs the mean soft token, one stage"),
+    ("SAIDSASRec, text start, id export", "SAIDSASRec, no text (random vectors)", "the text: SAID's id vectors (text start) vs random vectors, same RAT"),
     ("SAIDSASRec, text start, history masked", "SAIDSASRec, no text (random vectors), history masked", "the same, both masked"),
     ("SAIDSASRec, text start + text mixture per user, history masked", "SAIDSASRec, no text (random vectors) + text mixture per user, history masked",
      "the text in the table (SAID, text start), both mixed per user after training"),
@@ -463,6 +471,8 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
     ("SAIDSASRec paper, text start", "SAIDSASRec paper", "where SAID's id vectors start: the text's principal components vs random"),
     ("SAIDSASRec paper, text start", "SAIDSASRec paper, no text (random vectors)", "the text: SAID's vectors (text start) vs random ones, same RAT"),
+    ("SAIDSASRec paper, text start, id export", "SAIDSASRec paper, text start", "SAID's export: the id vectors vs the mean soft token, one stage"),
+    ("SAIDSASRec paper, text start, id export", "SAIDSASRec paper, no text (random vectors)", "the text: SAID's id vectors (text start) vs random vectors, same RAT"),
     ("SAIDSASRec paper, text start", "SASRec paper, 40 epochs", "SAID's vectors (text start) through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("SAIDSASRec paper, text start, text only", "SAIDSASRec paper, text only", "where SAID's codes start, in the text-only table"),
     ("SAIDSASRec paper, text start, text only", "SAIDSASRec paper, no text (random vectors), text only", "the text in the text-only table: SAID's vectors (text start) vs random ones"),

@@ -123,9 +123,12 @@ def test_vectors_are_stored_and_reused(tmp_path):
     assert e["items"] == 12 and 0 < e["word_frequency_by_position"] < e["word_frequency"] and np.isfinite(e["loss"])
     second = item_embeddings(config, dataset, "said", progress=False)
     assert second.meta["status"] == "reused" and np.array_equal(first.vectors, second.vectors)
+    # the same stage stored the other export under its own key: choosing costs no second stage
     config_id = Config("SASRec", "tiny", config_dict={**config.user_config_dict, "said_export": "id"})
     ids = item_embeddings(config_id, dataset, "said", progress=False)
-    assert ids.meta["status"] == "built" and ids.vectors.shape == (12, 64)
+    assert ids.meta["status"] == "reused" and ids.vectors.shape == (12, 64) and ids.meta["key"] != first.meta["key"]
+    assert ids.meta["built_with"] == first.meta["key"] and ids.meta["said"] == first.meta["said"]
+    assert "also" not in first.meta and ids.meta["settings"] == {**first.meta["settings"], "said_export": "id"}
 
 
 @pytest.mark.parametrize("model", ["minilm", "llama"])
@@ -142,6 +145,10 @@ def test_text_start_puts_the_id_vectors_on_the_texts_principal_components(tmp_pa
     built = item_embeddings(config, dataset, "said", progress=False)
     assert built.meta["said"]["id_start_from_text"]["explained_variance"] == pytest.approx(explained, abs=1e-4)
     assert np.abs(built.vectors - codes.numpy()).max() < 3e-3
+    tokens_config = Config("SASRec", "tiny", config_dict={**config.user_config_dict, "said_export": "tokens"})
+    tokens = item_embeddings(tokens_config, dataset, "said", progress=False)  # the other export, same stage
+    assert tokens.meta["status"] == "reused" and tokens.meta["built_with"] == built.meta["key"]
+    assert tokens.vectors.shape[0] == 12 and tokens.vectors.shape[1] != 8
     random_config = Config("SASRec", "tiny", config_dict={**config.user_config_dict, "said_id_init": "random"})
     assert "said_id_init" not in said.settings(random_config, 12)
     random_start = item_embeddings(random_config, dataset, "said", progress=False)

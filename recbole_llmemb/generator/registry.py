@@ -33,7 +33,9 @@ class BuildContext:
 @dataclass
 class Builder:
     """``settings(config, n_items) -> dict`` (everything that changes the vectors; enters the cache key;
-    may raise UserError early); ``build(ctx) -> (vectors (n, d), extra meta dict)``."""
+    may raise UserError early); ``build(ctx) -> (vectors (n, d), extra meta dict)``. The extra dict may
+    hold ``"also": [(settings changes, vectors), ...]``: what the same work gives under other settings
+    (SAID's other export), stored as their own entries, so choosing between them costs no second build."""
 
     name: str
     settings: Callable

@@ -23,7 +23,8 @@ pooled item-text vectors reduced by PCA (:func:`text_codes`): random codes barel
 stage's few steps an item, so what the export carries is decided by where they start.
 
 The LM is frozen (``said_lora: False``) or LoRA-tuned. The exported vector of an item is the mean
-of its soft tokens (``said_export: tokens``, in the LM's input space) or its id vector (``id``).
+of its soft tokens (``said_export: tokens``, in the LM's input space) or its id vector (``id``); one
+stage stores both (each under its own cache key), so the choice costs a model's training, not a stage.
 The item text is the attribute text without the instruction line (a constant line teaches nothing).
 """
 import logging
@@ -382,7 +383,11 @@ def build(ctx):
         f"SAID: {stats['steps']} steps in {stats['seconds']:.1f}s; reconstruction loss {e['loss']:.4f} vs word-frequency "
         f"baseline {e['word_frequency']:.4f} ({e['word_frequency_by_position']:.4f} by position) nats per token, "
         f"{e['items']} items")
-    return trainer.vectors(s["said_export"]), {"said": stats, "model": dict(trainer.info)}
+    meta = {"said": stats, "model": dict(trainer.info)}
+    other = next(x for x in EXPORTS if x != s["said_export"])  # stored beside it: the export is chosen by measurement
+    if not (s["pca_dim"] and s["pca_dim"] > s["said_id_dim"]):  # (a PCA wider than the id vectors fits one export)
+        meta["also"] = [({"said_export": other}, trainer.vectors(other))]
+    return trainer.vectors(s["said_export"]), meta
 
 
 register_builder("said", settings, build, "SAID: soft tokens from item ids, trained to reproduce the item text")

@@ -110,6 +110,14 @@ def item_embeddings(config, dataset, method="scft", progress=True):
     with distributed.main_first():
         if not distributed.is_main():
             return _reusable(folder, key, tokens, method, start)
+        for changes, other in extra.pop("also", []):  # what the same training gives under other settings
+            also = {**settings, **changes}
+            also_key = cache_key(method, tokens, texts, also)
+            also_folder = entry_path(config, method, also_key)
+            if _reusable(also_folder, also_key, tokens, method, start) is None:
+                os.makedirs(also_folder, exist_ok=True)
+                _save(config, method, also_key, also_folder, tokens, texts, also, other, dict(extra, built_with=key),
+                      dtype, start)
         return _save(config, method, key, folder, tokens, texts, settings, vectors, extra, dtype, start)
 
 
