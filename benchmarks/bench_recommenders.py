@@ -352,6 +352,13 @@ ROWS = {
                                                    "the no-text ablation of SAID's RAT: random vectors of the LM's width"),
     "SAIDSASRec paper + re-ranker": ("paper", "SAIDSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SAIDSASRec paper}",
                                      "the SAIDSASRec paper row's checkpoint re-ranked (every user alike)"),
+    **{f"{label} + text mixture over new items{per}": (
+        "paper", "SAIDSASRec", (RERANK_MIXTURE_TAIL + ",text_mixture_over=new" if per else RERANK_MIXTURE_NEW)
+        + f",eval_checkpoint={{ckpt:{label}}}",
+        f"the '{label}' row's checkpoint ranked by the text mixture over new items, "
+        + ("a share per user (0.1 to 0.7 by the tail items among the last 3, full ranking's line)" if per
+           else "one share (0.5, validation's choice on SASRec paper)"))
+       for label in ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)") for per in ("", ", per user")},
     "SAIDSASRec paper, text start": ("paper", "SAIDSASRec", "said_id_init=text",
                                      "the defaults with SAID's id vectors started from the text's principal components"),
     "SAIDSASRec paper, text start, id export": ("paper", "SAIDSASRec", "said_id_init=text,said_export=id",
@@ -471,6 +478,10 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)", "SAID's vectors vs random ones, same RAT"),
     ("SAIDSASRec paper, text start", "SAIDSASRec paper", "where SAID's id vectors start: the text's principal components vs random"),
     ("SAIDSASRec paper, text start", "SAIDSASRec paper, no text (random vectors)", "the text: SAID's vectors (text start) vs random ones, same RAT"),
+    ("SAIDSASRec paper + text mixture over new items, per user", "SAIDSASRec paper + text mixture over new items", "paper protocol: a share per user (full ranking's line) vs one share (0.5), the mixture over new items after training"),
+    ("SAIDSASRec paper + text mixture over new items", "SAIDSASRec paper", "paper protocol: the text mixture over new items after training (0.5)"),
+    ("SAIDSASRec paper + text mixture over new items", "SAIDSASRec paper, no text (random vectors) + text mixture over new items", "the text in SAID's table, both mixed over new items after training"),
+    ("SAIDSASRec paper, no text (random vectors) + text mixture over new items, per user", "SAIDSASRec paper, no text (random vectors) + text mixture over new items", "paper protocol, the no-text control: a share per user vs one share"),
     ("SAIDSASRec paper, text start, id export", "SAIDSASRec paper, text start", "SAID's export: the id vectors vs the mean soft token, one stage"),
     ("SAIDSASRec paper, text start, id export", "SAIDSASRec paper, no text (random vectors)", "the text: SAID's id vectors (text start) vs random vectors, same RAT"),
     ("SAIDSASRec paper, text start", "SASRec paper, 40 epochs", "SAID's vectors (text start) through RAT (both allowed 20 epochs beyond SASRec paper)"),
