@@ -188,8 +188,8 @@ ROWS = {
     "LLMEmbSASRec, LM vectors trained": ("full", "LLMEmbSASRec", "freeze_emb=False",
                                          "the defaults with the SCFT item matrix trained with the model (end to end "
                                          "from the LM vectors on), not frozen"),
-    "SAIDSASRec": ("full", "SAIDSASRec", "", "SAID's vectors (packaged MiniLM frozen, masked-token head, 10 passes over "
-                   "the items) through the default RAT, no alignment"),
+    "SAIDSASRec": ("full", "SAIDSASRec", "said_id_init=random", "SAID's vectors (packaged MiniLM frozen, masked-token head, "
+                   "10 passes over the items, the paper's random start) through the default RAT, no alignment"),
     "SAIDSASRec + text mixture": ("full", "SAIDSASRec", RERANK_MIXTURE + ",eval_checkpoint={ckpt:SAIDSASRec}",
                                   "the SAIDSASRec row's checkpoint ranked by the text mixture (nothing retrained)"),
     "SAIDSASRec + text mixture, history masked": (
@@ -225,7 +225,7 @@ ROWS = {
     "LLMEmbGRU4Rec, no text (random vectors)": ("full", "LLMEmbGRU4Rec", "llm_embedding_method=random",
                                                 "the no-text ablation: the same start from the SASRec row's item table "
                                                 "and alignment, random vectors instead of the LM's"),
-    "SAIDGRU4Rec": ("full", "SAIDGRU4Rec", "", "SAID's vectors (the repaired stage, as SAIDSASRec's) through the default RAT on "
+    "SAIDGRU4Rec": ("full", "SAIDGRU4Rec", "said_id_init=random", "SAID's vectors (the repaired stage, as SAIDSASRec's) through the default RAT on "
                     "GRU4Rec (starts from the SASRec row's item table, no alignment)"),
     "TSLRecGRU4Rec": ("full", "TSLRecGRU4Rec", "", "TSLRec's vectors (the repaired stage, as TSLRecSASRec's) through the "
                       "default RAT on GRU4Rec (starts from the SASRec row's item table, no alignment)"),
@@ -347,7 +347,7 @@ ROWS = {
         "SASRec paper's validation), BPR on the mixture's log-probabilities: part of the model, not a re-ranker"),
     "LLMEmbSASRec paper + re-ranker": ("paper", "LLMEmbSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
                                        "the LLMEmbSASRec paper row's checkpoint re-ranked (every user alike)"),
-    "SAIDSASRec paper": ("paper", "SAIDSASRec", "", "the defaults, no re-ranker"),
+    "SAIDSASRec paper": ("paper", "SAIDSASRec", "said_id_init=random", "the defaults but the paper's random start, no re-ranker"),
     "SAIDSASRec paper, no text (random vectors)": ("paper", "SAIDSASRec", "llm_embedding_method=random",
                                                    "the no-text ablation of SAID's RAT: random vectors of the LM's width"),
     "SAIDSASRec paper + re-ranker": ("paper", "SAIDSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:SAIDSASRec paper}",
@@ -364,7 +364,7 @@ ROWS = {
     "SAIDSASRec paper, text start, id export": ("paper", "SAIDSASRec", "said_id_init=text,said_export=id",
                                                 "SAID's stage (text start) exporting each item's id vector (64-d) instead "
                                                 "of the mean of its soft tokens"),
-    "SAIDSASRec paper, text only": ("paper", "SAIDSASRec", "item_id_emb=False",
+    "SAIDSASRec paper, text only": ("paper", "SAIDSASRec", "said_id_init=random,item_id_emb=False",
                                     "SAID's vectors in the paper's text-only table (no per-item id rows), random start"),
     "SAIDSASRec paper, text start, text only": ("paper", "SAIDSASRec", "said_id_init=text,item_id_emb=False",
                                                 "SAID's vectors (codes started from the text) in the text-only table"),

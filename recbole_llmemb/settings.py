@@ -70,7 +70,7 @@ _TABLE = [
     _s("scft_weight_decay", "float", 0.0, "SCFT weight decay", "generator", "text", low=0),
     # ---- SAID stage 1
     _s("said_tokens", "int", 4, "soft tokens per item", "generator", "text", low=1),
-    _s("said_id_init", "word", "random", "where the id vectors start: random (N(0,1), the paper) | text (the base model's pooled item-text vectors' top said_id_dim principal components, unit variance each: codes arranged by meaning)", "generator", "text", ("random", "text")),
+    _s("said_id_init", "word", "text", "where the id vectors start: text (the base model's pooled item-text vectors' top said_id_dim principal components, unit variance each: codes arranged by meaning; chosen on validation) | random (N(0,1), the paper)", "generator", "text", ("text", "random")),
     _s("said_id_dim", "int", 64, "size of each item's trainable id vector (the projector's input)", "generator", "text", low=1),
     _s("said_epochs", "float", 10, "passes over the items (the authors' 4,000 steps of 32 are 10.6 passes over Beauty)", "generator", "text", low=0, low_open=True),
     _s("said_steps", "int", None, "optimiser steps; when set, replaces said_epochs", "generator", "text", low=1),

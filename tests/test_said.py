@@ -149,10 +149,25 @@ def test_text_start_puts_the_id_vectors_on_the_texts_principal_components(tmp_pa
     tokens = item_embeddings(tokens_config, dataset, "said", progress=False)  # the other export, same stage
     assert tokens.meta["status"] == "reused" and tokens.meta["built_with"] == built.meta["key"]
     assert tokens.vectors.shape[0] == 12 and tokens.vectors.shape[1] != 8
+    assert built.meta["said"]["id_start_from_text"]["components"] == 8
     random_config = Config("SASRec", "tiny", config_dict={**config.user_config_dict, "said_id_init": "random"})
     assert "said_id_init" not in said.settings(random_config, 12)
     random_start = item_embeddings(random_config, dataset, "said", progress=False)
     assert random_start.meta["key"] != built.meta["key"] and np.abs(random_start.vectors - codes.numpy()).max() > 0.5
+
+
+def test_text_start_on_a_catalogue_smaller_than_the_codes_fills_what_it_can(tmp_path):
+    """The default said_id_dim (64) on 12 items: the text has 11 components with variance; they fill the
+    first 11 columns, the others keep the random start (nothing refused: the text start is the default)."""
+    config, dataset = setup(tmp_path, said_export="id", said_steps=1)
+    assert said.settings(config, 12)["said_id_init"] == "text" and said.settings(config, 12)["said_id_dim"] == 64
+    plain = item_embeddings(config, dataset, "plain", progress=False).vectors
+    codes, _ = said.text_codes(plain, 64)
+    built = item_embeddings(config, dataset, "said", progress=False)
+    assert codes.shape == (12, 11) and built.meta["said"]["id_start_from_text"]["components"] == 11
+    assert np.abs(built.vectors[:, :11] - codes.numpy()).max() < 3e-3
+    rest = built.vectors[:, 11:]
+    assert np.isfinite(rest).all() and 0.7 < rest.std() < 1.3  # N(0, 1), moved by one step at most
 
 
 @pytest.mark.parametrize("override, words", [
@@ -160,7 +175,6 @@ def test_text_start_puts_the_id_vectors_on_the_texts_principal_components(tmp_pa
     ({"said_max_length": 600}, "limit of 512 positions"),
     ({"said_vocab": "all"}, "said_vocab=all"),
     ({"said_export": "pooled"}, "said_export=pooled"),
-    ({"said_id_init": "text", "said_id_dim": 64}, "at most 12 principal components"),
 ])
 def test_bad_settings_are_one_clear_message(tmp_path, capsys, override, words):
     write_tiny_dataset(tmp_path, n_users=8, n_items=12, per_user=4)

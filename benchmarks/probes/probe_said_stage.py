@@ -75,7 +75,8 @@ def main():
     trainer = said.make_trainer(config, texts, s)
     if args.id_init == "text":
         with torch.no_grad():  # the stage's said_id_init=text, from the cached plain vectors
-            trainer.soft.ids.weight.copy_(said.text_codes(plain, s["said_id_dim"])[0])
+            codes = said.text_codes(plain, s["said_id_dim"])[0]
+            trainer.soft.ids.weight[:, :codes.shape[1]] = codes
     trainer.items = sorted(random.Random(0).sample(range(len(texts)), min(args.items, len(texts))))
     shown = trainer.items[:512]
     before = trainer.evaluate(among=shown, sample=len(shown))
