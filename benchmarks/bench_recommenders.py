@@ -745,8 +745,10 @@ def run_row(label, args):
 STORES_DIR = os.path.join(ROOT, "benchmarks", "results", "stores")
 
 
-def stage_file(method, protocol):
-    return os.path.join(ROWS_DIR, f"stage-{method}-{protocol}.json")
+def stage_name(method, args):
+    """``stage-METHOD-PROTOCOL``, with the model's name when ``--set`` picks one (``llm_path=SmolLM2-135M``)."""
+    model = dict(kv.split("=", 1) for kv in args.set.split(",") if "=" in kv).get("llm_path")
+    return f"stage-{method}-{args.protocol}" + (f"-{os.path.basename(model.rstrip('/'))}" if model else "")
 
 
 def run_stage(method, args):
@@ -754,7 +756,7 @@ def run_stage(method, args):
     argv = [PY, "-m", "recbole_llmemb.pipeline.generate", f"--method={method}", f"--dataset={args.dataset}",
             f"--data_path={args.data_path}", f"--config_files={','.join(PROTOCOLS[args.protocol])}"]
     argv += [f"--{kv}" for kv in args.set.split(",") if kv]
-    seconds, peak_mb, text = run_logged(f"stage-{method}-{args.protocol}", argv, args)
+    seconds, peak_mb, text = run_logged(stage_name(method, args), argv, args)
     status = re.search(r"^(built|reused): (\S+)", text, re.M)
     gpu = re.search(r"^peak GPU memory: (\d+) MiB", text, re.M)
     record = {"method": method, "protocol": args.protocol, "status": status.group(1) if status else None,
@@ -780,9 +782,15 @@ def run_stage(method, args):
         with open(os.path.join(STORES_DIR, f"{os.path.basename(record['store'])}.meta.json"), "w") as f:
             json.dump({k: v for k, v in meta.items() if k != "tokens"}, f, indent=2)
     os.makedirs(ROWS_DIR, exist_ok=True)
-    with open(stage_file(method, args.protocol), "w") as f:
+    with open(os.path.join(ROWS_DIR, stage_name(method, args) + ".json"), "w") as f:
         json.dump(record, f, indent=2)
     print(f"[bench] stage {method} ({args.protocol}): {record['status']} in {seconds:.0f}s", flush=True)
+
+
+def stage_model(record):
+    """`` (MODEL)`` when the stage's command picked a language model, else nothing."""
+    m = re.search(r"--llm_path=(\S+)", record["command"])
+    return f" ({os.path.basename(m.group(1).rstrip('/'))})" if m else ""
 
 
 def stage_lines():
@@ -795,7 +803,7 @@ def stage_lines():
         return []
     lines = ["## Stage 1: the generators alone (`bench_recommenders.py stage METHOD`)", "",
              "| method | protocol | store | wall s | peak host MiB | peak GPU MiB | machine | commit |", "|---" * 8 + "|"]
-    lines += [f"| {r['method']} | {r['protocol']} | {r['status']} | {r['wall_seconds']:.0f}"
+    lines += [f"| {r['method']}{stage_model(r)} | {r['protocol']} | {r['status']} | {r['wall_seconds']:.0f}"
               + (f" (this sitting, resumed at step {r['resumed_at_step']}; training over all sittings "
                  f"{r['training_seconds_all_sittings']:.0f})" if r.get("resumed_at_step") is not None else "")
               + f" | {r['peak_rss_mb']:.0f} | "
