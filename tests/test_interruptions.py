@@ -1,6 +1,7 @@
 """A stage killed part-way (issue 11): SCFT, SAID or TSLRec interrupted by SIGINT or SIGKILL leaves no store
 entry that a later run would trust; the next run rebuilds and ends with the vectors of an
-uninterrupted run."""
+uninterrupted run. SCFT's and SAID's training stopped part-way resumes from its saved progress with
+the weights and losses of a run that never stopped (TSLRec's: tests/test_tslrec.py)."""
 import os
 import signal
 import subprocess
@@ -11,14 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import torch
+
 from recbole_llmemb.data import store
+from recbole_llmemb.data.item_text import instruction, item_attributes
+from recbole_llmemb.generator.backbone import load_backbone
+from recbole_llmemb.generator.progress import FILE, Progress
+from recbole_llmemb.generator.scft import SCFTTrainer
+from recbole_llmemb.pipeline.config import Config
 from tests.conftest import REPO, tiny_config, write_tiny_dataset
 from tests.test_generator import as_argv, llama_dir  # noqa: F401  (module fixture: the tiny offline LLaMA)
+from tests.test_said import setup as said_setup, trainer_for as said_trainer
+
+from recbole.data import create_dataset  # noqa: E402  (after the compat patches)
 
 
 #: method -> (its progress bar's name: the training steps are under way, settings that make it last)
-METHODS = {"scft": ("SCFT:", {"scft_steps": 200, "scft_batch_size": 8}), "said": ("SAID:", {"said_steps": 40}),
-           # after its alignment SASRec; progress saved every second, so a killed run resumes part-way
+#: progress saved every second, so a killed run resumes part-way (TSLRec: after its alignment SASRec)
+METHODS = {"scft": ("SCFT:", {"scft_steps": 200, "scft_batch_size": 8, "stage_checkpoint_seconds": 1}),
+           "said": ("SAID:", {"said_steps": 40, "stage_checkpoint_seconds": 1}),
            "tslrec": ("TSLRec SFT", {"tslrec_epochs": 12, "tslrec_batch_size": 4, "tslrec_k": 3, "collab_epochs": 1,
                                      "MAX_ITEM_LIST_LENGTH": 5, "tslrec_max_length": 48, "stage_checkpoint_seconds": 1})}
 
@@ -66,3 +78,56 @@ def test_killed_build_leaves_nothing_trusted_and_the_rerun_matches(tmp_path, lla
     a = store.load(str(entry(cfg["embedding_cache_dir"], method)))
     b = store.load(str(entry(clean_cfg["embedding_cache_dir"], method)))
     np.testing.assert_array_equal(a.vectors, b.vectors)
+
+
+def step_trainer_maker(method, root, llama_dir):
+    """A function that makes the same fresh trainer each call (tiny LLaMA, LoRA with dropout, so the
+    random states matter): 12 items in batches of 4, three steps a pass."""
+    if method == "said":
+        config, dataset = said_setup(root, llm_path=llama_dir, said_lora=True, lora_dropout=0.3, said_batch_size=4,
+                                     said_vocab="full")
+
+        def make():
+            torch.manual_seed(0)
+            return said_trainer(config, dataset)[0]
+        return make
+    write_tiny_dataset(root, n_users=8, n_items=12, per_user=4)
+    config = Config("SASRec", "tiny", config_dict=tiny_config(root, llm_path=llama_dir, lora_dropout=0.3, scft_batch_size=4,
+                                                              state="WARNING"))
+    dataset = create_dataset(config)
+
+    def make():
+        torch.manual_seed(0)
+        tokenizer, model, info = load_backbone(config, lora=True)
+        return SCFTTrainer(config, tokenizer, model, info, item_attributes(config, dataset), instruction(config))
+    return make
+
+
+@pytest.mark.parametrize("method", ["scft", "said"])
+def test_training_stopped_part_way_resumes_as_if_it_never_stopped(tmp_path, llama_dir, monkeypatch, method):  # noqa: F811
+    make = step_trainer_maker(method, tmp_path, llama_dir)
+    whole = make()
+    expected = whole.train(6, progress=False)
+    folder = tmp_path / "entry"
+    stopped, calls = make(), []
+    step = stopped.step
+
+    def stop_at_the_fifth():  # in the second pass over the items: the batch order must resume too
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return step()
+
+    monkeypatch.setattr(stopped, "step", stop_at_the_fifth)
+    with pytest.raises(KeyboardInterrupt):
+        stopped.train(6, progress=False, saver=Progress(folder, "key-1", every_seconds=0))
+    assert (folder / FILE).exists()
+    assert Progress(folder, "key-2", 0).load() is None  # other settings never resume from it
+
+    resumed = make()
+    stats = resumed.train(6, progress=False, saver=Progress(folder, "key-1", every_seconds=0))
+    assert stats["resumed_at"] == 4 and expected["resumed_at"] is None and not (folder / FILE).exists()
+    assert stats["final_loss"] == expected["final_loss"] and stats["first_loss"] == expected["first_loss"]
+    after, reference = resumed.trained_parameters(), whole.trained_parameters()
+    assert any("lora_" in n for n in after) and after.keys() == reference.keys()
+    assert all(torch.equal(after[n], reference[n]) for n in reference)

@@ -52,3 +52,65 @@ class Progress:
     def clear(self):
         if os.path.exists(self.path):
             os.unlink(self.path)
+
+
+class StepTrainer:
+    """A stage-1 trainer that runs ``step()`` a fixed number of times and can resume part-way.
+
+    Subclasses set ``optimizer``, ``rng`` (a ``random.Random``) and ``order`` (the items still to
+    come in this pass) and define ``step()`` and ``trained_parameters()`` (name -> tensor, what
+    training changes); their saved state is those, the torch random states and the position."""
+
+    def state(self):
+        return {"weights": {n: p.detach().cpu().clone() for n, p in self.trained_parameters().items()},
+                "optimizer": self.optimizer.state_dict(), "rng": self.rng.getstate(), "order": list(self.order),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+    def load_state(self, state):
+        params = self.trained_parameters()
+        with torch.no_grad():
+            for name, value in state["weights"].items():
+                params[name].copy_(value)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.rng.setstate(python_rng(state["rng"]))
+        self.order = list(state["order"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def run_steps(self, steps, desc, progress=True, saver=None, postfix=None):
+        """``steps`` calls of ``step()``; with ``saver`` (a :class:`Progress`) the state is saved every
+        so often and a saved one resumed, so the run takes the batches and randomness of one that never
+        stopped. Returns ``(losses, seconds of training in all, the step it resumed at or None)``."""
+        saved = saver.load() if saver else None
+        losses, first, before = [], 0, 0.0
+        if saved:
+            self.load_state(saved)
+            losses, first, before = list(saved["losses"]), int(saved["step"]), float(saved["seconds"])
+            logging.getLogger().info(f"{desc}: resuming at step {first} of {steps} ({saver.path}, {before:.0f}s of training so far)")
+        bar = None
+        if progress and steps > 0:
+            from tqdm import tqdm
+
+            bar = tqdm(total=steps, initial=first, desc=desc, unit="step")
+        start = time.perf_counter()
+        for i in range(first, steps):
+            losses.append(self.step())
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", **(postfix() if postfix else {}))
+            if saver and saver.due() and i + 1 < steps:
+                saver.save({**self.state(), "step": i + 1, "losses": losses,
+                            "seconds": before + time.perf_counter() - start})
+        if bar is not None:
+            bar.close()
+        if saver:
+            saver.clear()
+        return losses, before + time.perf_counter() - start, (first if saved else None)
+
+
+def python_rng(state):
+    """``random.Random.getstate()`` back from a saved file (tuples may come back as lists)."""
+    version, internal, gauss = state
+    return version, tuple(internal), gauss

@@ -43,6 +43,7 @@ from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity, read_model_config
 from recbole_llmemb.generator.extract import check_pca, extract, pca
+from recbole_llmemb.generator.progress import Progress, StepTrainer
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 
@@ -123,7 +124,7 @@ def frequency_baselines(targets, vocab_size, fit=None):
             "word_frequency_by_position": sum(at_position) / max(len(at_position), 1)}
 
 
-class SAIDTrainer:
+class SAIDTrainer(StepTrainer):
     """Trains the soft tokens (and LoRA when enabled) to reproduce each item's text."""
 
     def __init__(self, config, tokenizer, model, info, texts, settings):
@@ -167,7 +168,7 @@ class SAIDTrainer:
         self.rng = random.Random(settings["seed"])
         #: the items trained on (all of them; a probe may train on fewer)
         self.items = list(range(len(self.text_ids)))
-        self._order = []
+        self.order = []
 
     def start_ids_from_text(self, texts, pooling, max_length, batch_size, progress=False):
         """Set the id vectors to :func:`text_codes` of the backbone's pooled ``texts`` (the plain method's
@@ -236,11 +237,11 @@ class SAIDTrainer:
     def next_batch(self):
         """The next ``said_batch_size`` of :attr:`items`, each pass over them in a new random order."""
         bs = min(self.s["said_batch_size"], len(self.items))
-        if len(self._order) < bs:
+        if len(self.order) < bs:
             perm = list(self.items)
             self.rng.shuffle(perm)
-            self._order += perm
-        batch, self._order = self._order[:bs], self._order[bs:]
+            self.order += perm
+        batch, self.order = self.order[:bs], self.order[bs:]
         return batch
 
     def predicted_tokens(self, item):
@@ -271,26 +272,21 @@ class SAIDTrainer:
         self.optimizer.step()
         return float(loss.detach())
 
-    def train(self, steps, progress=True):
-        losses, start = [], time.perf_counter()
+    def trained_parameters(self):
+        named = {f"soft.{n}": p for n, p in self.soft.named_parameters()}
+        if self.head is not None:
+            named.update({f"head.{n}": p for n, p in self.head.named_parameters()})
+        return {**named, **{f"model.{n}": p for n, p in self.model.named_parameters() if p.requires_grad}}
+
+    def train(self, steps, progress=True, saver=None):
         if self.head is not None:
             self.head.train()
-        it = range(steps)
-        bar = None
-        if progress and steps > 0:
-            from tqdm import tqdm
-
-            it = bar = tqdm(it, desc="SAID", unit="step")
-        for _ in it:
-            losses.append(self.step())
-            if bar is not None:
-                bar.set_postfix(loss=f"{losses[-1]:.4f}")
+        losses, seconds, resumed_at = self.run_steps(steps, "SAID", progress, saver)
         self.model.eval()
-        seconds = time.perf_counter() - start
         head, tail = losses[:10], losses[-10:]
         return {"steps": steps, "seconds": round(seconds, 3),
                 "first_loss": sum(head) / len(head) if head else None,
-                "final_loss": sum(tail) / len(tail) if tail else None}
+                "final_loss": sum(tail) / len(tail) if tail else None, "resumed_at": resumed_at}
 
     @torch.no_grad()
     def vectors(self, export):
@@ -376,7 +372,8 @@ def build(ctx):
     if s.get("said_id_init") == "text":
         start["explained_variance"], start["components"] = trainer.start_ids_from_text(
             ctx.texts, s["pooling"], s["max_length"], int(read(ctx.config, "llm_batch_size")), ctx.progress)
-    stats = trainer.train(s["said_steps"], progress=ctx.progress)
+    saver = Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")))
+    stats = trainer.train(s["said_steps"], progress=ctx.progress, saver=saver)
     stats["evaluation"] = e = trainer.evaluate()
     if start:
         stats["id_start_from_text"] = start

@@ -30,6 +30,7 @@ from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, encode, extract, forward_pooled, pad_batch, wants_eos
+from recbole_llmemb.generator.progress import Progress, StepTrainer
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 from recbole_llmemb import losses
@@ -88,7 +89,7 @@ def total_steps(config, n_items):
     return int(read(config, "scft_steps"))
 
 
-class SCFTTrainer:
+class SCFTTrainer(StepTrainer):
     """Fine-tunes a (LoRA-wrapped) model with SCFT on item attribute lists."""
 
     def __init__(self, config, tokenizer, model, info, attributes, instruction):
@@ -112,16 +113,16 @@ class SCFTTrainer:
         self.optimizer = torch.optim.AdamW(params, lr=float(read(config, "scft_lr")),
                                            weight_decay=float(read(config, "scft_weight_decay")))
         self.add_eos = wants_eos(info, self.pooling)
-        self._order = []
+        self.order = []
 
     def next_batch(self):
         n = len(self.attributes)
         bs = min(self.batch_size, n)
-        if len(self._order) < bs:
+        if len(self.order) < bs:
             perm = list(range(n))
             self.rng.shuffle(perm)
-            self._order = self._order + perm
-        batch, self._order = self._order[:bs], self._order[bs:]
+            self.order = self.order + perm
+        batch, self.order = self.order[:bs], self.order[bs:]
         return batch
 
     def batch_loss(self, items):
@@ -145,22 +146,13 @@ class SCFTTrainer:
         self.optimizer.step()
         return float(loss.detach())
 
-    def train(self, steps, progress=True):
-        torch.manual_seed(self.seed)
-        losses = []
-        start = time.perf_counter()
-        it = range(steps)
-        bar = None
-        if progress and steps > 0:
-            from tqdm import tqdm
+    def trained_parameters(self):
+        return {**{n: p for n, p in self.model.named_parameters() if p.requires_grad}, "tau": self.tau}
 
-            bar = tqdm(it, desc="SCFT", unit="step")
-            it = bar
-        for _ in it:
-            losses.append(self.step())
-            if bar is not None:
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", tau=f"{float(self.tau.detach()):.3f}")
-        seconds = time.perf_counter() - start
+    def train(self, steps, progress=True, saver=None):
+        torch.manual_seed(self.seed)
+        losses, seconds, resumed_at = self.run_steps(steps, "SCFT", progress, saver,
+                                                     postfix=lambda: {"tau": f"{float(self.tau.detach()):.3f}"})
         self.model.eval()
         tail = losses[-10:]
         return {
@@ -170,6 +162,7 @@ class SCFTTrainer:
             "first_loss": losses[0] if losses else None,
             "final_loss": sum(tail) / len(tail) if tail else None,
             "tau": float(self.tau.detach()),
+            "resumed_at": resumed_at,
         }
 
     def save_adapter(self, folder):
@@ -228,7 +221,8 @@ def build(ctx):
         with distributed.main_first():
             if distributed.is_main():
                 trainer = SCFTTrainer(config, tokenizer, model, info, ctx.attributes, ctx.instruction)
-                stats = trainer.train(steps, progress=ctx.progress)
+                saver = Progress(ctx.folder, ctx.key, float(read(config, "stage_checkpoint_seconds")))
+                stats = trainer.train(steps, progress=ctx.progress, saver=saver)
                 logging.getLogger().info(f"SCFT: {steps} steps in {stats['seconds']:.1f}s, loss {stats['first_loss']:.4f} -> "
                                          f"{stats['final_loss']:.4f}, tau {stats['tau']:.3f}")
                 trainer.save_adapter(adapter)

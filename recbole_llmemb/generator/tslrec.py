@@ -31,7 +31,7 @@ from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch, wants_eos
-from recbole_llmemb.generator.progress import Progress
+from recbole_llmemb.generator.progress import Progress, python_rng
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 
@@ -229,7 +229,7 @@ class TSLRecTrainer:
         start = time.perf_counter()
         for epoch in range(epoch0, epochs):
             if saved and epoch == epoch0:
-                self.rng.setstate(_python_rng(saved["epoch_rng"]))
+                self.rng.setstate(python_rng(saved["epoch_rng"]))
                 torch.set_rng_state(saved["torch_rng"])
             epoch_rng = self.rng.getstate()
             users = list(self.train_users)
@@ -265,12 +265,6 @@ class TSLRecTrainer:
         return {"epochs": history, "valid_baseline": baseline, "inputs": self.input_stats, "seconds": round(before + time.perf_counter() - start, 3),
                 "resumed_at": {"epoch": epoch0, "step": batch0} if saved else None,
                 "train_users": len(self.train_users), "valid_users": len(self.valid)}
-
-
-def _python_rng(state):
-    """``random.Random.getstate()`` back from a saved file (tuples may come back as lists)."""
-    version, internal, gauss = state
-    return version, tuple(internal), gauss
 
 
 # --------------------------------------------------------------------------- stage 1 of TSLRec, registered
