@@ -182,6 +182,10 @@ ROWS = {
     "LLMEmbSASRec plain vectors, SmolLM2-135M": (
         "full", "LLMEmbSASRec", "llm_embedding_method=plain,llm_path=SmolLM2-135M",
         "the plain-vectors row with the packaged decoder SmolLM2-135M (LLaMA architecture, 576-d, mean pooling)"),
+    "LLMEmbSASRec, SmolLM2-135M": (
+        "full", "LLMEmbSASRec", "llm_path=SmolLM2-135M",
+        "the defaults (SCFT, 150 steps of LoRA) on the packaged decoder SmolLM2-135M in place of MiniLM "
+        "(stage: bench_recommenders.py stage scft --set=llm_path=SmolLM2-135M)"),
     "LLMEmbSASRec, self-distillation": ("full", "LLMEmbSASRec", "self_distill=0.1",
                                         "the defaults plus LLM-ESR's self-distillation (weight 0.1, 10 users retrieved "
                                         "by the text of their training histories; recbole_llmemb/model/self_distill.py)"),
@@ -538,6 +542,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, LM vectors trained", "LLMEmbSASRec", "the SCFT item matrix trained with the model vs frozen"),
     ("LLMEmbSASRec plain vectors, all-mpnet-base-v2", "LLMEmbSASRec plain vectors", "the language model: mpnet vs MiniLM (plain vectors)"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M", "LLMEmbSASRec plain vectors", "the language model: SmolLM2-135M vs MiniLM (plain vectors)"),
+    ("LLMEmbSASRec, SmolLM2-135M", "LLMEmbSASRec plain vectors, SmolLM2-135M", "SCFT on the decoder SmolLM2-135M vs its plain vectors"),
+    ("LLMEmbSASRec, SmolLM2-135M", "LLMEmbSASRec", "the language model under SCFT: SmolLM2-135M vs MiniLM"),
+    ("LLMEmbSASRec, SmolLM2-135M", "SASRec, 40 epochs", "SCFT on the decoder: its table and alignment vs SASRec trained as long"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M, history masked", "LLMEmbSASRec plain vectors, history masked", "the language model: SmolLM2-135M vs MiniLM (plain vectors), both masked"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M, history masked", "SASRec, 40 epochs, history masked", "the decoder's table and alignment (both allowed 20 epochs beyond the SASRec row), both masked"),
     ("LLMEmbSASRec plain vectors", "LLMEmbSASRec", "the vectors: plain vs SCFT"),

@@ -58,7 +58,7 @@ _TABLE = [
     _s("store_dtype", "word", "float32", "the element type of stored item vectors: float16 halves the cache entry (large catalogues); part of the cache key", "generator", "text", ("float32", "float16")),
     _s("embedding_cache_dir", "str", "llmemb_cache/", "where stage 1's outputs are cached (relative to the working directory)", "generator"),
     _s("item_text_max_chars", "int", 100, "each attribute value is cut to about this many characters", "generator", "text", low=1),
-    _s("stage_checkpoint_seconds", "float", 300, "long stage-1 training saves its progress this often; a rerun with the same settings resumes there", "generator", "text", low=0),
+    _s("stage_checkpoint_seconds", "float", 300, "a long stage-1 build (training, extraction) saves its progress this often; a rerun with the same settings resumes there", "generator", "text", low=0),
     # ---- LLMEmb stage 1: SCFT
     _s("scft_loss", "word", "soft", "soft (the official soft-target symmetric loss) | infonce", "generator", "text", ("soft", "infonce")),
     _s("scft_tau", "float", None, "initial trained temperature; ~ = 3.0 for soft (official), 0.05 for infonce", "generator", "text", low=0, low_open=True),

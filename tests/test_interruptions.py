@@ -17,7 +17,7 @@ import torch
 from recbole_llmemb.data import store
 from recbole_llmemb.data.item_text import instruction, item_attributes
 from recbole_llmemb.generator.backbone import load_backbone
-from recbole_llmemb.generator.progress import FILE, Progress
+from recbole_llmemb.generator.progress import EXTRACTION_FILE, FILE, Progress
 from recbole_llmemb.generator.scft import SCFTTrainer
 from recbole_llmemb.pipeline.config import Config
 from tests.conftest import REPO, tiny_config, write_tiny_dataset
@@ -78,6 +78,7 @@ def test_killed_build_leaves_nothing_trusted_and_the_rerun_matches(tmp_path, lla
     a = store.load(str(entry(cfg["embedding_cache_dir"], method)))
     b = store.load(str(entry(clean_cfg["embedding_cache_dir"], method)))
     np.testing.assert_array_equal(a.vectors, b.vectors)
+    assert not [f for f in (FILE, EXTRACTION_FILE) if (entry(cfg["embedding_cache_dir"], method) / f).exists()]  # kept until the entry is whole
 
 
 def step_trainer_maker(method, root, llama_dir):
@@ -126,8 +127,53 @@ def test_training_stopped_part_way_resumes_as_if_it_never_stopped(tmp_path, llam
 
     resumed = make()
     stats = resumed.train(6, progress=False, saver=Progress(folder, "key-1", every_seconds=0))
-    assert stats["resumed_at"] == 4 and expected["resumed_at"] is None and not (folder / FILE).exists()
+    assert stats["resumed_at"] == 4 and expected["resumed_at"] is None
     assert stats["final_loss"] == expected["final_loss"] and stats["first_loss"] == expected["first_loss"]
     after, reference = resumed.trained_parameters(), whole.trained_parameters()
     assert any("lora_" in n for n in after) and after.keys() == reference.keys()
     assert all(torch.equal(after[n], reference[n]) for n in reference)
+
+    # the finished training is kept too: a run stopped after it (while extracting) takes no step again
+    again = make()
+    monkeypatch.setattr(again, "step", lambda: pytest.fail("a finished training stepped again"))
+    stats = again.train(6, progress=False, saver=Progress(folder, "key-1", every_seconds=0))
+    assert stats["resumed_at"] == 6 and stats["final_loss"] == expected["final_loss"]
+    assert all(torch.equal(again.trained_parameters()[n], reference[n]) for n in reference)
+
+
+class StopAt(torch.nn.Module):
+    """A stand-in encoder whose ``stop``-th forward pass raises (as a kill would stop it there)."""
+
+    def __init__(self, stop=None):
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed, self.calls, self.stop = torch.nn.Embedding(50, 8), 0, stop
+
+    def forward(self, input_ids, attention_mask):
+        self.calls += 1
+        if self.calls == self.stop:
+            raise KeyboardInterrupt
+        return (self.embed(input_ids),)
+
+
+def test_extraction_stopped_part_way_resumes_after_its_last_saved_batch(tmp_path):
+    from types import SimpleNamespace
+
+    from recbole_llmemb.generator.extract import _extract_batches, length_batches
+
+    ids = [[1 + (i * 7 + j) % 40 for j in range(1 + i % 5)] for i in range(23)]
+    batches, tokenizer = length_batches([len(x) for x in ids], 4), SimpleNamespace(pad_token_id=0)  # 6 batches
+    whole = _extract_batches(StopAt(), tokenizer, ids, batches, "mean", "cpu", progress=False)
+
+    def saver():
+        return Progress(tmp_path, "key-1", every_seconds=0, file=EXTRACTION_FILE)
+
+    with pytest.raises(KeyboardInterrupt):
+        _extract_batches(StopAt(stop=4), tokenizer, ids, batches, "mean", "cpu", progress=False, saver=saver())
+    resumed_model = StopAt()
+    resumed = _extract_batches(resumed_model, tokenizer, ids, batches, "mean", "cpu", progress=False, saver=saver())
+    assert resumed_model.calls == 3  # batches 4 to 6 only
+    np.testing.assert_array_equal(resumed, whole)
+    other = _extract_batches(StopAt(), tokenizer, ids[:-1], length_batches([len(x) for x in ids[:-1]], 4), "mean", "cpu",
+                             progress=False, saver=saver())  # other texts never resume from it
+    assert other.shape == (22, 8)

@@ -1,4 +1,6 @@
 """Tokenising item texts and extracting one pooled vector per text."""
+import logging
+
 import numpy as np
 import torch
 
@@ -47,12 +49,13 @@ def length_batches(lengths, batch_size):
 
 
 def extract(model, tokenizer, texts, info, pooling="mean", max_length=128, batch_size=64,
-            progress=False, ids=None, sharded=False):
+            progress=False, ids=None, sharded=False, saver=None):
     """One float32 vector per text, in the order of ``texts`` (length-sorted batches, inference mode).
 
     ``sharded`` (several processes, each with the same model): each rank takes every world-th of the
     length-sorted batches (an even share of the long texts), rank 0 gets the whole table, the other
-    ranks ``None``."""
+    ranks ``None``. ``saver`` (a :class:`~recbole_llmemb.generator.progress.Progress`; one process
+    only) keeps the vectors so far, and a stopped extraction resumes after its last saved batch."""
     device = next(model.parameters()).device
     if ids is None:
         ids = encode(tokenizer, texts, max_length, add_eos=wants_eos(info, pooling))
@@ -70,26 +73,37 @@ def extract(model, tokenizer, texts, info, pooling="mean", max_length=128, batch
             if v is not None:
                 out[r] = v
         return out
-    return _extract_batches(model, tokenizer, ids, batches, pooling, device, progress)
+    return _extract_batches(model, tokenizer, ids, batches, pooling, device, progress, saver)
 
 
-def _extract_batches(model, tokenizer, ids, batches, pooling, device, progress):
+def _extract_batches(model, tokenizer, ids, batches, pooling, device, progress, saver=None):
     """The pooled vectors of the texts in ``batches`` (rows of a table as long as ``ids``; others zero)."""
-    out = None
+    out, done = None, 0
+    saved = saver.load() if saver else None
+    if saved and saved["n_texts"] == len(ids) and saved["batches"] == len(batches):
+        out, done = saved["vectors"].numpy(), int(saved["done"])
+        logging.getLogger().info(f"extract: resuming at batch {done} of {len(batches)} ({saver.path})")
     was_training = model.training
     model.eval()
-    it = batches
+    bar = None
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(batches, desc="extract", unit="batch")
+        bar = tqdm(total=len(batches), initial=done, desc="extract", unit="batch")
     with torch.inference_mode():
-        for b in it:
+        for n in range(done, len(batches)):
+            b = batches[n]
             input_ids, mask = pad_batch([ids[i] for i in b], tokenizer.pad_token_id, device)
             vec = forward_pooled(model, input_ids, mask, pooling).cpu().numpy()
             if out is None:
                 out = np.zeros((len(ids), vec.shape[1]), dtype=np.float32)
             out[b] = vec
+            if bar is not None:
+                bar.update(1)
+            if saver and saver.due() and n + 1 < len(batches):
+                saver.save({"vectors": torch.from_numpy(out), "done": n + 1, "n_texts": len(ids), "batches": len(batches)})
+    if bar is not None:
+        bar.close()
     if was_training:
         model.train()
     return out

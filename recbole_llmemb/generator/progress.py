@@ -1,10 +1,12 @@
-"""A long stage-1 training's progress, saved beside its store entry so that a stopped run (Ctrl-C,
+"""A long stage-1 build's progress, saved beside its store entry so that a stopped run (Ctrl-C,
 a killed job, a machine's time running out) resumes where it was instead of starting over.
 
-The file holds the trainable weights, the optimizer, the random states and the position; it is
-written atomically and trusted only when it carries the entry's cache key, so a resumed run
-follows the same batches with the same randomness as one that never stopped. It is removed once
-the training ends; it never makes a store entry trusted (``meta.json`` still does, last).
+Two files: the training's (trainable weights, optimizer, random states, position; the finished
+training's too, so a run stopped while extracting does not train again) and the extraction's
+(the vectors so far). Each is written atomically and trusted only when it carries the entry's
+cache key, so a resumed run follows the same batches with the same randomness as one that never
+stopped. They are removed once the entry is written (:func:`clear_all`); they never make a store
+entry trusted (``meta.json`` still does, last).
 """
 import io
 import logging
@@ -16,13 +18,21 @@ import torch
 from recbole_llmemb.data.store import atomic_write_bytes
 
 FILE = "progress.pt"
+EXTRACTION_FILE = "extraction.pt"
+
+
+def clear_all(folder):
+    """Remove both progress files of an entry (once the entry itself is written)."""
+    for name in (FILE, EXTRACTION_FILE):
+        if os.path.exists(os.path.join(folder, name)):
+            os.unlink(os.path.join(folder, name))
 
 
 class Progress:
     """``load()`` the saved state (or ``None``), ``due()`` every ``every_seconds``, ``save(state)``, ``clear()``."""
 
-    def __init__(self, folder, key, every_seconds):
-        self.path = os.path.join(folder, FILE)
+    def __init__(self, folder, key, every_seconds, file=FILE):
+        self.path = os.path.join(folder, file)
         self.key = str(key)
         self.every = float(every_seconds)
         self.last = time.monotonic()
@@ -81,14 +91,16 @@ class StepTrainer:
 
     def run_steps(self, steps, desc, progress=True, saver=None, postfix=None):
         """``steps`` calls of ``step()``; with ``saver`` (a :class:`Progress`) the state is saved every
-        so often and a saved one resumed, so the run takes the batches and randomness of one that never
-        stopped. Returns ``(losses, seconds of training in all, the step it resumed at or None)``."""
+        so often and at the end, and a saved one resumed, so the run takes the batches and randomness of
+        one that never stopped (a finished one takes no step). Returns ``(losses, seconds of training in
+        all, the step it resumed at or None)``."""
         saved = saver.load() if saver else None
         losses, first, before = [], 0, 0.0
         if saved:
             self.load_state(saved)
             losses, first, before = list(saved["losses"]), int(saved["step"]), float(saved["seconds"])
-            logging.getLogger().info(f"{desc}: resuming at step {first} of {steps} ({saver.path}, {before:.0f}s of training so far)")
+            logging.getLogger().info(f"{desc}: resuming at step {first} of {steps} ({saver.path}, {before:.0f}s of training so far)"
+                                     if first < steps else f"{desc}: the finished training reused ({saver.path})")
         bar = None
         if progress and steps > 0:
             from tqdm import tqdm
@@ -105,9 +117,10 @@ class StepTrainer:
                             "seconds": before + time.perf_counter() - start})
         if bar is not None:
             bar.close()
-        if saver:
-            saver.clear()
-        return losses, before + time.perf_counter() - start, (first if saved else None)
+        seconds = before + time.perf_counter() - start
+        if saver and first < steps:
+            saver.save({**self.state(), "step": steps, "losses": losses, "seconds": seconds})
+        return losses, seconds, (first if saved else None)
 
 
 def python_rng(state):

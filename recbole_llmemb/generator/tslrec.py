@@ -31,7 +31,7 @@ from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch, wants_eos
-from recbole_llmemb.generator.progress import Progress, python_rng
+from recbole_llmemb.generator.progress import EXTRACTION_FILE, Progress, python_rng
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 
@@ -225,7 +225,8 @@ class TSLRecTrainer:
             self.load_trainable_state(saved)
             history, epoch0, batch0, losses = saved["history"], saved["epoch"], saved["batch"], saved["losses"]
             before = saved["seconds"]
-            log.info(f"TSLRec SFT: resuming at epoch {epoch0 + 1}, step {batch0} ({saver.path}, {before:.0f}s of training so far)")
+            log.info(f"TSLRec SFT: resuming at epoch {epoch0 + 1}, step {batch0} ({saver.path}, {before:.0f}s of training so far)"
+                     if epoch0 < epochs else f"TSLRec SFT: the finished fine-tuning reused ({saver.path})")
         start = time.perf_counter()
         for epoch in range(epoch0, epochs):
             if saved and epoch == epoch0:
@@ -256,8 +257,10 @@ class TSLRecTrainer:
             history.append(entry)
             log.info(f"TSLRec SFT epoch {epoch + 1}: train {entry['train_loss']:.5f}, held-out users {entry['valid_loss']}")
         self.model.eval()
-        if saver:
-            saver.clear()
+        if saver and epoch0 < epochs:  # the finished training too: a run stopped while extracting resumes after it
+            saver.save({**self.trainable_state(), "epoch": epochs, "batch": 0, "losses": losses, "history": history,
+                        "epoch_rng": self.rng.getstate(), "torch_rng": torch.get_rng_state(),
+                        "seconds": before + time.perf_counter() - start})
         baseline = self.valid_baseline()
         if history and history[-1]["valid_loss"] is not None:
             log.info(f"TSLRec SFT: held-out category loss {history[-1]['valid_loss']:.5f} vs global-shares baseline "
@@ -343,7 +346,8 @@ def build(ctx):
     t0 = time.perf_counter()
     ids = [inputs([i])[0] for i in range(len(ctx.texts))]
     vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"],
-                      batch_size=int(read(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids, sharded=ctx.sharded)
+                      batch_size=int(read(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids, sharded=ctx.sharded,
+                      saver=Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")), file=EXTRACTION_FILE))
     return vectors, {**extra, "model": dict(info), "extract_seconds": round(time.perf_counter() - t0, 3)}
 
 

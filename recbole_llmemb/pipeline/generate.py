@@ -23,6 +23,7 @@ from recbole_llmemb.data import store
 from recbole_llmemb.data.dataset import align_item_embeddings
 from recbole_llmemb.data.item_text import instruction, item_attributes, render
 from recbole_llmemb.generator import extract, random_vectors, said, scft, tslrec  # noqa: F401  (registering their builders)
+from recbole_llmemb.generator.progress import clear_all as clear_progress
 from recbole_llmemb.generator.registry import BuildContext, get_builder
 from recbole_llmemb.settings import read
 from recbole_llmemb.pipeline.collaborative import cache_entry as cache_entry_of_sasrec, collaborative_store
@@ -118,7 +119,9 @@ def item_embeddings(config, dataset, method="scft", progress=True):
                 os.makedirs(also_folder, exist_ok=True)
                 _save(config, method, also_key, also_folder, tokens, texts, also, other, dict(extra, built_with=key),
                       dtype, start)
-        return _save(config, method, key, folder, tokens, texts, settings, vectors, extra, dtype, start)
+        es = _save(config, method, key, folder, tokens, texts, settings, vectors, extra, dtype, start)
+        clear_progress(folder)  # the entry is whole: a rerun reads it, not the progress
+        return es
 
 
 def _reusable(folder, key, tokens, method, start):
