@@ -29,7 +29,7 @@ def clear_all(folder):
 
 
 class Progress:
-    """``load()`` the saved state (or ``None``), ``due()`` every ``every_seconds``, ``save(state)``, ``clear()``."""
+    """``load()`` the saved state (or ``None``), ``due()`` every ``every_seconds``, ``save(state)``."""
 
     def __init__(self, folder, key, every_seconds, file=FILE):
         self.path = os.path.join(folder, file)
@@ -58,10 +58,6 @@ class Progress:
         torch.save({**state, "key": self.key}, buffer)
         atomic_write_bytes(self.path, buffer.getvalue())
         self.last = time.monotonic()
-
-    def clear(self):
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
 
 class StepTrainer:
