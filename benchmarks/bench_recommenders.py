@@ -320,6 +320,10 @@ ROWS = {
     "LLMEmbSASRec paper, text only": ("paper", "LLMEmbSASRec", "item_id_emb=False",
                                       "the paper's text-only table (no per-item id rows): every item scored through "
                                       "the adapted text alone, under the paper's protocol"),
+    "LLMEmbSASRec paper, id dropout": ("paper", "LLMEmbSASRec", "id_dropout=0.5",
+                                       "text plus id rows, each item's id offset left out of half the training steps "
+                                       "(DropoutNet's idea): the model must also rank by the text alone, and keeps "
+                                       "the ids for evaluation"),
     "LLMEmbSASRec paper, no text (random vectors)": ("paper", "LLMEmbSASRec", "llm_embedding_method=random",
                                                      "the no-text ablation under the paper's protocol"),
     "SASRec paper + text mixture": ("paper", "SASRec", RERANK_MIXTURE + ",eval_checkpoint={ckpt:SASRec paper}",
@@ -467,6 +471,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper", "LLMEmbSASRec paper, no text (random vectors)", "the text, under the paper's protocol"),
     ("LLMEmbSASRec paper, text only", "LLMEmbSASRec paper", "the table: the paper's text only vs text plus id rows"),
     ("LLMEmbSASRec paper, text only", "SASRec paper, 40 epochs", "the paper's text-only table and alignment (both allowed 20 epochs beyond SASRec paper)"),
+    ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
+    ("LLMEmbSASRec paper, id dropout", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout and alignment vs SASRec paper trained as long"),
+    ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, text only", "id dropout (ids kept in evaluation) vs no id rows"),
     ("LLMEmbSASRec paper", "SASRec paper", "the LM's table and alignment, and the warm start's extra epochs"),
     ("LLMEmbSASRec paper + re-ranker", "SASRec paper + re-ranker", "the LM's table and alignment, both re-ranked"),
     ("SASRec paper + text mixture", "SASRec paper", "the text mixture after training (share 0.5), paper protocol"),
