@@ -189,6 +189,9 @@ ROWS = {
     "LLMEmbSASRec, self-distillation": ("full", "LLMEmbSASRec", "self_distill=0.1",
                                         "the defaults plus LLM-ESR's self-distillation (weight 0.1, 10 users retrieved "
                                         "by the text of their training histories; recbole_llmemb/model/self_distill.py)"),
+    "LLMEmbSASRec, id dropout": ("full", "LLMEmbSASRec", "id_dropout=0.5",
+                                 "the defaults with each item's id offset left out of half the training steps: the "
+                                 "model must also rank by the text alone (ids kept in evaluation)"),
     "LLMEmbSASRec, LM vectors trained": ("full", "LLMEmbSASRec", "freeze_emb=False",
                                          "the defaults with the SCFT item matrix trained with the model (end to end "
                                          "from the LM vectors on), not frozen"),
@@ -547,6 +550,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, fixed text score on tail items, recent target weights", "SASRec, recent target weights", "the LM's table, alignment and fixed text term vs SASRec, both with recent target weights"),
     ("LLMEmbSASRec, self-distillation", "LLMEmbSASRec", "LLM-ESR's self-distillation (0.1, 10 text-retrieved users) vs none"),
     ("LLMEmbSASRec, LM vectors trained", "LLMEmbSASRec", "the SCFT item matrix trained with the model vs frozen"),
+    ("LLMEmbSASRec, id dropout", "LLMEmbSASRec", "id dropout 0.5 vs none"),
+    ("LLMEmbSASRec, id dropout", "SASRec, 40 epochs", "the table trained with id dropout and alignment vs SASRec trained as long"),
     ("LLMEmbSASRec plain vectors, all-mpnet-base-v2", "LLMEmbSASRec plain vectors", "the language model: mpnet vs MiniLM (plain vectors)"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M", "LLMEmbSASRec plain vectors", "the language model: SmolLM2-135M vs MiniLM (plain vectors)"),
     ("LLMEmbSASRec, SmolLM2-135M", "LLMEmbSASRec plain vectors, SmolLM2-135M", "SCFT on the decoder SmolLM2-135M vs its plain vectors"),
