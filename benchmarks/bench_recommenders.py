@@ -372,6 +372,9 @@ ROWS = {
        for label in ("SAIDSASRec paper", "SAIDSASRec paper, no text (random vectors)") for per in ("", ", per user")},
     "SAIDSASRec paper, text start": ("paper", "SAIDSASRec", "said_id_init=text",
                                      "the defaults with SAID's id vectors started from the text's principal components"),
+    "SAIDSASRec paper, text start, id dropout": ("paper", "SAIDSASRec", "said_id_init=text,id_dropout=0.5",
+                                                 "SAID's vectors (text start) plus id rows, each item's id offset left "
+                                                 "out of half the training steps (ids kept in evaluation)"),
     "SAIDSASRec paper, text start, id export": ("paper", "SAIDSASRec", "said_id_init=text,said_export=id",
                                                 "SAID's stage (text start) exporting each item's id vector (64-d) instead "
                                                 "of the mean of its soft tokens"),
@@ -502,6 +505,8 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec paper, text start, text only", "SAIDSASRec paper, text only", "where SAID's codes start, in the text-only table"),
     ("SAIDSASRec paper, text start, text only", "SAIDSASRec paper, no text (random vectors), text only", "the text in the text-only table: SAID's vectors (text start) vs random ones"),
     ("SAIDSASRec paper, text start, text only", "SASRec paper, 40 epochs", "SAID's text-only table (text start) vs SASRec paper trained as long"),
+    ("SAIDSASRec paper, text start, id dropout", "SAIDSASRec paper, text start", "id dropout 0.5 vs none (SAID's vectors, text start)"),
+    ("SAIDSASRec paper, text start, id dropout", "SASRec paper, 40 epochs", "SAID's table trained with id dropout vs SASRec paper trained as long"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
     ("TSLRecSASRec paper", "SASRec paper, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("TSLRecSASRec paper", "SAIDSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT "
