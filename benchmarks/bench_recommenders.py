@@ -329,6 +329,9 @@ ROWS = {
                                        "the ids for evaluation"),
     "LLMEmbSASRec paper, no text (random vectors)": ("paper", "LLMEmbSASRec", "llm_embedding_method=random",
                                                      "the no-text ablation under the paper's protocol"),
+    "LLMEmbSASRec paper, no text (random vectors), id dropout": (
+        "paper", "LLMEmbSASRec", "llm_embedding_method=random,id_dropout=0.5",
+        "the no-text control of 'LLMEmbSASRec paper, id dropout': is its gain the text's, or the dropout's?"),
     "SASRec paper + text mixture": ("paper", "SASRec", RERANK_MIXTURE + ",eval_checkpoint={ckpt:SASRec paper}",
                                     "the SASRec paper row's checkpoint ranked by the text mixture at the full-ranking "
                                     "share (0.5, tau 0.05; validation's choice in the probe's form of the mixture, not "
@@ -480,6 +483,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
     ("LLMEmbSASRec paper, id dropout", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout and alignment vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, text only", "id dropout (ids kept in evaluation) vs no id rows"),
+    ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, no text (random vectors), id dropout", "the text, both trained with id dropout"),
+    ("LLMEmbSASRec paper, no text (random vectors), id dropout", "LLMEmbSASRec paper, no text (random vectors)", "id dropout without the text"),
     ("LLMEmbSASRec paper", "SASRec paper", "the LM's table and alignment, and the warm start's extra epochs"),
     ("LLMEmbSASRec paper + re-ranker", "SASRec paper + re-ranker", "the LM's table and alignment, both re-ranked"),
     ("SASRec paper + text mixture", "SASRec paper", "the text mixture after training (share 0.5), paper protocol"),
