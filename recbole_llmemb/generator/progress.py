@@ -16,6 +16,7 @@ import time
 import torch
 
 from recbole_llmemb.data.store import atomic_write_bytes
+from recbole_llmemb.settings import read
 
 FILE = "progress.pt"
 EXTRACTION_FILE = "extraction.pt"
@@ -26,6 +27,11 @@ def clear_all(folder):
     for name in (FILE, EXTRACTION_FILE):
         if os.path.exists(os.path.join(folder, name)):
             os.unlink(os.path.join(folder, name))
+
+
+def for_build(ctx, file=FILE):
+    """The :class:`Progress` of a build's store entry, saved every ``stage_checkpoint_seconds``."""
+    return Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")), file=file)
 
 
 class Progress:

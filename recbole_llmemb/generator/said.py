@@ -43,7 +43,7 @@ from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity, read_model_config
 from recbole_llmemb.generator.extract import check_pca, extract, pca
-from recbole_llmemb.generator.progress import Progress, StepTrainer
+from recbole_llmemb.generator.progress import StepTrainer, for_build
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 
@@ -372,7 +372,7 @@ def build(ctx):
     if s.get("said_id_init") == "text":
         start["explained_variance"], start["components"] = trainer.start_ids_from_text(
             ctx.texts, s["pooling"], s["max_length"], int(read(ctx.config, "llm_batch_size")), ctx.progress)
-    saver = Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")))
+    saver = for_build(ctx)
     stats = trainer.train(s["said_steps"], progress=ctx.progress, saver=saver)
     stats["evaluation"] = e = trainer.evaluate()
     if start:

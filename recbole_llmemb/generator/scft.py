@@ -30,7 +30,7 @@ from recbole_llmemb.errors import UserError
 from recbole_llmemb.data.item_text import render
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, encode, extract, forward_pooled, pad_batch, wants_eos
-from recbole_llmemb.generator.progress import EXTRACTION_FILE, Progress, StepTrainer
+from recbole_llmemb.generator.progress import EXTRACTION_FILE, StepTrainer, for_build
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 from recbole_llmemb import losses
@@ -221,7 +221,7 @@ def build(ctx):
         with distributed.main_first():
             if distributed.is_main():
                 trainer = SCFTTrainer(config, tokenizer, model, info, ctx.attributes, ctx.instruction)
-                saver = Progress(ctx.folder, ctx.key, float(read(config, "stage_checkpoint_seconds")))
+                saver = for_build(ctx)
                 stats = trainer.train(steps, progress=ctx.progress, saver=saver)
                 logging.getLogger().info(f"SCFT: {steps} steps in {stats['seconds']:.1f}s, loss {stats['first_loss']:.4f} -> "
                                          f"{stats['final_loss']:.4f}, tau {stats['tau']:.3f}")
@@ -236,7 +236,7 @@ def build(ctx):
     t0 = time.perf_counter()
     vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"], max_length=s["max_length"],
                       batch_size=int(read(config, "llm_batch_size")), progress=ctx.progress, sharded=ctx.sharded,
-                      saver=Progress(ctx.folder, ctx.key, float(read(config, "stage_checkpoint_seconds")), file=EXTRACTION_FILE))
+                      saver=for_build(ctx, EXTRACTION_FILE))
     extra["extract_seconds"] = round(time.perf_counter() - t0, 3)
     return vectors, extra
 

@@ -31,7 +31,7 @@ from recbole_llmemb.data.item_text import render
 from recbole_llmemb.errors import UserError
 from recbole_llmemb.generator.backbone import load_backbone, lora_target_modules, model_identity
 from recbole_llmemb.generator.extract import check_pca, extract, forward_pooled, pad_batch, wants_eos
-from recbole_llmemb.generator.progress import EXTRACTION_FILE, Progress, python_rng
+from recbole_llmemb.generator.progress import EXTRACTION_FILE, for_build, python_rng
 from recbole_llmemb.generator.registry import register_builder
 from recbole_llmemb.settings import read
 
@@ -330,7 +330,7 @@ def build(ctx):
     with distributed.main_first():
         if distributed.is_main():
             trainer = make_trainer(ctx.config, ctx.dataset, ctx.attributes, ctx.instruction, s, ctx.collaborative()[1:])
-            saver = Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")))
+            saver = for_build(ctx)
             sizes = np.bincount(trainer.labels, minlength=s["tslrec_k"])
             extra = {"tslrec": trainer.train(s["tslrec_epochs"], progress=ctx.progress, saver=saver),
                      "category_sizes": {"min": int(sizes.min()), "max": int(sizes.max())}}
@@ -347,7 +347,7 @@ def build(ctx):
     ids = [inputs([i])[0] for i in range(len(ctx.texts))]
     vectors = extract(model, tokenizer, ctx.texts, info, pooling=s["pooling"],
                       batch_size=int(read(ctx.config, "llm_batch_size")), progress=ctx.progress, ids=ids, sharded=ctx.sharded,
-                      saver=Progress(ctx.folder, ctx.key, float(read(ctx.config, "stage_checkpoint_seconds")), file=EXTRACTION_FILE))
+                      saver=for_build(ctx, EXTRACTION_FILE))
     return vectors, {**extra, "model": dict(info), "extract_seconds": round(time.perf_counter() - t0, 3)}
 
 
