@@ -193,3 +193,25 @@ def test_id_dropout_without_an_id_table_is_refused(tmp_path):
     with pytest.raises(UserError, match="there are none \\(item_id_emb=False\\)"):
         Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, id_dropout=0.5, item_id_emb=False)).check_applicable()
     Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, id_dropout=0.5)).check_applicable()
+
+
+def test_id_offsets_head_scores_tail_items_by_their_text_alone(tmp_path):
+    """``id_offsets=head``: after training (warm start included) a tail item's table row is its adapted
+    text, with no offset, while head items keep learned offsets; without an id table it is refused."""
+    from recbole_llmemb.errors import UserError
+    from recbole_llmemb.pipeline.training import train_and_evaluate
+
+    write_tiny_dataset(tmp_path, n_items=60)
+    with pytest.raises(UserError, match="id_offsets=head"):
+        Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(tmp_path, id_offsets="head", item_id_emb=False)).check_applicable()
+    config = Config("LLMEmbSASRec", "tiny", config_dict=tiny_config(
+        tmp_path, id_offsets="head", epochs=2, collab_epochs=1, scft_steps=0, long_tail={"head_ratio": 0.3}))
+    config.check_applicable()
+    from recbole_llmemb.pipeline.quick_start import prepare_plugin_inputs
+    _, trainer, _ = train_and_evaluate(config, prepare=prepare_plugin_inputs)
+    emb = trainer.model.item_embedding
+    is_tail = ~np.asarray(trainer.groups.is_head, dtype=bool)[1:emb.n_items]
+    assert 0 < is_tail.sum() < len(is_tail)
+    with torch.no_grad():
+        offsets = (emb.table()[1:emb.n_items] - emb.adapted()).abs().sum(1).numpy()
+    assert (offsets[is_tail] == 0).all() and (offsets[~is_tail] > 0).all()

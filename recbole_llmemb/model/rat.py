@@ -89,8 +89,13 @@ class RATMixin:
             bias = self.output_bias.detach()
             del self.output_bias
             self.register_buffer("output_bias", torch.zeros_like(bias))
-        if held_out is not None:  # new items (``new_items``): their text alone
-            self.item_embedding.hold_out_ids(held_out, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
+        no_ids = held_out  # new items (``new_items``): their text alone
+        if read(config, "id_offsets") == "head" and self.item_embedding.id_weight is not None:
+            # a tail item's offset learns from a handful of interactions: noise beside its text
+            is_tail = torch.as_tensor(self._tail_items(dataset, "id_offsets=head", "or leave id_offsets out"))
+            no_ids = is_tail if no_ids is None else (torch.as_tensor(no_ids, dtype=torch.bool) | is_tail)
+        if no_ids is not None:
+            self.item_embedding.hold_out_ids(no_ids, neighbours=10 if read(config, "new_item_ids") == "neighbours" else 0)
         self.text_score = self._text_score(config, dataset)
         self.text_mixture = self._text_mixture(config, dataset, held_out)
         self.text_mixture_own_loss = float(read(config, "text_mixture_own_loss"))
