@@ -189,6 +189,8 @@ ROWS = {
     "LLMEmbSASRec, self-distillation": ("full", "LLMEmbSASRec", "self_distill=0.1",
                                         "the defaults plus LLM-ESR's self-distillation (weight 0.1, 10 users retrieved "
                                         "by the text of their training histories; recbole_llmemb/model/self_distill.py)"),
+    "LLMEmbSASRec, head ids": ("full", "LLMEmbSASRec", "id_offsets=head",
+                               "id offsets for head items only: a tail item is scored by its adapted text alone"),
     "LLMEmbSASRec, id dropout": ("full", "LLMEmbSASRec", "id_dropout=0.5",
                                  "the defaults with each item's id offset left out of half the training steps: the "
                                  "model must also rank by the text alone (ids kept in evaluation)"),
@@ -327,6 +329,12 @@ ROWS = {
                                        "text plus id rows, each item's id offset left out of half the training steps "
                                        "(DropoutNet's idea): the model must also rank by the text alone, and keeps "
                                        "the ids for evaluation"),
+    "LLMEmbSASRec paper, head ids": ("paper", "LLMEmbSASRec", "id_offsets=head",
+                                     "id offsets for head items only: a tail item is scored by its adapted text "
+                                     "alone, in training and evaluation (its few interactions train no offset)"),
+    "LLMEmbSASRec paper, id dropout, head ids": ("paper", "LLMEmbSASRec", "id_dropout=0.5,id_offsets=head",
+                                                 "id dropout 0.5 on the head items' offsets, tail items by their "
+                                                 "text alone"),
     "LLMEmbSASRec paper, no text (random vectors)": ("paper", "LLMEmbSASRec", "llm_embedding_method=random",
                                                      "the no-text ablation under the paper's protocol"),
     "LLMEmbSASRec paper, no text (random vectors), id dropout": (
@@ -481,6 +489,10 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, text only", "LLMEmbSASRec paper", "the table: the paper's text only vs text plus id rows"),
     ("LLMEmbSASRec paper, text only", "SASRec paper, 40 epochs", "the paper's text-only table and alignment (both allowed 20 epochs beyond SASRec paper)"),
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
+    ("LLMEmbSASRec paper, head ids", "LLMEmbSASRec paper", "id offsets for head items only vs every item"),
+    ("LLMEmbSASRec paper, head ids", "SASRec paper, 40 epochs", "tail items by their text alone, head items text plus id, vs SASRec paper trained as long"),
+    ("LLMEmbSASRec paper, id dropout, head ids", "LLMEmbSASRec paper, id dropout", "id offsets for head items only vs every item (both id dropout 0.5)"),
+    ("LLMEmbSASRec paper, id dropout, head ids", "SASRec paper, 40 epochs", "head ids with id dropout vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id dropout", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout and alignment vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, text only", "id dropout (ids kept in evaluation) vs no id rows"),
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, no text (random vectors), id dropout", "the text, both trained with id dropout"),
@@ -561,6 +573,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, self-distillation", "LLMEmbSASRec", "LLM-ESR's self-distillation (0.1, 10 text-retrieved users) vs none"),
     ("LLMEmbSASRec, LM vectors trained", "LLMEmbSASRec", "the SCFT item matrix trained with the model vs frozen"),
     ("LLMEmbSASRec, id dropout", "LLMEmbSASRec", "id dropout 0.5 vs none"),
+    ("LLMEmbSASRec, head ids", "LLMEmbSASRec", "id offsets for head items only vs every item"),
+    ("LLMEmbSASRec, head ids", "SASRec, 40 epochs", "tail items by their text alone vs SASRec trained as long"),
     ("LLMEmbSASRec, id dropout", "SASRec, 40 epochs", "the table trained with id dropout and alignment vs SASRec trained as long"),
     ("LLMEmbSASRec plain vectors, all-mpnet-base-v2", "LLMEmbSASRec plain vectors", "the language model: mpnet vs MiniLM (plain vectors)"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M", "LLMEmbSASRec plain vectors", "the language model: SmolLM2-135M vs MiniLM (plain vectors)"),
