@@ -335,6 +335,12 @@ ROWS = {
     "LLMEmbSASRec paper, id dropout, head ids": ("paper", "LLMEmbSASRec", "id_dropout=0.5,id_offsets=head",
                                                  "id dropout 0.5 on the head items' offsets, tail items by their "
                                                  "text alone"),
+    "LLMEmbSASRec paper, id dropout, head ids in evaluation": (
+        "paper", "LLMEmbSASRec", "id_dropout=0.5,id_offsets=head,eval_checkpoint={ckpt:LLMEmbSASRec paper, id dropout}",
+        "the 'LLMEmbSASRec paper, id dropout' checkpoint (trained to rank by text alone half the time) evaluated "
+        "with the tail items' id offsets left out: are a tail item's few-interaction offsets noise?"),
+    "LLMEmbSASRec paper, id dropout 0.7": ("paper", "LLMEmbSASRec", "id_dropout=0.7",
+                                           "id dropout 0.7: validation picks the rate (0.5's row beside it)"),
     "LLMEmbSASRec paper, no text (random vectors)": ("paper", "LLMEmbSASRec", "llm_embedding_method=random",
                                                      "the no-text ablation under the paper's protocol"),
     "LLMEmbSASRec paper, no text (random vectors), id dropout": (
@@ -489,6 +495,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, text only", "LLMEmbSASRec paper", "the table: the paper's text only vs text plus id rows"),
     ("LLMEmbSASRec paper, text only", "SASRec paper, 40 epochs", "the paper's text-only table and alignment (both allowed 20 epochs beyond SASRec paper)"),
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
+    ("LLMEmbSASRec paper, id dropout, head ids in evaluation", "LLMEmbSASRec paper, id dropout", "the same checkpoint, tail items' offsets left out in evaluation vs kept"),
+    ("LLMEmbSASRec paper, id dropout 0.7", "LLMEmbSASRec paper, id dropout", "id dropout 0.7 vs 0.5"),
+    ("LLMEmbSASRec paper, id dropout 0.7", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout 0.7 vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, head ids", "LLMEmbSASRec paper", "id offsets for head items only vs every item"),
     ("LLMEmbSASRec paper, head ids", "SASRec paper, 40 epochs", "tail items by their text alone, head items text plus id, vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id dropout, head ids", "LLMEmbSASRec paper, id dropout", "id offsets for head items only vs every item (both id dropout 0.5)"),
