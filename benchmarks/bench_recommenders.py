@@ -189,6 +189,10 @@ ROWS = {
     "LLMEmbSASRec, self-distillation": ("full", "LLMEmbSASRec", "self_distill=0.1",
                                         "the defaults plus LLM-ESR's self-distillation (weight 0.1, 10 users retrieved "
                                         "by the text of their training histories; recbole_llmemb/model/self_distill.py)"),
+    "LLMEmbSASRec, id L2 1e-3": ("full", "LLMEmbSASRec", "id_l2=0.001",
+                                 "an L2 penalty on the id offsets (a Gaussian prior centred on the text): a rarely "
+                                 "seen item's offset shrinks towards its text"),
+    "LLMEmbSASRec, id L2 1e-4": ("full", "LLMEmbSASRec", "id_l2=0.0001", "the same penalty, 10 times weaker"),
     "LLMEmbSASRec, head ids": ("full", "LLMEmbSASRec", "id_offsets=head",
                                "id offsets for head items only: a tail item is scored by its adapted text alone"),
     "LLMEmbSASRec, id dropout": ("full", "LLMEmbSASRec", "id_dropout=0.5",
@@ -341,6 +345,9 @@ ROWS = {
         "with the tail items' id offsets left out: are a tail item's few-interaction offsets noise?"),
     "LLMEmbSASRec paper, id dropout 0.7": ("paper", "LLMEmbSASRec", "id_dropout=0.7",
                                            "id dropout 0.7: validation picks the rate (0.5's row beside it)"),
+    "LLMEmbSASRec paper, id L2 1e-3": ("paper", "LLMEmbSASRec", "id_l2=0.001",
+                                       "an L2 penalty on the id offsets (a Gaussian prior centred on the text): a "
+                                       "rarely seen item's offset shrinks towards its text"),
     "LLMEmbSASRec paper, no text (random vectors)": ("paper", "LLMEmbSASRec", "llm_embedding_method=random",
                                                      "the no-text ablation under the paper's protocol"),
     "LLMEmbSASRec paper, no text (random vectors), id dropout": (
@@ -498,6 +505,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, id dropout, head ids in evaluation", "LLMEmbSASRec paper, id dropout", "the same checkpoint, tail items' offsets left out in evaluation vs kept"),
     ("LLMEmbSASRec paper, id dropout 0.7", "LLMEmbSASRec paper, id dropout", "id dropout 0.7 vs 0.5"),
     ("LLMEmbSASRec paper, id dropout 0.7", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout 0.7 vs SASRec paper trained as long"),
+    ("LLMEmbSASRec paper, id L2 1e-3", "LLMEmbSASRec paper", "an L2 penalty (1e-3) on the id offsets vs none"),
+    ("LLMEmbSASRec paper, id L2 1e-3", "SASRec paper, 40 epochs", "the text-plus-id table with id L2 vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, head ids", "LLMEmbSASRec paper", "id offsets for head items only vs every item"),
     ("LLMEmbSASRec paper, head ids", "SASRec paper, 40 epochs", "tail items by their text alone, head items text plus id, vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id dropout, head ids", "LLMEmbSASRec paper, id dropout", "id offsets for head items only vs every item (both id dropout 0.5)"),
@@ -582,6 +591,10 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, self-distillation", "LLMEmbSASRec", "LLM-ESR's self-distillation (0.1, 10 text-retrieved users) vs none"),
     ("LLMEmbSASRec, LM vectors trained", "LLMEmbSASRec", "the SCFT item matrix trained with the model vs frozen"),
     ("LLMEmbSASRec, id dropout", "LLMEmbSASRec", "id dropout 0.5 vs none"),
+    ("LLMEmbSASRec, id L2 1e-3", "LLMEmbSASRec", "an L2 penalty (1e-3) on the id offsets vs none"),
+    ("LLMEmbSASRec, id L2 1e-3", "SASRec, 40 epochs", "the text-plus-id table with id L2 vs SASRec trained as long"),
+    ("LLMEmbSASRec, id L2 1e-4", "LLMEmbSASRec", "an L2 penalty (1e-4) on the id offsets vs none"),
+    ("LLMEmbSASRec, id L2 1e-4", "SASRec, 40 epochs", "the text-plus-id table with id L2 1e-4 vs SASRec trained as long"),
     ("LLMEmbSASRec, head ids", "LLMEmbSASRec", "id offsets for head items only vs every item"),
     ("LLMEmbSASRec, head ids", "SASRec, 40 epochs", "tail items by their text alone vs SASRec trained as long"),
     ("LLMEmbSASRec, id dropout", "SASRec, 40 epochs", "the table trained with id dropout and alignment vs SASRec trained as long"),

@@ -321,3 +321,25 @@ def test_id_dropout_leaves_out_whole_offsets_in_training_only():
     emb.eval()
     with torch.no_grad():
         torch.testing.assert_close(emb.weight[1:] - base, torch.ones(2000, 4))
+
+
+def test_id_l2_adds_the_offsets_sum_of_squares_and_shrinks_them(data_root, tmp_path):  # noqa: F811
+    """``id_l2``: the loss is the model's plus id_l2 x the id table's sum of squares (by hand, same
+    weights); trained with it, the offsets end smaller than the same training's without it."""
+    _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, id_l2=0.5)
+    batch = first_batch(train_data)
+    model.eval()  # no dropout: the two losses see the same network
+    with torch.no_grad():
+        with_penalty = model.calculate_loss(batch)
+        model.id_l2 = 0.0
+        without = model.calculate_loss(batch)
+    offsets = model.item_embedding.id_weight.detach()
+    assert offsets.abs().sum() > 0  # the warm start's offsets
+    torch.testing.assert_close(with_penalty, without + 0.5 * offsets.pow(2).sum())
+    norms = {}
+    for weight in (0.0, 0.5):
+        _, _, model, (train_data, _, _) = build(data_root, "LLMEmbSASRec", tmp_path, alpha=0.0, id_l2=weight)
+        norms[weight] = train_steps(model, train_data, 10).item_embedding.id_weight.detach().norm().item()
+    assert norms[0.5] < 0.5 * norms[0.0]
+    with pytest.raises(UserError, match="id_l2="):
+        make_config(data_root, "LLMEmbSASRec", tmp_path, id_l2=0.5, item_id_emb=False).check_applicable()

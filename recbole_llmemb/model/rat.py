@@ -59,6 +59,7 @@ class RATMixin:
             init=read(config, "adapter_init"), id_table=bool(read(config, "item_id_emb")),
             id_dropout=float(read(config, "id_dropout")))
         self.alpha = float(read(config, "alpha"))
+        self.id_l2 = float(read(config, "id_l2"))
         self.seq_input_scale = old.embedding_dim ** 0.5 if read(config, "seq_input_scale") == "sqrt_hidden" else 1.0
         del old
         self.alignment = None
@@ -246,7 +247,8 @@ class RATMixin:
             return super().forward(*args, **kwargs)
 
     def calculate_loss(self, interaction):
-        """The backbone's loss, plus ``alpha *`` the alignment of the batch's target items."""
+        """The backbone's loss, plus ``alpha *`` the alignment of the batch's target items (and
+        ``id_l2 *`` the id offsets' sum of squares)."""
         with self.item_embedding.cached():
             if self.text_score is None and self.self_distill is None and self.text_mixture is None:
                 loss = super().calculate_loss(interaction)
@@ -261,6 +263,11 @@ class RATMixin:
                 components["distill"] = distill.item()
             if self.text_score is not None:
                 components["text_weight"] = self.text_score.weight.item()
+            if self.id_l2 > 0 and self.item_embedding.id_weight is not None:
+                # a Gaussian prior centred on the text: the data must pay for each offset, so a rare item's stays small
+                penalty = self.item_embedding.id_weight.pow(2).sum()
+                loss = loss + self.id_l2 * penalty
+                components["id_l2"] = penalty.item()
             if self.alignment is not None:
                 targets = interaction[self.POS_ITEMS if isinstance(self, BERT4Rec) else self.POS_ITEM_ID]
                 align = self.alignment(self.item_embedding, targets)

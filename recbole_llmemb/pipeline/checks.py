@@ -147,6 +147,9 @@ def check_applicable(config, plugin_model, command_line_keys):
     if plugin_model and float(config["id_dropout"] or 0) > 0 and not config["item_id_emb"]:
         raise UserError(f"id_dropout={config['id_dropout']} leaves out id offsets, and there are none "
                         "(item_id_emb=False): leave id_dropout out or set item_id_emb=True.")
+    if plugin_model and float(config["id_l2"] or 0) > 0 and not config["item_id_emb"]:
+        raise UserError(f"id_l2={config['id_l2']} penalises the id offsets, and there are none "
+                        "(item_id_emb=False): leave id_l2 out or set item_id_emb=True.")
     if plugin_model and config["id_offsets"] == "head" and not config["item_id_emb"]:
         raise UserError("id_offsets=head keeps id offsets for head items only, and there are none "
                         "(item_id_emb=False): leave id_offsets out or set item_id_emb=True.")
