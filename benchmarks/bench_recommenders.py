@@ -345,6 +345,8 @@ ROWS = {
         "with the tail items' id offsets left out: are a tail item's few-interaction offsets noise?"),
     "LLMEmbSASRec paper, id dropout 0.7": ("paper", "LLMEmbSASRec", "id_dropout=0.7",
                                            "id dropout 0.7: validation picks the rate (0.5's row beside it)"),
+    "LLMEmbSASRec paper, id dropout 0.9": ("paper", "LLMEmbSASRec", "id_dropout=0.9",
+                                           "id dropout 0.9: does validation's preference for 0.7 over 0.5 go on?"),
     "LLMEmbSASRec paper, id L2 1e-3": ("paper", "LLMEmbSASRec", "id_l2=0.001",
                                        "an L2 penalty on the id offsets (a Gaussian prior centred on the text): a "
                                        "rarely seen item's offset shrinks towards its text"),
@@ -505,6 +507,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, id dropout, head ids in evaluation", "LLMEmbSASRec paper, id dropout", "the same checkpoint, tail items' offsets left out in evaluation vs kept"),
     ("LLMEmbSASRec paper, id dropout 0.7", "LLMEmbSASRec paper, id dropout", "id dropout 0.7 vs 0.5"),
     ("LLMEmbSASRec paper, id dropout 0.7", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout 0.7 vs SASRec paper trained as long"),
+    ("LLMEmbSASRec paper, id dropout 0.9", "LLMEmbSASRec paper, id dropout 0.7", "id dropout 0.9 vs 0.7"),
+    ("LLMEmbSASRec paper, id dropout 0.9", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout 0.9 vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id L2 1e-3", "LLMEmbSASRec paper", "an L2 penalty (1e-3) on the id offsets vs none"),
     ("LLMEmbSASRec paper, id L2 1e-3", "SASRec paper, 40 epochs", "the text-plus-id table with id L2 vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, head ids", "LLMEmbSASRec paper", "id offsets for head items only vs every item"),
