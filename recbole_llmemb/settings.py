@@ -109,7 +109,7 @@ _TABLE = [
     _s("item_id_emb", "bool", True, "text-plus-id: a trainable per-item table added to the adapted text (warm start: what the text does not explain)", "rat", "model"),
     _s("id_dropout", "float", 0.0, "with item_id_emb: in training each item's id offset is left out with this probability, so the model also ranks by text alone (as for new items)", "rat", "model", low=0, high=1, high_open=True),
     _s("id_l2", "float", 0.0, "with item_id_emb: weight of an L2 penalty on the id offsets (their sum of squares over the table) in the training loss: an offset must earn its place beside the text, so a rarely seen item's shrinks towards its text most; 0 = off", "rat", "model", low=0),
-    _s("id_offsets", "word", "all", "with item_id_emb: which items have an id offset: all | head (tail items, outside the training split's head, are scored by their text alone, in training and evaluation)", "rat", "model", ("all", "head")),
+    _s("id_offsets", "word", "all", "with item_id_emb: which items have an id offset: all | head (tail items, outside the training split's head, are scored by their text alone, in training and evaluation; with new_item_ids=neighbours they borrow as new items do)", "rat", "model", ("all", "head")),
     _s("rat_init", "word", "collaborative", "collaborative (start from the alignment SASRec: adapter fitted to its item table, encoder loaded) | scratch", "rat", "model", ("collaborative", "scratch")),
     _s("alpha", "float", 0.1, "weight of the collaborative alignment loss; 0 turns it off", "rat", "model", low=0),
     _s("align_loss", "word", "infonce", "infonce (cosine, symmetric) | soft (the official soft-target form on raw vectors)", "rat", "model", ("infonce", "soft")),

@@ -92,7 +92,7 @@ class RATMixin:
             self.register_buffer("output_bias", torch.zeros_like(bias))
         no_ids = held_out  # new items (``new_items``): their text alone
         if read(config, "id_offsets") == "head" and self.item_embedding.id_weight is not None:
-            # a tail item's offset learns from a handful of interactions: noise beside its text
+            # tail items ranked by their text alone (with new_item_ids=neighbours they borrow, as new items do)
             is_tail = torch.as_tensor(self._tail_items(dataset, "id_offsets=head", "or leave id_offsets out"))
             no_ids = is_tail if no_ids is None else (torch.as_tensor(no_ids, dtype=torch.bool) | is_tail)
         if no_ids is not None:
