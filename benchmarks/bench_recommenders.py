@@ -157,6 +157,17 @@ ROWS = {
         "full", "LLMEmbSASRec", "text_score=8,text_blend_gate=tail_items,text_score_trainable=False,target_weights=recent",
         "the fixed text score on tail items trained towards the recent popularity mix (its alignment SASRec as in "
         "'LLMEmbSASRec, recent target weights'): does the model still train around the term when tail targets weigh more?"),
+    "SASRec, hidden 128": ("full", "SASRec", "hidden_size=128",
+                           "SASRec at width 128 (item table and hidden state; the default 64), trained as the "
+                           "alignment stage so 'LLMEmbSASRec, hidden 128' starts from it: room for more of the text's "
+                           "geometry (its top 128 principal components keep 93% of its tail ranking, 64 keep 76%)"),
+    "SASRec, hidden 128, 40 epochs": ("full", "SASRec", "hidden_size=128,epochs=40,resume_checkpoint={ckpt:SASRec, hidden 128}",
+                                      "control for the warm start at width 128: that row trained on for 20 more epochs"),
+    "LLMEmbSASRec, hidden 128": ("full", "LLMEmbSASRec", "hidden_size=128",
+                                 "the defaults at width 128 (adapter 384 -> 192 -> 128), warm-started from the "
+                                 "'SASRec, hidden 128' row"),
+    "LLMEmbSASRec, hidden 128, no text (random vectors)": ("full", "LLMEmbSASRec", "hidden_size=128,llm_embedding_method=random",
+                                                           "the no-text control at width 128"),
     "LLMEmbSASRec, text mixture": ("full", "LLMEmbSASRec", TEXT_MIXTURE,
                                    "the defaults plus the text's own next-item distribution mixed with the model's "
                                    "(share 0.5, temperature 0.05; the input items out of the text's part), in training "
@@ -426,7 +437,10 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "LLMEmbSASRec, text mixture per user", "SAIDSASRec", "TSLRecSASRec",
           "SAIDSASRec, text start", "SAIDSASRec, text start, id export", "SAIDSASRec, no text (random vectors)",
           "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
-          "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)"]
+          "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)",
+          "SASRec, recent target weights", "LLMEmbSASRec, recent target weights",
+          "SASRec, hidden 128", "SASRec, hidden 128, 40 epochs", "LLMEmbSASRec, hidden 128",
+          "LLMEmbSASRec, hidden 128, no text (random vectors)"]
 ROWS.update({f"{label} + text mixture per user, history masked": (
     "full", ROWS[label][1], RERANK_MIXTURE_TAIL + f",mask_history=True,eval_checkpoint={{ckpt:{label}}}",
     f"the '{label}' row's checkpoint ranked by the text mixture with a share per user, input items out of the ranking")
@@ -588,7 +602,13 @@ LIKE_FOR_LIKE = [
     ("SASRec, recent target weights", "SASRec", "training targets weighted to the recent popularity mix vs not"),
     ("LLMEmbSASRec, recent target weights", "SASRec, recent target weights", "the LM's table and alignment, and the warm start's 20 more epochs, both with target weights"),
     ("LLMEmbSASRec, recent target weights", "LLMEmbSASRec", "training targets weighted to the recent popularity mix vs not"),
-    ("LLMEmbSASRec, recent target weights", "SASRec, recent target weights", "the LM's text-plus-id table and alignment, both trained with recent target weights"),
+    ("LLMEmbSASRec, recent target weights, history masked", "SASRec, recent target weights, history masked", "the same, input items out of the ranking"),
+    ("SASRec, hidden 128", "SASRec", "width 128 vs 64"),
+    ("SASRec, hidden 128, 40 epochs", "SASRec, 40 epochs", "width 128 vs 64, both trained 40 epochs"),
+    ("LLMEmbSASRec, hidden 128", "SASRec, hidden 128, 40 epochs", "the LM's table and alignment at width 128 (both allowed 20 epochs more)"),
+    ("LLMEmbSASRec, hidden 128, history masked", "SASRec, hidden 128, 40 epochs, history masked", "the same, input items out of the ranking"),
+    ("LLMEmbSASRec, hidden 128", "LLMEmbSASRec, hidden 128, no text (random vectors)", "the text at width 128"),
+    ("LLMEmbSASRec, hidden 128", "LLMEmbSASRec", "width 128 vs 64, the plugin model"),
     ("LLMEmbSASRec, fixed text score on tail items, recent target weights", "LLMEmbSASRec, fixed text score on tail items", "training targets weighted to the recent popularity mix vs not, with the fixed text term"),
     ("LLMEmbSASRec, fixed text score on tail items, recent target weights", "LLMEmbSASRec, recent target weights", "the fixed text term on tail items, with recent target weights"),
     ("LLMEmbSASRec, fixed text score on tail items, recent target weights", "SASRec, recent target weights", "the LM's table, alignment and fixed text term vs SASRec, both with recent target weights"),
@@ -707,6 +727,8 @@ NOTES.append(
     "ran all 20 epochs (best epoch 19, validation 0.3301: still improving, like SASRec paper). Its checkpoint with the "
     "blend, validation NDCG@10 overall / tail: plain MiniLM vectors 0.3780 / 0.2493, SAID's own vectors 0.3196 / 0.1659, "
     "no blend 0.3313 / 0.1687 (the partial run's note above: own vectors hurt). Plain is the default for every method.")
+#: SASRec rows trained as the alignment stage (as the baselines are), so a plugin row with the same settings reuses them
+STAGE_ROWS = {"SASRec, hidden 128"}
 BASELINE = {"full": "SASRec", "paper": "SASRec paper", "full, checkpoints at uni100": "SASRec @uni100",
             "new items": "SASRec, new items", "new items as negatives": "SASRec, new items as negatives"}
 PAIRS = {"GRU4Rec": "GRU4Rec", "BERT4Rec": "BERT4Rec"}  # plugin rows of these backbones compare with these rows
@@ -767,8 +789,9 @@ def command(label, args):
     common += [f"--{kv}" for kv in args.set.split(",") if kv and used_by(model, overrides, kv.split("=", 1)[0])]
     overrides = re.sub(r"\{ckpt:([^}]+)\}", lambda m: checkpoint_of(m.group(1)), overrides)
     extra = [f"--{kv}" for kv in re.split(r",(?![^{]*\})", overrides) if kv]
-    if label == BASELINE[protocol] and protocol != "full, checkpoints at uni100":  # the alignment SASRec stage: its results file is the SASRec row
-        return [PY, "-m", "recbole_llmemb.pipeline.collaborative", "--model=LLMEmbSASRec"] + common
+    if (label == BASELINE[protocol] and protocol != "full, checkpoints at uni100") or label in STAGE_ROWS:
+        # the alignment SASRec stage: its results file is the SASRec row, and the plugin rows with the same settings reuse it
+        return [PY, "-m", "recbole_llmemb.pipeline.collaborative", "--model=LLMEmbSASRec"] + common + extra
     return [PY, "run_recbole_llmemb.py", f"--model={model}"] + common + extra
 
 
