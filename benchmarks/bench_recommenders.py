@@ -186,6 +186,9 @@ ROWS = {
                                     "the LLMEmbSASRec row's checkpoint ranked by the text mixture (nothing retrained)"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
+    "LLMEmbSASRec plain vectors, PCA 128": ("full", "LLMEmbSASRec", "llm_embedding_method=plain,pca_dim=128",
+                                            "the plain vectors reduced to their top 128 principal components before "
+                                            "the adapter (the official code's PCA, 4096 -> 1536, at MiniLM's scale)"),
     # ---- the language model as the one difference (plain vectors: no SCFT on any of them)
     "LLMEmbSASRec plain vectors, all-mpnet-base-v2": (
         "full", "LLMEmbSASRec", "llm_embedding_method=plain,llm_path=all-mpnet-base-v2",
@@ -604,6 +607,7 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, recent target weights", "LLMEmbSASRec", "training targets weighted to the recent popularity mix vs not"),
     ("LLMEmbSASRec, recent target weights, history masked", "SASRec, recent target weights, history masked", "the same, input items out of the ranking"),
     ("SASRec, hidden 128", "SASRec", "width 128 vs 64"),
+    ("LLMEmbSASRec plain vectors, PCA 128", "LLMEmbSASRec plain vectors", "PCA to 128 dimensions before the adapter vs none"),
     ("SASRec, hidden 128, 40 epochs", "SASRec, 40 epochs", "width 128 vs 64, both trained 40 epochs"),
     ("LLMEmbSASRec, hidden 128", "SASRec, hidden 128, 40 epochs", "the LM's table and alignment at width 128 (both allowed 20 epochs more)"),
     ("LLMEmbSASRec, hidden 128, history masked", "SASRec, hidden 128, 40 epochs, history masked", "the same, input items out of the ranking"),
