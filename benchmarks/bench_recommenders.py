@@ -441,7 +441,6 @@ MASKED = ["SASRec", "SASRec, 40 epochs", "LLMEmbSASRec", "LLMEmbSASRec plain vec
           "SAIDSASRec, text start", "SAIDSASRec, text start, id export", "SAIDSASRec, no text (random vectors)",
           "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
           "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)",
-          "SASRec, recent target weights", "LLMEmbSASRec, recent target weights",
           "SASRec, hidden 128", "SASRec, hidden 128, 40 epochs", "LLMEmbSASRec, hidden 128",
           "LLMEmbSASRec, hidden 128, no text (random vectors)"]
 ROWS.update({f"{label} + text mixture per user, history masked": (
@@ -605,7 +604,6 @@ LIKE_FOR_LIKE = [
     ("SASRec, recent target weights", "SASRec", "training targets weighted to the recent popularity mix vs not"),
     ("LLMEmbSASRec, recent target weights", "SASRec, recent target weights", "the LM's table and alignment, and the warm start's 20 more epochs, both with target weights"),
     ("LLMEmbSASRec, recent target weights", "LLMEmbSASRec", "training targets weighted to the recent popularity mix vs not"),
-    ("LLMEmbSASRec, recent target weights, history masked", "SASRec, recent target weights, history masked", "the same, input items out of the ranking"),
     ("SASRec, hidden 128", "SASRec", "width 128 vs 64"),
     ("LLMEmbSASRec plain vectors, PCA 128", "LLMEmbSASRec plain vectors", "PCA to 128 dimensions before the adapter vs none"),
     ("SASRec, hidden 128, 40 epochs", "SASRec, 40 epochs", "width 128 vs 64, both trained 40 epochs"),
