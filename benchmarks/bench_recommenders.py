@@ -186,6 +186,10 @@ ROWS = {
                                     "the LLMEmbSASRec row's checkpoint ranked by the text mixture (nothing retrained)"),
     "LLMEmbSASRec plain vectors": ("full", "LLMEmbSASRec", "llm_embedding_method=plain",
                                    "the defaults on the packaged MiniLM's vectors without SCFT"),
+    "LLMEmbSASRec, principal adapter": ("full", "LLMEmbSASRec", "adapter_mode=principal",
+                                        "the defaults with the adapter fixed at the text's top 64 principal "
+                                        "components, whitened (never trained): the text part keeps the text's own "
+                                        "neighbours, the id offsets learn the rest"),
     "LLMEmbSASRec plain vectors, PCA 128": ("full", "LLMEmbSASRec", "llm_embedding_method=plain,pca_dim=128",
                                             "the plain vectors reduced to their top 128 principal components before "
                                             "the adapter (the official code's PCA, 4096 -> 1536, at MiniLM's scale)"),
@@ -359,6 +363,10 @@ ROWS = {
         "with the tail items' id offsets left out: are a tail item's few-interaction offsets noise?"),
     "LLMEmbSASRec paper, id dropout 0.7": ("paper", "LLMEmbSASRec", "id_dropout=0.7",
                                            "id dropout 0.7: validation picks the rate (0.5's row beside it)"),
+    "LLMEmbSASRec paper, id dropout 0.9, principal adapter": (
+        "paper", "LLMEmbSASRec", "id_dropout=0.9,adapter_mode=principal",
+        "id dropout 0.9 with the adapter fixed at the text's top 128 principal components, whitened: items "
+        "whose offsets are dropped are ranked by the text's own geometry"),
     "LLMEmbSASRec paper, id dropout 0.9": ("paper", "LLMEmbSASRec", "id_dropout=0.9",
                                            "id dropout 0.9: does validation's preference for 0.7 over 0.5 go on?"),
     "LLMEmbSASRec paper, id L2 1e-3": ("paper", "LLMEmbSASRec", "id_l2=0.001",
@@ -605,6 +613,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, recent target weights", "SASRec, recent target weights", "the LM's table and alignment, and the warm start's 20 more epochs, both with target weights"),
     ("LLMEmbSASRec, recent target weights", "LLMEmbSASRec", "training targets weighted to the recent popularity mix vs not"),
     ("SASRec, hidden 128", "SASRec", "width 128 vs 64"),
+    ("LLMEmbSASRec, principal adapter", "LLMEmbSASRec", "the adapter fixed at the text's principal components vs trained"),
+    ("LLMEmbSASRec paper, id dropout 0.9, principal adapter", "LLMEmbSASRec paper, id dropout 0.9", "the adapter fixed at the text's principal components vs trained, both with id dropout 0.9"),
+    ("LLMEmbSASRec paper, id dropout 0.9, principal adapter", "SASRec paper, 40 epochs", "the plugin model with id dropout 0.9 and the fixed adapter vs SASRec trained as long"),
     ("LLMEmbSASRec plain vectors, PCA 128", "LLMEmbSASRec plain vectors", "PCA to 128 dimensions before the adapter vs none"),
     ("SASRec, hidden 128, 40 epochs", "SASRec, 40 epochs", "width 128 vs 64, both trained 40 epochs"),
     ("LLMEmbSASRec, hidden 128", "SASRec, hidden 128, 40 epochs", "the LM's table and alignment at width 128 (both allowed 20 epochs more)"),

@@ -343,3 +343,43 @@ def test_id_l2_adds_the_offsets_sum_of_squares_and_shrinks_them(data_root, tmp_p
     assert norms[0.5] < 0.5 * norms[0.0]
     with pytest.raises(UserError, match="id_l2="):
         make_config(data_root, "LLMEmbSASRec", tmp_path, id_l2=0.5, item_id_emb=False).check_applicable()
+
+
+def test_adapter_mode_principal_keeps_the_texts_principal_components_and_never_trains(data_root, tmp_path):  # noqa: F811
+    """``adapter_mode=principal``: the adapted text is the LM vectors' top components, whitened (by hand
+    with numpy, up to each component's sign) at the collaborative table's scale; with the warm start
+    the table still starts at the SASRec's rows, and training moves the id offsets, never the adapter."""
+    from tests.test_llmemb_models import attach_stores
+
+    config = make_config(data_root, "LLMEmbSASRec", tmp_path, rat_init="collaborative", adapter_mode="principal", alpha=0.0,
+                         adapter_precision="float32")
+    dataset = create_dataset(config)
+    attach_stores(dataset)
+    train_data, _, _ = data_preparation(config, dataset)
+    collab = np.random.default_rng(2).normal(0, 0.3, size=(dataset.item_num, config["hidden_size"])).astype(np.float32)
+    attach_collaborative_embeddings(train_data.dataset, collab, sasrec_state(config, train_data.dataset))
+    model = MODELS["LLMEmbSASRec"](config, train_data.dataset)
+    emb = model.item_embedding
+    x = emb.adapter_input().detach().double().numpy()
+    k = emb.embedding_dim
+    centred = x - x.mean(0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    scale = np.sqrt(np.mean(np.square(collab[1:].astype(np.float64))))
+    expected = centred @ vt[:k].T / (singular[:k] / np.sqrt(len(x) - 1)) * scale
+    with torch.no_grad():
+        adapted = emb.adapted().double().numpy()
+    np.testing.assert_allclose(np.abs(adapted), np.abs(expected), rtol=1e-3, atol=1e-3 * scale)
+    assert torch.allclose(emb.weight[1:].detach(), torch.as_tensor(collab[1:]), atol=1e-4)  # text + id = the SASRec's rows
+    adapter = {key: value.clone() for key, value in emb.adapter.state_dict().items()}
+    ids = emb.id_weight.detach().clone()
+    train_steps(model, train_data, 5)
+    for key, value in emb.adapter.state_dict().items():
+        assert torch.equal(value, adapter[key]), key
+    assert not torch.equal(emb.id_weight.detach(), ids)
+
+
+def test_adapter_mode_principal_refuses_a_table_wider_than_its_inputs(data_root, tmp_path):  # noqa: F811
+    with pytest.raises(UserError, match="adapter_mode=principal"):
+        build(data_root, "LLMEmbSASRec", tmp_path, adapter_mode="principal", adapter_hidden=4)
+    with pytest.raises(UserError, match="adapter_mode=principal"):
+        build(data_root, "LLMEmbSASRec", tmp_path, adapter_mode="principal", adapter_layernorm=True)

@@ -283,6 +283,33 @@ class AdaptedItemEmbedding(nn.Module):
             self.register_buffer("new_rows", new, persistent=False)
             self.register_buffer("id_neighbours", old[nearest], persistent=False)
 
+    def fix_principal(self, scale=1.0):
+        """Set the adapter to the inputs' top ``out`` principal components, each whitened (unit
+        variance over the items) times ``scale``, and freeze it (``adapter_mode: principal``): the
+        table's text part then keeps the text's own neighbours, which a trained adapter bends
+        towards the collaborative table. Sign of each component: the SVD's."""
+        k, first, last = self.embedding_dim, self.adapter.net[0], self.adapter.net[3]
+        if self.adapter.hidden < k or self.llm_dim < k or self.n_items - 1 <= k:
+            raise UserError(f"adapter_mode=principal keeps {k} principal components (the item table's size), which needs "
+                            f"adapter_hidden, the LM vectors' size and the items to exceed it (they are "
+                            f"{self.adapter.hidden}, {self.llm_dim}, {self.n_items - 1}).")
+        if not isinstance(self.adapter.norm, nn.Identity) or self.adapter.net[2].p > 0:
+            raise UserError("adapter_mode=principal is a fixed projection: leave adapter_layernorm and adapter_dropout out.")
+        with torch.no_grad():
+            x = self.adapter_input().detach().float()
+            mean = x.mean(0)
+            _, singular, vt = torch.linalg.svd(x - mean, full_matrices=False)
+            std = (singular[:k] / (len(x) - 1) ** 0.5).clamp_min(1e-12)
+            components = vt[:k] / std[:, None]
+            first.weight.zero_()
+            first.bias.zero_()
+            first.weight[:k] = components
+            first.bias[:k] = -(components @ mean)
+            last.weight.zero_()
+            last.bias.zero_()
+            last.weight[:, :k] = torch.eye(k) * float(scale)
+        self.adapter.requires_grad_(False)
+
     def fit_adapter(self, target, steps=300, lr=3e-3, rows=None):
         """Train the adapter alone so that its rows match ``target`` (``(n_items - 1, out)``, mean
         squared error, full batch; only the ``rows`` given, a bool mask, when set): RAT's warm start

@@ -50,14 +50,22 @@ class RATMixin:
         # The backbone's own table tells the size the adapter must produce and how many special rows
         # follow the items (BERT4Rec: the mask token). Built after the backbone's weight init.
         old = self.item_embedding
+        hidden = read(config, "adapter_hidden")
+        if hidden is None and read(config, "adapter_mode") == "principal":  # room for the table's many components
+            hidden = max(vectors.shape[1] // 2, old.embedding_dim)
         self.item_embedding = AdaptedItemEmbedding(
             vectors, old.embedding_dim, n_special=old.num_embeddings - self.n_items,
-            freeze=bool(read(config, "freeze_emb")), hidden=read(config, "adapter_hidden"),
+            freeze=bool(read(config, "freeze_emb")), hidden=hidden,
             dropout=float(read(config, "adapter_dropout")), layernorm=bool(read(config, "adapter_layernorm")),
             special_init_std=config["initializer_range"] or 0.02, input_norm=read(config, "llm_emb_norm"),
             precision=adapter_precision(read(config, "adapter_precision"), config["device"]),
             init=read(config, "adapter_init"), id_table=bool(read(config, "item_id_emb")),
             id_dropout=float(read(config, "id_dropout")))
+        self.adapter_mode = read(config, "adapter_mode")
+        if self.adapter_mode == "principal":  # at the collaborative table's scale (its entries' RMS) when there is one
+            table = getattr(dataset, COLLABORATIVE_ITEM_EMB_ATTR, None)
+            scale = float(np.sqrt(np.mean(np.square(np.asarray(table, dtype=np.float64)[1:])))) if table is not None else 1.0
+            self.item_embedding.fix_principal(scale)
         self.alpha = float(read(config, "alpha"))
         self.id_l2 = float(read(config, "id_l2"))
         self.seq_input_scale = old.embedding_dim ** 0.5 if read(config, "seq_input_scale") == "sqrt_hidden" else 1.0
@@ -109,8 +117,14 @@ class RATMixin:
         """The adapter fitted to the SASRec's item table (but for the rows of held-out items, which that
         SASRec never trained), the id table holding the rest, and a SASRec backbone's encoder
         (positions, layers, norms) loaded from its weights."""
-        self.warm_start_r2 = self.item_embedding.fit_adapter(collaborative[1:], rows=None if held_out is None else ~held_out[1:])
-        message = f"{type(self).__name__}: warm start, adapter fitted to the alignment SASRec's item table (R^2 {self.warm_start_r2:.3f})"
+        rows = None if held_out is None else ~held_out[1:]
+        if self.adapter_mode == "principal":  # fixed: the text's own principal components, fitted to nothing
+            self.warm_start_r2 = self.item_embedding.fit_adapter(collaborative[1:], steps=0, rows=rows)
+            message = (f"{type(self).__name__}: warm start, adapter fixed at the text's principal components (R^2 to the "
+                       f"alignment SASRec's item table {self.warm_start_r2:.3f})")
+        else:
+            self.warm_start_r2 = self.item_embedding.fit_adapter(collaborative[1:], rows=rows)
+            message = f"{type(self).__name__}: warm start, adapter fitted to the alignment SASRec's item table (R^2 {self.warm_start_r2:.3f})"
         if self.item_embedding.id_weight is not None:
             with torch.no_grad():
                 self.item_embedding.id_weight.copy_(collaborative[1:] - self.item_embedding.adapted())
