@@ -400,6 +400,9 @@ ROWS = {
     "LLMEmbSASRec paper + text mixture over new items": (
         "paper", "LLMEmbSASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
         "the LLMEmbSASRec paper row's checkpoint ranked by the same mixture"),
+    "LLMEmbSASRec paper, id dropout 0.9 + text mixture over new items": (
+        "paper", "LLMEmbSASRec", "id_dropout=0.9," + RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:LLMEmbSASRec paper, id dropout 0.9}",
+        "the 'LLMEmbSASRec paper, id dropout 0.9' row's checkpoint ranked by the same mixture"),
     "LLMEmbSASRec paper, text mixture over new items": (
         "paper", "LLMEmbSASRec", "text_mixture=0.5,text_mixture_tau=0.05,text_mixture_over=new",
         "the defaults trained and evaluated with the text mixture over new items at 0.5 (the re-ranker's choice on "
@@ -551,6 +554,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper + text mixture at 0.03", "SASRec paper, 40 epochs + text mixture at 0.03", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper), both with the text mixture after training"),
     ("SASRec paper + text mixture over new items", "SASRec paper", "the text mixture (model part over new items) after training, paper protocol"),
     ("SASRec paper + text mixture over new items", "SASRec paper + text mixture at 0.03", "the mixture's model part over the items outside the input vs over every item, each at validation's share"),
+    ("LLMEmbSASRec paper, id dropout 0.9 + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items", "the LM's table trained with id dropout 0.9 vs SASRec trained as long, both with the mixture over new items"),
+    ("LLMEmbSASRec paper, id dropout 0.9 + text mixture over new items", "LLMEmbSASRec paper + text mixture over new items", "id dropout 0.9 vs none, both with the mixture over new items"),
     ("LLMEmbSASRec paper + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper), both with the mixture over new items"),
     ("LLMEmbSASRec paper, text mixture over new items", "SASRec paper, 40 epochs", "the LM's table, alignment and trained text mixture (both allowed 20 epochs beyond SASRec paper), no re-ranker on either side"),
     ("LLMEmbSASRec paper, text mixture over new items", "LLMEmbSASRec paper + text mixture over new items", "the mixture in training vs after it, same model"),
