@@ -458,7 +458,8 @@ ROWS.update({f"{label} + text mixture per user, history masked": (
     "full", ROWS[label][1], RERANK_MIXTURE_TAIL + f",mask_history=True,eval_checkpoint={{ckpt:{label}}}",
     f"the '{label}' row's checkpoint ranked by the text mixture with a share per user, input items out of the ranking")
     for label in ("SASRec, 40 epochs", "SAIDSASRec", "SAIDSASRec, text start", "SAIDSASRec, no text (random vectors)", "GRU4Rec", "GRU4Rec, 40 epochs", "LLMEmbGRU4Rec", "LLMEmbGRU4Rec, no text (random vectors)",
-                  "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)")})
+                  "SAIDGRU4Rec", "TSLRecGRU4Rec", "SAIDGRU4Rec, no text (random vectors)",
+                  "LLMEmbSASRec, id dropout", "LLMEmbSASRec, id L2 1e-3")})
 ROWS.update({f"{label}, history masked": (
     "full", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], "mask_history=True", f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint evaluated with the user's input items out of the ranking") for label in MASKED})
@@ -618,6 +619,8 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec, recent target weights", "SASRec, recent target weights", "the LM's table and alignment, and the warm start's 20 more epochs, both with target weights"),
     ("LLMEmbSASRec, recent target weights", "LLMEmbSASRec", "training targets weighted to the recent popularity mix vs not"),
     ("SASRec, hidden 128", "SASRec", "width 128 vs 64"),
+    ("LLMEmbSASRec, id dropout + text mixture per user, history masked", "SASRec, 40 epochs + text mixture per user, history masked", "the LM's table trained with id dropout vs SASRec trained as long, both mixed per user after training, masked"),
+    ("LLMEmbSASRec, id L2 1e-3 + text mixture per user, history masked", "SASRec, 40 epochs + text mixture per user, history masked", "the LM's table trained with the id L2 prior vs SASRec trained as long, both mixed per user after training, masked"),
     ("LLMEmbSASRec, principal adapter", "LLMEmbSASRec", "the adapter fixed at the text's principal components vs trained"),
     ("LLMEmbSASRec paper, id dropout 0.9, principal adapter", "LLMEmbSASRec paper, id dropout 0.9", "the adapter fixed at the text's principal components vs trained, both with id dropout 0.9"),
     ("LLMEmbSASRec paper, id dropout 0.9, principal adapter", "SASRec paper, 40 epochs", "the plugin model with id dropout 0.9 and the fixed adapter vs SASRec trained as long"),
