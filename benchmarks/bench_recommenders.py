@@ -400,9 +400,6 @@ ROWS = {
     "LLMEmbSASRec paper + text mixture over new items": (
         "paper", "LLMEmbSASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
         "the LLMEmbSASRec paper row's checkpoint ranked by the same mixture"),
-    "LLMEmbSASRec paper, id dropout 0.9 + text mixture over new items": (
-        "paper", "LLMEmbSASRec", "id_dropout=0.9," + RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:LLMEmbSASRec paper, id dropout 0.9}",
-        "the 'LLMEmbSASRec paper, id dropout 0.9' row's checkpoint ranked by the same mixture"),
     "LLMEmbSASRec paper, text mixture over new items": (
         "paper", "LLMEmbSASRec", "text_mixture=0.5,text_mixture_tau=0.05,text_mixture_over=new",
         "the defaults trained and evaluated with the text mixture over new items at 0.5 (the re-ranker's choice on "
@@ -440,6 +437,12 @@ ROWS = {
     "TSLRecSASRec paper + re-ranker": ("paper", "TSLRecSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:TSLRecSASRec paper}",
                                        "the TSLRecSASRec paper row's checkpoint re-ranked (every user alike)"),
 }
+#: paper rows whose checkpoints are ranked again with the mixture over new items (the paper protocol's), after training
+ROWS.update({f"{label} + text mixture over new items": (
+    "paper", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], RERANK_MIXTURE_NEW, f"eval_checkpoint={{ckpt:{label}}}"])),
+    f"the '{label}' row's checkpoint ranked by the same mixture")
+    for label in ("LLMEmbSASRec paper, id dropout 0.9", "LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, id dropout 0.7",
+                  "LLMEmbSASRec paper, id L2 1e-3", "SAIDSASRec paper, text start, id dropout")})
 #: the comparisons that hold all else equal: (row, against, what differs); each ratio with its paired interval
 #: rows evaluated again from their checkpoints with the input items out of the ranking (``mask_history``;
 #: RecBole ranks them for sequential models, and Beauty has no repeat interaction)
@@ -557,6 +560,12 @@ LIKE_FOR_LIKE = [
     ("SASRec paper + text mixture over new items", "SASRec paper + text mixture at 0.03", "the mixture's model part over the items outside the input vs over every item, each at validation's share"),
     ("LLMEmbSASRec paper, id dropout 0.9 + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items", "the LM's table trained with id dropout 0.9 vs SASRec trained as long, both with the mixture over new items"),
     ("LLMEmbSASRec paper, id dropout 0.9 + text mixture over new items", "LLMEmbSASRec paper + text mixture over new items", "id dropout 0.9 vs none, both with the mixture over new items"),
+    *[(f"{label} + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
+       f"{what} vs SASRec trained as long, both with the mixture over new items")
+      for label, what in (("LLMEmbSASRec paper, id dropout", "the LM's table trained with id dropout 0.5"),
+                          ("LLMEmbSASRec paper, id dropout 0.7", "the LM's table trained with id dropout 0.7"),
+                          ("LLMEmbSASRec paper, id L2 1e-3", "the LM's table trained with the id L2 prior"),
+                          ("SAIDSASRec paper, text start, id dropout", "SAID's table trained with id dropout 0.5"))],
     ("LLMEmbSASRec paper + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items", "the LM's table and alignment (both allowed 20 epochs beyond SASRec paper), both with the mixture over new items"),
     ("LLMEmbSASRec paper, text mixture over new items", "SASRec paper, 40 epochs", "the LM's table, alignment and trained text mixture (both allowed 20 epochs beyond SASRec paper), no re-ranker on either side"),
     ("LLMEmbSASRec paper, text mixture over new items", "LLMEmbSASRec paper + text mixture over new items", "the mixture in training vs after it, same model"),
