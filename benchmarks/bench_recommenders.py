@@ -443,6 +443,11 @@ ROWS.update({f"{label} + text mixture over new items": (
     f"the '{label}' row's checkpoint ranked by the same mixture")
     for label in ("LLMEmbSASRec paper, id dropout 0.9", "LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, id dropout 0.7",
                   "LLMEmbSASRec paper, id L2 1e-3", "SAIDSASRec paper, text start, id dropout")})
+ROWS.update({f"LLMEmbSASRec paper, id L2 1e-3 + text mixture over new items at {share}": (
+    "paper", "LLMEmbSASRec", ",".join([ROWS["LLMEmbSASRec paper, id L2 1e-3"][2], RERANK_MIXTURE_NEW.replace("text_blend=0.5", f"text_blend={share}"),
+                                       "eval_checkpoint={ckpt:LLMEmbSASRec paper, id L2 1e-3}"]),
+    f"the 'LLMEmbSASRec paper, id L2 1e-3' row's checkpoint with the mixture over new items at share {share} (validation picks the share)")
+    for share in (0.3, 0.7)})
 #: the comparisons that hold all else equal: (row, against, what differs); each ratio with its paired interval
 #: rows evaluated again from their checkpoints with the input items out of the ranking (``mask_history``;
 #: RecBole ranks them for sequential models, and Beauty has no repeat interaction)
