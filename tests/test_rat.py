@@ -383,3 +383,5 @@ def test_adapter_mode_principal_refuses_a_table_wider_than_its_inputs(data_root,
         build(data_root, "LLMEmbSASRec", tmp_path, adapter_mode="principal", adapter_hidden=4)
     with pytest.raises(UserError, match="adapter_mode=principal"):
         build(data_root, "LLMEmbSASRec", tmp_path, adapter_mode="principal", adapter_layernorm=True)
+    with pytest.raises(UserError, match="adapter_mode=principal"):  # refused before any stage runs
+        make_config(data_root, "LLMEmbSASRec", tmp_path, adapter_mode="principal", adapter_dropout=0.1).check_applicable()

@@ -19,15 +19,13 @@ import os
 import sys
 import time
 
-import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 from benchmarks.probes import checkpoint_probe  # noqa: E402
-from benchmarks.probes.probe_text_vectors import knn_ndcg, sequences  # noqa: E402
-from recbole_llmemb.evaluation.longtail import build_groups  # noqa: E402
+from benchmarks.probes.probe_text_vectors import benchmark_groups, knn_ndcg, sequences  # noqa: E402
 
 
 def main():
@@ -37,14 +35,13 @@ def main():
     args = parser.parse_args()
     config, dataset, model, _, _, _, _ = checkpoint_probe.load(args)
     seqs = sequences(dataset)
-    # the benchmark's groups, as probe_text_vectors.py makes them (each user's last two items held out)
-    item_count = np.bincount(np.concatenate([s[:-2] for s in seqs]), minlength=dataset.item_num)
-    groups = build_groups(item_count, np.zeros(dataset.user_num, dtype=np.int64), **(config["long_tail"] or {}))
+    _, groups = benchmark_groups(config, dataset, seqs)
     tables = {}
     with torch.no_grad():
         emb = model.item_embedding
         if hasattr(emb, "adapted"):
-            tables["adapted text"] = torch.cat([emb.adapted().new_zeros(1, emb.embedding_dim), emb.adapted()]).float()
+            adapted = emb.adapted().float()
+            tables["adapted text"] = torch.cat([adapted.new_zeros(1, adapted.shape[1]), adapted])
         tables["item table"] = emb.weight[:dataset.item_num].detach().float()
     result = {"checkpoint": os.path.basename(args.checkpoint), "model": args.model, "set": args.set,
               "date": time.strftime("%Y-%m-%d %H:%M"), "command": " ".join(sys.argv), "last": args.last,

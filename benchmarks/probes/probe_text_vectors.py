@@ -93,6 +93,13 @@ def ridge_map(x, y, train, lam):
     return out.astype(np.float32)
 
 
+def benchmark_groups(config, dataset, seqs):
+    """``(item_count, groups)``: the benchmark's head/tail groups, counts over training interactions
+    (each user's last two items held out)."""
+    item_count = np.bincount(np.concatenate([s[:-2] for s in seqs]), minlength=dataset.item_num)
+    return item_count, build_groups(item_count, np.zeros(dataset.user_num, dtype=np.int64), **(config["long_tail"] or {}))
+
+
 def knn_ndcg(vectors, seqs, is_head, last, batch=2048):
     """NDCG@10 of the next (test) item by cosine to the mean of the last ``last`` history vectors."""
     v = torch.as_tensor(vectors, dtype=torch.float32)
@@ -139,10 +146,7 @@ def main():
     init_seed(config["seed"], config["reproducibility"])
     dataset = load_dataset(config)
     seqs = sequences(dataset)
-    # the benchmark's groups: counts over training interactions (each user's last two are held out)
-    item_count = np.bincount(np.concatenate([s[:-2] for s in seqs]), minlength=dataset.item_num)
-    user_len = np.zeros(dataset.user_num, dtype=np.int64)
-    groups = build_groups(item_count, user_len, **(config["long_tail"] or {}))
+    item_count, groups = benchmark_groups(config, dataset, seqs)
     sasrec, _, _ = collaborative_item_embeddings(config, dataset)
     rng = np.random.default_rng(0)
     items = rng.permutation(np.arange(1, dataset.item_num))
