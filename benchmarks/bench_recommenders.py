@@ -372,6 +372,13 @@ ROWS = {
     "LLMEmbSASRec paper, id L2 1e-3": ("paper", "LLMEmbSASRec", "id_l2=0.001",
                                        "an L2 penalty on the id offsets (a Gaussian prior centred on the text): a "
                                        "rarely seen item's offset shrinks towards its text"),
+    **{f"LLMEmbSASRec paper, id L2 {name}": ("paper", "LLMEmbSASRec", f"id_l2={value}",
+                                            f"the id L2 penalty at {name} (validation, with the mixture after training, picks the weight)")
+       for name, value in (("1e-2", "0.01"), ("1e-4", "0.0001"))},
+    "LLMEmbSASRec paper, id L2 1e-3, text mixture over new items": (
+        "paper", "LLMEmbSASRec", "id_l2=0.001,text_mixture=0.5,text_mixture_tau=0.05,text_mixture_over=new",
+        "the id L2 prior trained and evaluated with the text mixture over new items at 0.5: the mixture in training "
+        "as well as after it"),
     "LLMEmbSASRec paper, no text (random vectors)": ("paper", "LLMEmbSASRec", "llm_embedding_method=random",
                                                      "the no-text ablation under the paper's protocol"),
     "LLMEmbSASRec paper, no text (random vectors), id dropout": (
@@ -442,7 +449,8 @@ ROWS.update({f"{label} + text mixture over new items": (
     "paper", ROWS[label][1], ",".join(filter(None, [ROWS[label][2], RERANK_MIXTURE_NEW, f"eval_checkpoint={{ckpt:{label}}}"])),
     f"the '{label}' row's checkpoint ranked by the same mixture")
     for label in ("LLMEmbSASRec paper, id dropout 0.9", "LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, id dropout 0.7",
-                  "LLMEmbSASRec paper, id L2 1e-3", "SAIDSASRec paper, text start, id dropout")})
+                  "LLMEmbSASRec paper, id L2 1e-3", "SAIDSASRec paper, text start, id dropout",
+                  "LLMEmbSASRec paper, id L2 1e-2", "LLMEmbSASRec paper, id L2 1e-4")})
 ROWS.update({f"LLMEmbSASRec paper, id L2 1e-3 + text mixture over new items at {share}": (
     "paper", "LLMEmbSASRec", ",".join([ROWS["LLMEmbSASRec paper, id L2 1e-3"][2], RERANK_MIXTURE_NEW.replace("text_blend=0.5", f"text_blend={share}"),
                                        "eval_checkpoint={ckpt:LLMEmbSASRec paper, id L2 1e-3}"]),
@@ -547,6 +555,18 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, id dropout 0.9", "SASRec paper, 40 epochs", "the text-plus-id table trained with id dropout 0.9 vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id L2 1e-3", "LLMEmbSASRec paper", "an L2 penalty (1e-3) on the id offsets vs none"),
     ("LLMEmbSASRec paper, id L2 1e-3", "SASRec paper, 40 epochs", "the text-plus-id table with id L2 vs SASRec paper trained as long"),
+    ("LLMEmbSASRec paper, id L2 1e-2 + text mixture over new items", "LLMEmbSASRec paper, id L2 1e-3 + text mixture over new items",
+     "id L2 1e-2 vs 1e-3, both mixed over new items after training"),
+    ("LLMEmbSASRec paper, id L2 1e-4 + text mixture over new items", "LLMEmbSASRec paper, id L2 1e-3 + text mixture over new items",
+     "id L2 1e-4 vs 1e-3, both mixed over new items after training"),
+    ("LLMEmbSASRec paper, id L2 1e-2 + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
+     "the table with id L2 1e-2 vs SASRec trained as long, both mixed over new items"),
+    ("LLMEmbSASRec paper, id L2 1e-4 + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
+     "the table with id L2 1e-4 vs SASRec trained as long, both mixed over new items"),
+    ("LLMEmbSASRec paper, id L2 1e-3, text mixture over new items", "LLMEmbSASRec paper, id L2 1e-3 + text mixture over new items",
+     "the mixture in training and evaluation vs in evaluation only (the same id L2 table)"),
+    ("LLMEmbSASRec paper, id L2 1e-3, text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
+     "the id L2 table trained with the mixture vs SASRec trained as long and mixed after training"),
     ("LLMEmbSASRec paper, head ids", "LLMEmbSASRec paper", "id offsets for head items only vs every item"),
     ("LLMEmbSASRec paper, head ids", "SASRec paper, 40 epochs", "tail items by their text alone, head items text plus id, vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id dropout, head ids", "LLMEmbSASRec paper, id dropout", "id offsets for head items only vs every item (both id dropout 0.5)"),
