@@ -347,6 +347,14 @@ ROWS = {
     "LLMEmbSASRec paper, text only": ("paper", "LLMEmbSASRec", "item_id_emb=False",
                                       "the paper's text-only table (no per-item id rows): every item scored through "
                                       "the adapted text alone, under the paper's protocol"),
+    **{f"LLMEmbSASRec paper{name}, text only{lm}": (
+        "paper", "LLMEmbSASRec", ",".join(filter(None, [method, path, "item_id_emb=False"])),
+        f"the paper's text-only table on {what}: the language model is all the table knows")
+       for name, method, lm, path, what in (
+           (" plain vectors", "llm_embedding_method=plain", "", "", "MiniLM's plain vectors"),
+           (" plain vectors", "llm_embedding_method=plain", ", all-mpnet-base-v2", "llm_path=all-mpnet-base-v2",
+            "all-mpnet-base-v2's plain vectors (768-d)"),
+           ("", "", ", SmolLM2-135M", "llm_path=SmolLM2-135M", "the decoder SmolLM2-135M after SCFT (mean pooling)"))},
     "LLMEmbSASRec paper, id dropout": ("paper", "LLMEmbSASRec", "id_dropout=0.5",
                                        "text plus id rows, each item's id offset left out of half the training steps "
                                        "(DropoutNet's idea): the model must also rank by the text alone, and keeps "
@@ -547,6 +555,13 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper", "LLMEmbSASRec paper, no text (random vectors)", "the text, under the paper's protocol"),
     ("LLMEmbSASRec paper, text only", "LLMEmbSASRec paper", "the table: the paper's text only vs text plus id rows"),
     ("LLMEmbSASRec paper, text only", "SASRec paper, 40 epochs", "the paper's text-only table and alignment (both allowed 20 epochs beyond SASRec paper)"),
+    ("LLMEmbSASRec paper plain vectors, text only", "LLMEmbSASRec paper, text only", "plain MiniLM vectors vs SCFT's, the paper's text-only table"),
+    ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "LLMEmbSASRec paper plain vectors, text only",
+     "the language model: mpnet vs MiniLM (plain vectors), the paper's text-only table"),
+    ("LLMEmbSASRec paper, text only, SmolLM2-135M", "LLMEmbSASRec paper, text only",
+     "the language model under SCFT: SmolLM2-135M vs MiniLM, the paper's text-only table"),
+    ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "SASRec paper, 40 epochs", "mpnet's text-only table vs SASRec paper trained as long"),
+    ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SASRec paper, 40 epochs", "SmolLM2's text-only table vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
     ("LLMEmbSASRec paper, id dropout, head ids in evaluation", "LLMEmbSASRec paper, id dropout", "the same checkpoint, tail items' offsets left out in evaluation vs kept"),
     ("LLMEmbSASRec paper, id dropout 0.7", "LLMEmbSASRec paper, id dropout", "id dropout 0.7 vs 0.5"),
