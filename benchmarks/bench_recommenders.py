@@ -200,6 +200,10 @@ ROWS = {
     "LLMEmbSASRec plain vectors, SmolLM2-135M": (
         "full", "LLMEmbSASRec", "llm_embedding_method=plain,llm_path=SmolLM2-135M",
         "the plain-vectors row with the packaged decoder SmolLM2-135M (LLaMA architecture, 576-d, mean pooling)"),
+    "LLMEmbSASRec, all-mpnet-base-v2": (
+        "full", "LLMEmbSASRec", "llm_path=all-mpnet-base-v2",
+        "the defaults (SCFT, 150 steps of LoRA) on the packaged all-mpnet-base-v2 in place of MiniLM "
+        "(stage: bench_recommenders.py stage scft --set=llm_path=all-mpnet-base-v2)"),
     "LLMEmbSASRec, SmolLM2-135M": (
         "full", "LLMEmbSASRec", "llm_path=SmolLM2-135M",
         "the defaults (SCFT, 150 steps of LoRA) on the packaged decoder SmolLM2-135M in place of MiniLM "
@@ -695,6 +699,9 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec plain vectors, all-mpnet-base-v2", "LLMEmbSASRec plain vectors", "the language model: mpnet vs MiniLM (plain vectors)"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M", "LLMEmbSASRec plain vectors", "the language model: SmolLM2-135M vs MiniLM (plain vectors)"),
     ("LLMEmbSASRec, SmolLM2-135M", "LLMEmbSASRec plain vectors, SmolLM2-135M", "SCFT on the decoder SmolLM2-135M vs its plain vectors"),
+    ("LLMEmbSASRec, all-mpnet-base-v2", "LLMEmbSASRec plain vectors, all-mpnet-base-v2", "SCFT on mpnet vs its plain vectors"),
+    ("LLMEmbSASRec, all-mpnet-base-v2", "LLMEmbSASRec", "the language model under SCFT: mpnet vs MiniLM"),
+    ("LLMEmbSASRec, all-mpnet-base-v2", "SASRec, 40 epochs", "SCFT on mpnet: its table and alignment vs SASRec trained as long"),
     ("LLMEmbSASRec, SmolLM2-135M", "LLMEmbSASRec", "the language model under SCFT: SmolLM2-135M vs MiniLM"),
     ("LLMEmbSASRec, SmolLM2-135M", "SASRec, 40 epochs", "SCFT on the decoder: its table and alignment vs SASRec trained as long"),
     ("LLMEmbSASRec plain vectors, SmolLM2-135M, history masked", "LLMEmbSASRec plain vectors, history masked", "the language model: SmolLM2-135M vs MiniLM (plain vectors), both masked"),
