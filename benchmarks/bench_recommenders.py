@@ -442,6 +442,10 @@ ROWS = {
     "SAIDSASRec paper, text start, id dropout": ("paper", "SAIDSASRec", "said_id_init=text,id_dropout=0.5",
                                                  "SAID's vectors (text start) plus id rows, each item's id offset left "
                                                  "out of half the training steps (ids kept in evaluation)"),
+    "SAIDSASRec paper, text start, text mixture over new items": (
+        "paper", "SAIDSASRec", "said_id_init=text,text_mixture=0.5,text_mixture_tau=0.05,text_mixture_over=new",
+        "SAID's vectors (text start) trained and evaluated with the text mixture over new items at 0.5, as the "
+        "LLMEmb row of that name: part of the model, not a re-ranker"),
     "SAIDSASRec paper, text start, id export": ("paper", "SAIDSASRec", "said_id_init=text,said_export=id",
                                                 "SAID's stage (text start) exporting each item's id vector (64-d) instead "
                                                 "of the mean of its soft tokens"),
@@ -629,6 +633,12 @@ LIKE_FOR_LIKE = [
     ("SAIDSASRec paper, text start, text only", "SASRec paper, 40 epochs", "SAID's text-only table (text start) vs SASRec paper trained as long"),
     ("SAIDSASRec paper, text start, id dropout", "SAIDSASRec paper, text start", "id dropout 0.5 vs none (SAID's vectors, text start)"),
     ("SAIDSASRec paper, text start, id dropout", "SASRec paper, 40 epochs", "SAID's table trained with id dropout vs SASRec paper trained as long"),
+    ("SAIDSASRec paper, text start, text mixture over new items", "SASRec paper, 40 epochs",
+     "SAID trained with the mixture vs SASRec paper trained as long (no re-ranker on either side)"),
+    ("SAIDSASRec paper, text start, text mixture over new items", "LLMEmbSASRec paper, text mixture over new items",
+     "the method's vectors, both trained with the mixture: SAID vs LLMEmb"),
+    ("SAIDSASRec paper, text start, text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
+     "SAID trained with the mixture vs SASRec mixed after training"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
     ("TSLRecSASRec paper", "SASRec paper, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("TSLRecSASRec paper", "SAIDSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT "
