@@ -466,7 +466,9 @@ ROWS.update({f"{label} + text mixture over new items": (
     f"the '{label}' row's checkpoint ranked by the same mixture")
     for label in ("LLMEmbSASRec paper, id dropout 0.9", "LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, id dropout 0.7",
                   "LLMEmbSASRec paper, id L2 1e-3", "SAIDSASRec paper, text start, id dropout",
-                  "LLMEmbSASRec paper, id L2 1e-2", "LLMEmbSASRec paper, id L2 1e-4")})
+                  "LLMEmbSASRec paper, id L2 1e-2", "LLMEmbSASRec paper, id L2 1e-4", "LLMEmbSASRec paper, text only",
+                  "LLMEmbSASRec paper plain vectors, text only", "LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2",
+                  "LLMEmbSASRec paper, text only, SmolLM2-135M")})
 ROWS.update({f"LLMEmbSASRec paper, id L2 1e-3 + text mixture over new items at {share}": (
     "paper", "LLMEmbSASRec", ",".join([ROWS["LLMEmbSASRec paper, id L2 1e-3"][2], RERANK_MIXTURE_NEW.replace("text_blend=0.5", f"text_blend={share}"),
                                        "eval_checkpoint={ckpt:LLMEmbSASRec paper, id L2 1e-3}"]),
@@ -570,6 +572,11 @@ LIKE_FOR_LIKE = [
      "the language model under SCFT: SmolLM2-135M vs MiniLM, the paper's text-only table"),
     ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "SASRec paper, 40 epochs", "mpnet's text-only table vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SASRec paper, 40 epochs", "SmolLM2's text-only table vs SASRec paper trained as long"),
+    *[(f"{label} + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
+       f"the text-only table ({what}) vs SASRec paper trained as long, both mixed over new items after training")
+      for label, what in (("LLMEmbSASRec paper, text only", "MiniLM, SCFT"), ("LLMEmbSASRec paper plain vectors, text only", "MiniLM, plain"),
+                          ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "mpnet, plain"),
+                          ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SmolLM2-135M, SCFT"))],
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
     ("LLMEmbSASRec paper, id dropout, head ids in evaluation", "LLMEmbSASRec paper, id dropout", "the same checkpoint, tail items' offsets left out in evaluation vs kept"),
     ("LLMEmbSASRec paper, id dropout 0.7", "LLMEmbSASRec paper, id dropout", "id dropout 0.7 vs 0.5"),
