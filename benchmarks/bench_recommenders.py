@@ -466,7 +466,7 @@ ROWS.update({f"{label} + text mixture over new items": (
     f"the '{label}' row's checkpoint ranked by the same mixture")
     for label in ("LLMEmbSASRec paper, id dropout 0.9", "LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper, id dropout 0.7",
                   "LLMEmbSASRec paper, id L2 1e-3", "SAIDSASRec paper, text start, id dropout",
-                  "LLMEmbSASRec paper, id L2 1e-2", "LLMEmbSASRec paper, id L2 1e-4", "LLMEmbSASRec paper, text only",
+                  "LLMEmbSASRec paper, id L2 1e-2", "LLMEmbSASRec paper, id L2 1e-4",
                   "LLMEmbSASRec paper plain vectors, text only", "LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2",
                   "LLMEmbSASRec paper, text only, SmolLM2-135M")})
 ROWS.update({f"LLMEmbSASRec paper, id L2 1e-3 + text mixture over new items at {share}": (
@@ -574,7 +574,7 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SASRec paper, 40 epochs", "SmolLM2's text-only table vs SASRec paper trained as long"),
     *[(f"{label} + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
        f"the text-only table ({what}) vs SASRec paper trained as long, both mixed over new items after training")
-      for label, what in (("LLMEmbSASRec paper, text only", "MiniLM, SCFT"), ("LLMEmbSASRec paper plain vectors, text only", "MiniLM, plain"),
+      for label, what in (("LLMEmbSASRec paper plain vectors, text only", "MiniLM, plain"),
                           ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "mpnet, plain"),
                           ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SmolLM2-135M, SCFT"))],
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
