@@ -416,6 +416,10 @@ ROWS = {
     "SASRec paper, 40 epochs + text mixture over new items": (
         "paper", "SASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:SASRec paper, 40 epochs}",
         "the 'SASRec paper, 40 epochs' row's checkpoint ranked by the same mixture"),
+    **{f"SASRec paper, 40 epochs + text mixture over new items, {lm}": (
+        "paper", "SASRec", RERANK_MIXTURE_NEW + f",llm_path={lm},eval_checkpoint={{ckpt:SASRec paper, 40 epochs}}",
+        f"the 'SASRec paper, 40 epochs' row's checkpoint ranked by the mixture over new items with {lm}'s plain vectors "
+        "(the text a plugin row on that model mixes in)") for lm in ("all-mpnet-base-v2", "SmolLM2-135M")},
     "LLMEmbSASRec paper + text mixture over new items": (
         "paper", "LLMEmbSASRec", RERANK_MIXTURE_NEW + ",eval_checkpoint={ckpt:LLMEmbSASRec paper}",
         "the LLMEmbSASRec paper row's checkpoint ranked by the same mixture"),
@@ -574,9 +578,11 @@ LIKE_FOR_LIKE = [
     ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SASRec paper, 40 epochs", "SmolLM2's text-only table vs SASRec paper trained as long"),
     *[(f"{label} + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
        f"the text-only table ({what}) vs SASRec paper trained as long, both mixed over new items after training")
-      for label, what in (("LLMEmbSASRec paper plain vectors, text only", "MiniLM, plain"),
-                          ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "mpnet, plain"),
-                          ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SmolLM2-135M, SCFT"))],
+      for label, what in (("LLMEmbSASRec paper plain vectors, text only", "MiniLM, plain"),)],
+    *[(f"{label} + text mixture over new items", f"SASRec paper, 40 epochs + text mixture over new items, {lm}",
+       f"the text-only table ({lm}) vs SASRec paper trained as long, both mixed over new items with {lm}'s plain vectors")
+      for label, lm in (("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "all-mpnet-base-v2"),
+                        ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SmolLM2-135M"))],
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
     ("LLMEmbSASRec paper, id dropout, head ids in evaluation", "LLMEmbSASRec paper, id dropout", "the same checkpoint, tail items' offsets left out in evaluation vs kept"),
     ("LLMEmbSASRec paper, id dropout 0.7", "LLMEmbSASRec paper, id dropout", "id dropout 0.7 vs 0.5"),
