@@ -576,12 +576,12 @@ LIKE_FOR_LIKE = [
      "the language model under SCFT: SmolLM2-135M vs MiniLM, the paper's text-only table"),
     ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "SASRec paper, 40 epochs", "mpnet's text-only table vs SASRec paper trained as long"),
     ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SASRec paper, 40 epochs", "SmolLM2's text-only table vs SASRec paper trained as long"),
-    *[(f"{label} + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
-       f"the text-only table ({what}) vs SASRec paper trained as long, both mixed over new items after training")
-      for label, what in (("LLMEmbSASRec paper plain vectors, text only", "MiniLM, plain"),)],
-    *[(f"{label} + text mixture over new items", f"SASRec paper, 40 epochs + text mixture over new items, {lm}",
-       f"the text-only table ({lm}) vs SASRec paper trained as long, both mixed over new items with {lm}'s plain vectors")
-      for label, lm in (("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "all-mpnet-base-v2"),
+    # the mixture reads the row's own model's plain vectors, so its SASRec control mixes in the same ones
+    *[(f"{label} + text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items" + (f", {lm}" if lm else ""),
+       f"the text-only table ({lm or 'MiniLM, plain'}) vs SASRec paper trained as long, both mixed over new items after training "
+       f"with {lm or 'MiniLM'}'s plain vectors")
+      for label, lm in (("LLMEmbSASRec paper plain vectors, text only", ""),
+                        ("LLMEmbSASRec paper plain vectors, text only, all-mpnet-base-v2", "all-mpnet-base-v2"),
                         ("LLMEmbSASRec paper, text only, SmolLM2-135M", "SmolLM2-135M"))],
     ("LLMEmbSASRec paper, id dropout", "LLMEmbSASRec paper", "id dropout 0.5 vs none (text plus id rows)"),
     ("LLMEmbSASRec paper, id dropout, head ids in evaluation", "LLMEmbSASRec paper, id dropout", "the same checkpoint, tail items' offsets left out in evaluation vs kept"),
