@@ -51,13 +51,16 @@ def test_a_bad_config_file_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch,
         assert w in err, err
 
 
-def test_missing_language_model_is_one_line_and_exit_2(tmp_path, capsys):
+def test_missing_language_model_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    """Said before the dataset loads, with the packaged names the setting also takes."""
+    monkeypatch.setattr("recbole_llmemb.pipeline.training.create_dataset", _must_not_run)
     missing = tmp_path / "no-such-model"
     code = main(["--model=LLMEmbSASRec", "--dataset=ml-100k", f"--results_dir={tmp_path / 'results'}",
                  f"--embedding_cache_dir={tmp_path / 'cache'}", f"--llm_path={missing}"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("error: ") and "\n" not in err, err
     assert "llm_path" in err and str(missing) in err and "does not exist" in err, err
+    assert "all-mpnet-base-v2" in err and "SmolLM2-135M" in err, err
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing half-written
 
 

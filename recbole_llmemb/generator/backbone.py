@@ -74,8 +74,8 @@ def resolve_model_path(config):
             "--llm_path=<that folder>."
         )
     raise UserError(
-        f"llm_path '{path}' does not exist. Pass --llm_path=<a local model folder holding config.json>, "
-        "or leave it unset for the packaged all-MiniLM-L6-v2."
+        f"llm_path '{path}' does not exist. Pass --llm_path=<a local model folder holding config.json> or a "
+        f"packaged model's name ({', '.join(PACKAGED)}), or leave it unset for the packaged {DEFAULT_MODEL}."
     )
 
 

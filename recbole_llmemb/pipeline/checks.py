@@ -152,6 +152,10 @@ def check_applicable(config, plugin_model, command_line_keys):
                         "(item_id_emb=False): leave id_l2 out or set item_id_emb=True.")
     if plugin_model and config["adapter_mode"] == "principal" and (config["adapter_layernorm"] or float(config["adapter_dropout"] or 0) > 0):
         raise UserError("adapter_mode=principal is a fixed projection: leave adapter_layernorm and adapter_dropout out.")
+    if plugin_model or uses_text_query(config, plugin_model):
+        from recbole_llmemb.generator.backbone import resolve_model_path
+
+        resolve_model_path(config)  # a wrong model is one line before the dataset loads, not after
     if plugin_model and config["id_offsets"] == "head" and not config["item_id_emb"]:
         raise UserError("id_offsets=head keeps id offsets for head items only, and there are none "
                         "(item_id_emb=False): leave id_offsets out or set item_id_emb=True.")
