@@ -461,6 +461,10 @@ ROWS = {
                                                               "random vectors in the text-only table: an id table behind a frozen random projection"),
     "TSLRecSASRec paper": ("paper", "TSLRecSASRec", "", "the defaults, no re-ranker (categories of the paper protocol's "
                            "alignment SASRec)"),
+    "TSLRecSASRec paper, text mixture over new items": (
+        "paper", "TSLRecSASRec", "text_mixture=0.5,text_mixture_tau=0.05,text_mixture_over=new",
+        "TSLRec's vectors trained and evaluated with the text mixture over new items at 0.5, as the LLMEmb and "
+        "SAID rows of that name: part of the model, not a re-ranker"),
     "TSLRecSASRec paper + re-ranker": ("paper", "TSLRecSASRec", RERANK_PAPER + ",eval_checkpoint={ckpt:TSLRecSASRec paper}",
                                        "the TSLRecSASRec paper row's checkpoint re-ranked (every user alike)"),
 }
@@ -652,6 +656,13 @@ LIKE_FOR_LIKE = [
      "the method's vectors, both trained with the mixture: SAID vs LLMEmb"),
     ("SAIDSASRec paper, text start, text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
      "SAID trained with the mixture vs SASRec mixed after training"),
+    ("SAIDSASRec paper, text start, text mixture over new items", "SAIDSASRec paper, text start",
+     "the mixture trained in, with vs without (SAID's vectors, text start)"),
+    ("TSLRecSASRec paper, text mixture over new items", "SASRec paper, 40 epochs",
+     "TSLRec trained with the mixture vs SASRec paper trained as long (no re-ranker on either side)"),
+    ("TSLRecSASRec paper, text mixture over new items", "TSLRecSASRec paper", "the mixture trained in, with vs without (TSLRec's vectors)"),
+    ("TSLRecSASRec paper, text mixture over new items", "SASRec paper, 40 epochs + text mixture over new items",
+     "TSLRec trained with the mixture vs SASRec mixed after training"),
     ("SAIDSASRec paper + re-ranker", "SASRec paper + re-ranker", "SAID's vectors through RAT, both re-ranked"),
     ("TSLRecSASRec paper", "SASRec paper, 40 epochs", "TSLRec's vectors through RAT (both allowed 20 epochs beyond SASRec paper)"),
     ("TSLRecSASRec paper", "SAIDSASRec paper, no text (random vectors)", "TSLRec's vectors vs random ones, same RAT "
