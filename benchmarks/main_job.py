@@ -23,6 +23,15 @@ OUT = os.path.join(ROOT, "benchmarks", "results", "main-job")
 COMMAND = ["run_recbole_llmemb.py", "--model=LLMEmbSASRec", "--dataset=ml-100k", "--config_files=props/quickstart.yaml"]
 
 
+def forget_previous_run():
+    """Remove the last run's results files, output and record; other records in OUT (re-runs kept by hand) stay."""
+    record = os.path.join(OUT, "record.json")
+    names = json.load(open(record)).get("results_files", []) if os.path.exists(record) else []
+    for name in names + ["output.txt", "record.json"]:
+        if os.path.exists(os.path.join(OUT, name)):
+            os.remove(os.path.join(OUT, name))
+
+
 def main():
     import torch
 
@@ -33,8 +42,8 @@ def main():
         seconds = time.perf_counter() - start
         if out.returncode:
             sys.exit(out.stderr[-3000:])
-        shutil.rmtree(OUT, ignore_errors=True)
-        os.makedirs(OUT)
+        forget_previous_run()
+        os.makedirs(OUT, exist_ok=True)
         kept = []
         for name in sorted(os.listdir(f"{tmp}/results")):
             shutil.copy(f"{tmp}/results/{name}", OUT)
