@@ -15,6 +15,7 @@ The SASRec row of a protocol *is* the alignment SASRec of that protocol's plugin
 time with ``--threads=1`` each on a 2-core machine; each record says how it ran.
 """
 import argparse
+import functools
 import json
 import os
 import platform
@@ -1014,20 +1015,28 @@ def stage_lines():
     return lines + [""]
 
 
-def test_block(record):
-    with open(os.path.join(ROOT, record["results_file"])) as f:
+@functools.lru_cache(maxsize=None)
+def _test_block(results_file):
+    with open(os.path.join(ROOT, results_file)) as f:
         return json.load(f)["test"]
 
 
+def test_block(record):
+    """A row's test evaluation block, read once per report (a baseline is compared with many rows)."""
+    return _test_block(record["results_file"])
+
+
 def paired(row, base):
-    """``{metric: {group: entry}}`` of ``row`` against ``base`` with 95% paired bootstrap intervals, or
-    ``None`` when either ran before results files kept per-user ranks."""
+    """``{metric: {group: entry}}`` of ``row`` against ``base`` with 95% paired bootstrap intervals (the
+    cells ``ratio_cells`` shows: NDCG@10 overall and tail, Hit@10 overall), or ``None`` when either ran
+    before results files kept per-user ranks."""
     from recbole_llmemb.evaluation.paired import compare_blocks
 
     a, b = test_block(row), test_block(base)
     if "per_user" not in a or "per_user" not in b:
         return None
-    return {m: compare_blocks(a, b, m) for m in ("ndcg@10", "hit@10")}
+    return {"ndcg@10": compare_blocks(a, b, "ndcg@10", groups=("overall", "item_tail")),
+            "hit@10": compare_blocks(a, b, "hit@10", groups=("overall",))}
 
 
 def ratio_cells(row, base):

@@ -60,3 +60,11 @@ def test_different_runs_give_a_ratio_of_their_means():
     cmp = compare_blocks(a, b, "ndcg@3")
     assert cmp["overall"]["ratio"] == pytest.approx((1 + 0.5) / (1 + 1))
     assert cmp["item_tail"]["ratio"] == pytest.approx(0.5 / 1.0)
+
+
+def test_only_the_groups_asked_for_are_compared_and_they_match_the_full_comparison():
+    a, b = _block([9.0, 7.0, 1.0]), _block([9.0, 9.5, 1.0])
+    some = compare_blocks(a, b, "ndcg@3", groups=("overall", "item_tail"))
+    assert set(some) == {"overall", "item_tail"}
+    every = compare_blocks(a, b, "ndcg@3")
+    assert some == {g: every[g] for g in some}

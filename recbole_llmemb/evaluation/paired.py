@@ -74,15 +74,16 @@ def paired_ratio(a, b, seed=0):
     return (float(ratio), float(result.confidence_interval.low), float(result.confidence_interval.high))
 
 
-def compare_blocks(block, base, metric="ndcg@10"):
+def compare_blocks(block, base, metric="ndcg@10", groups=GROUPS):
     """``{group: entry}`` of ``block`` against ``base`` (evaluation blocks of two results files on one
     split), each entry the two means, the ratio, its interval and the number of users (targets) both
-    runs evaluated; ``None`` when either block has no per-user record."""
+    runs evaluated; ``None`` when either block has no per-user record. ``groups``: the ones to compare
+    (each interval is a bootstrap: ask only for those you show)."""
     if "per_user" not in block or "per_user" not in base:
         return None
     mine, theirs = per_user_values(block, metric), per_user_values(base, metric)
     out = {}
-    for group in GROUPS:
+    for group in groups:
         keys = sorted(set(mine[group]) & set(theirs[group]))
         a, b = [mine[group][k] for k in keys], [theirs[group][k] for k in keys]
         ratio, low, high = paired_ratio(a, b)

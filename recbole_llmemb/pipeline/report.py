@@ -221,23 +221,36 @@ def _section(run, group):
 INTERVAL_METRIC = "ndcg@10"
 
 
-def interval_cell(run, baseline, group):
-    """``1.06x [1.01, 1.11]``: ``run``'s NDCG@10 over the baseline's with the 95% paired bootstrap interval
-    over the users (targets) both evaluated; ``–`` where a run predates per-user records."""
-    from recbole_llmemb.evaluation.paired import compare_blocks, format_ratio
+def compare_to_baseline(runs, baseline):
+    """``{id(run): {group: entry}}``: each run's NDCG@10 against the baseline's, every group at once (one
+    comparison per run, not one per table); ``None`` where there is no interval to give."""
+    from recbole_llmemb.evaluation.paired import compare_blocks
 
-    if baseline is None or run is baseline:
-        return "–"
-    try:
-        compared = compare_blocks(run.test, baseline.test, INTERVAL_METRIC)
-    except (KeyError, ValueError):
-        return "–"
+    out = {}
+    for run in runs:
+        compared = None
+        if baseline is not None and run is not baseline:
+            try:
+                compared = compare_blocks(run.test, baseline.test, INTERVAL_METRIC)
+            except (KeyError, ValueError):
+                pass
+        out[id(run)] = compared
+    return out
+
+
+def interval_cell(compared, group):
+    """``1.06x [1.01, 1.11]``: a run's NDCG@10 over the baseline's with the 95% paired bootstrap interval
+    over the users (targets) both evaluated; ``–`` for the baseline itself and runs that predate
+    per-user records."""
+    from recbole_llmemb.evaluation.paired import format_ratio
+
     return format_ratio(compared[group or "overall"]) if compared else "–"
 
 
-def score_table(runs, baseline, group=None):
+def score_table(runs, baseline, group=None, compared=None):
     """One row per run: model, dataset, config, rows, each metric with its relative change, and the
-    NDCG@10 ratio to the baseline with its paired interval."""
+    NDCG@10 ratio to the baseline with its paired interval (``compared``: ``compare_to_baseline``'s)."""
+    compared = compare_to_baseline(runs, baseline) if compared is None else compared
     keys = runs[0].metric_keys()
     header = ["Model", "Dataset", "Config", "Rows"] + keys + [f"{INTERVAL_METRIC} vs baseline [95% paired interval]"]
     base_metrics = _section(baseline, group)[1] if baseline else {}
@@ -251,7 +264,7 @@ def score_table(runs, baseline, group=None):
             if baseline is not None and run is not baseline and _is_number(metrics.get(k)):
                 cell += f" ({relative_change(metrics.get(k), base_metrics.get(k))})"
             cells.append(cell)
-        rows.append(cells + [interval_cell(run, baseline, group)])
+        rows.append(cells + [interval_cell(compared[id(run)], group)])
     return header, rows
 
 
@@ -392,7 +405,8 @@ def build_blocks(runs, baseline, out_dir, draw):
         blocks.append(("p", "No baseline (no plain RecBole model among the runs): "
                             "choose one with --baseline to see relative changes."))
     blocks += [("h2", "Runs"), ("table",) + runs_table(runs, out_dir)]
-    blocks += [("h2", "Overall"), ("table",) + score_table(runs, baseline)]
+    compared = compare_to_baseline(runs, baseline)
+    blocks += [("h2", "Overall"), ("table",) + score_table(runs, baseline, compared=compared)]
     blocks += [("h2", "Collapse diagnostics"),
                ("p", "Effective rank of the item table (exp of the entropy of its normalised singular values), "
                      "share of items with a near-duplicate (cosine > 0.95 after centring), and the test top-10 "
@@ -405,7 +419,7 @@ def build_blocks(runs, baseline, out_dir, draw):
     for group, meaning in GROUPS.items():
         if group == "item_new" and group not in first.test.get("groups", {}):
             continue
-        blocks += [("h3", f"{group}: {meaning}"), ("table",) + score_table(runs, baseline, group)]
+        blocks += [("h3", f"{group}: {meaning}"), ("table",) + score_table(runs, baseline, group, compared)]
 
     blocks.append(("h2", "Charts"))
     if not draw:
