@@ -26,7 +26,10 @@ COMMAND = ["run_recbole_llmemb.py", "--model=LLMEmbSASRec", "--dataset=ml-100k",
 def forget_previous_run():
     """Remove the last run's results files, output and record; other records in OUT (re-runs kept by hand) stay."""
     record = os.path.join(OUT, "record.json")
-    names = json.load(open(record)).get("results_files", []) if os.path.exists(record) else []
+    names = []
+    if os.path.exists(record):
+        with open(record) as f:
+            names = json.load(f).get("results_files", [])
     for name in names + ["output.txt", "record.json"]:
         if os.path.exists(os.path.join(OUT, name)):
             os.remove(os.path.join(OUT, name))

@@ -247,10 +247,9 @@ def interval_cell(compared, group):
     return format_ratio(compared[group or "overall"]) if compared else "–"
 
 
-def score_table(runs, baseline, group=None, compared=None):
+def score_table(runs, baseline, compared, group=None):
     """One row per run: model, dataset, config, rows, each metric with its relative change, and the
     NDCG@10 ratio to the baseline with its paired interval (``compared``: ``compare_to_baseline``'s)."""
-    compared = compare_to_baseline(runs, baseline) if compared is None else compared
     keys = runs[0].metric_keys()
     header = ["Model", "Dataset", "Config", "Rows"] + keys + [f"{INTERVAL_METRIC} vs baseline [95% paired interval]"]
     base_metrics = _section(baseline, group)[1] if baseline else {}
@@ -406,7 +405,7 @@ def build_blocks(runs, baseline, out_dir, draw):
                             "choose one with --baseline to see relative changes."))
     blocks += [("h2", "Runs"), ("table",) + runs_table(runs, out_dir)]
     compared = compare_to_baseline(runs, baseline)
-    blocks += [("h2", "Overall"), ("table",) + score_table(runs, baseline, compared=compared)]
+    blocks += [("h2", "Overall"), ("table",) + score_table(runs, baseline, compared)]
     blocks += [("h2", "Collapse diagnostics"),
                ("p", "Effective rank of the item table (exp of the entropy of its normalised singular values), "
                      "share of items with a near-duplicate (cosine > 0.95 after centring), and the test top-10 "
@@ -419,7 +418,7 @@ def build_blocks(runs, baseline, out_dir, draw):
     for group, meaning in GROUPS.items():
         if group == "item_new" and group not in first.test.get("groups", {}):
             continue
-        blocks += [("h3", f"{group}: {meaning}"), ("table",) + score_table(runs, baseline, group, compared)]
+        blocks += [("h3", f"{group}: {meaning}"), ("table",) + score_table(runs, baseline, compared, group)]
 
     blocks.append(("h2", "Charts"))
     if not draw:
